@@ -1,0 +1,5 @@
+"""Allow ``python -m mnistgan``."""
+
+from mnistgan.cli import main
+
+main()

@@ -1,0 +1,110 @@
+"""TensorFlow import and device set-up, kept in one place.
+
+TensorFlow costs seconds to import, so nothing at module level here or in the CLI imports it;
+commands that need it call :func:`import_tensorflow` first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from mnistgan.errors import MnistganError
+
+
+# Lines TensorFlow's C++ side prints on every start-up or first graph run that say nothing
+# actionable: oneDNN/CUDA notices (printed before TF_CPP_MIN_LOG_LEVEL takes effect), the cuInit
+# failure on machines without a GPU, and grappler's remapper declining a fusion.
+_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} .*"
+    r"(port\.cc|cudart_stub|cuda_platform|cuda_executor|cuda_dnn|cuda_fft|cuda_blas|meta_optimizer|"
+    r"cpu_feature_guard|computation_placer|service\.cc|device_compiler)|"
+    r"To enable the following instructions|.*rebuild TensorFlow with the appropriate compiler flags)"
+)
+
+
+@contextlib.contextmanager
+def native_stderr_filtered() -> Iterator[None]:
+    """Hold back TensorFlow's C++ start-up chatter; anything else it printed is passed on after.
+
+    The C++ runtime writes to file descriptor 2 directly, so the filter works at that level.
+    ``MNISTGAN_DEBUG=1`` or ``TF_CPP_MIN_LOG_LEVEL=0`` turns it off.
+    """
+    if os.environ.get("MNISTGAN_DEBUG") == "1" or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [ln for ln in capture.read().decode(errors="replace").splitlines() if not _NOISE.match(ln)]
+            for line in kept:
+                if line.strip():
+                    print(line, file=sys.stderr)
+
+
+def import_tensorflow():
+    """Import TensorFlow quietly (its INFO logs off, unless the user set TF_CPP_MIN_LOG_LEVEL)."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    with native_stderr_filtered():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # initialise CUDA (or fail to) while filtered
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the run trains on, for the console and the run config."""
+
+    gpus: int  # GPUs TensorFlow sees
+    device: str  # "GPU" or "CPU"
+
+
+def select_device(require_gpu: bool) -> DeviceInfo:
+    """Check the devices before any model is built.
+
+    Without ``require_gpu`` TensorFlow's own placement applies: a visible GPU is used. With it, no
+    visible GPU is an error rather than a silent fall-back to a CPU run that takes a day.
+    """
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    if require_gpu and not gpus:
+        raise MnistganError(
+            "--gpu was given but TensorFlow sees no GPU (install with `pip install mnistgan[gpu]` on a "
+            "machine with an NVIDIA driver, or drop --gpu to train on the CPU)"
+        )
+    for gpu in gpus:
+        # Allocate GPU memory as needed, so sampling or evaluating beside a training run works.
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised in this process
+            pass
+    return DeviceInfo(gpus=len(gpus), device="GPU" if gpus else "CPU")
+
+
+def dtype_policy(mixed_precision: bool, device: str) -> str:
+    """The Keras dtype policy name for the hidden layers.
+
+    float16 with loss scaling on GPUs (tensor cores); on CPUs bfloat16, which needs no scaling
+    and is what oneDNN accelerates where the processor supports it.
+    """
+    if not mixed_precision:
+        return "float32"
+    return "mixed_float16" if device == "GPU" else "mixed_bfloat16"

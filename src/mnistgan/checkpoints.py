@@ -1,0 +1,153 @@
+"""Finding, validating, saving and restoring checkpoints, loudly.
+
+TensorFlow's restore succeeds silently on ``None`` and ``expect_partial()`` hides missing
+variables; ``CheckpointManager`` ignores a state file it cannot parse. Every such case here is
+an error with a message instead (see docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnistgan.backend import import_tensorflow
+from mnistgan.errors import CheckpointError
+from mnistgan.runs import RunLayout
+
+tf = import_tensorflow()
+
+PREFIX = "ckpt"  # checkpoints are <run>/checkpoints/ckpt-<epoch>
+INTERRUPTED = "interrupted"  # a mid-epoch checkpoint saved on Ctrl-C/SIGTERM lives in this subfolder
+_NUMBERED = re.compile(rf"^{PREFIX}-(\d+)\.index$")
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    prefix: str  # path prefix TensorFlow reads (without .index)
+    epoch: int  # completed epochs
+    step: int  # steps done in the following epoch (non-zero only for interrupted saves)
+
+
+def available_epochs(folder: Path) -> list[int]:
+    """Epoch numbers of the complete checkpoints in ``folder`` (those with an index file)."""
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _NUMBERED.match(p.name)))
+
+
+def describe(prefix: str) -> CheckpointInfo:
+    """Open a checkpoint's index and read its counters; errors if it is not a readable checkpoint."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        epoch = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+        step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+    except (tf.errors.OpError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{prefix} is not a readable mnistgan checkpoint ({first})") from None
+    return CheckpointInfo(prefix=prefix, epoch=epoch, step=step)
+
+
+def _latest_in(folder: Path) -> str | None:
+    """The newest complete checkpoint in ``folder``; an error when files exist but no state."""
+    if not folder.is_dir():
+        return None
+    latest = tf.train.latest_checkpoint(str(folder))  # None when the named .index is missing
+    if latest is not None:
+        return latest
+    epochs = available_epochs(folder)
+    if epochs:
+        # The `checkpoint` state file is missing or damaged; the numbered files are the truth.
+        return str(folder / f"{PREFIX}-{epochs[-1]}")
+    if any(p.name.startswith(PREFIX) for p in folder.iterdir()):
+        raise CheckpointError(f"{folder} holds checkpoint files but none is complete")
+    return None
+
+
+def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
+    """Turn ``--ckpt latest|EPOCH|PATH`` into a checked checkpoint."""
+    folder = layout.checkpoints
+    if spec == "latest":
+        prefix = _latest_in(folder)
+        if prefix is None:
+            raise CheckpointError(f"{layout.root} has no checkpoint yet (train it first)")
+        return describe(prefix)
+    if spec.isdigit():
+        epoch = int(spec)
+        if epoch not in available_epochs(folder):
+            have = ", ".join(map(str, available_epochs(folder))) or "none"
+            raise CheckpointError(f"{layout.root} has no checkpoint for epoch {epoch} (kept: {have})")
+        return describe(str(folder / f"{PREFIX}-{epoch}"))
+    path = Path(spec)
+    if path.is_dir():
+        prefix = _latest_in(path)
+        if prefix is None:
+            raise CheckpointError(f"{path} holds no checkpoint")
+        return describe(prefix)
+    if path.suffix == ".index" or ".data-" in path.name:
+        path = path.with_name(path.name.split(".index")[0].split(".data-")[0])
+    if not Path(f"{path}.index").is_file():
+        raise CheckpointError(f"no checkpoint at {spec} (expected latest, an epoch number, or a checkpoint path)")
+    return describe(str(path))
+
+
+def latest_for_resume(layout: RunLayout) -> CheckpointInfo | None:
+    """The newest state to resume from: a mid-epoch save from an interruption, if it is newer."""
+    candidates = []
+    for folder in (layout.checkpoints, layout.checkpoints / INTERRUPTED):
+        prefix = _latest_in(folder)
+        if prefix is not None:
+            candidates.append(describe(prefix))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c.epoch, c.step))
+
+
+def restore(checkpoint: tf.train.Checkpoint, info: CheckpointInfo, *, partial: bool = False) -> None:
+    """Restore into ``checkpoint``; every object must be matched (all of them unless ``partial``)."""
+    try:
+        status = checkpoint.restore(info.prefix)
+        if partial:
+            status.expect_partial().assert_existing_objects_matched()
+        else:
+            status.assert_consumed()
+    except AssertionError as exc:
+        raise CheckpointError(
+            f"{info.prefix} does not match this run's model ({str(exc).splitlines()[0][:200]})"
+        ) from None
+    except (tf.errors.OpError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot restore {info.prefix} ({first})") from None
+
+
+class CheckpointSaver:
+    """Numbered end-of-epoch checkpoints (keep the newest N) and one mid-epoch slot."""
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, layout: RunLayout, keep: int) -> None:
+        self._epochs = tf.train.CheckpointManager(
+            checkpoint, str(layout.checkpoints), max_to_keep=keep, checkpoint_name=PREFIX
+        )
+        self._interrupted_dir = layout.checkpoints / INTERRUPTED
+        self._interrupted = tf.train.CheckpointManager(
+            checkpoint, str(self._interrupted_dir), max_to_keep=1, checkpoint_name=PREFIX
+        )
+        clean_temporaries(layout.checkpoints)
+
+    def save_epoch(self, epoch: int) -> str:
+        path = self._epochs.save(checkpoint_number=epoch)
+        # A finished epoch supersedes any mid-epoch save.
+        if self._interrupted_dir.is_dir():
+            shutil.rmtree(self._interrupted_dir)
+        return path
+
+    def save_interrupted(self, epoch: int) -> str:
+        return self._interrupted.save(checkpoint_number=epoch)
+
+
+def clean_temporaries(folder: Path) -> None:
+    """Remove ``*_temp`` shard folders a killed save can leave behind (never read as complete)."""
+    if folder.is_dir():
+        for p in folder.glob("*_temp*"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)

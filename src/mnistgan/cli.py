@@ -1,0 +1,242 @@
+"""The command line: each command parses, validates, calls the core once and reports.
+
+No TensorFlow is imported here; the core modules import it only in the commands that train or
+sample, so ``--help`` and ``animate`` stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mnistgan import __version__, console
+from mnistgan.errors import MnistganError
+
+app = typer.Typer(
+    name="mnistgan",
+    help="Train and explore the classic TensorFlow DCGAN on MNIST.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_debug = {"on": os.environ.get("MNISTGAN_DEBUG") == "1"}
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    console.error(message)
+    return typer.Exit(code)
+
+
+def handle_errors(command):
+    """Turn the core's errors (and I/O errors) into one line on stderr and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except MnistganError as exc:
+            if _debug["on"]:
+                raise
+            raise _fail(str(exc), exc.exit_code) from None
+        except OSError as exc:
+            if _debug["on"]:
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            raise _fail(f"{exc.strerror or exc}{where}", 1) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", 130) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.result(f"mnistgan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks (also MNISTGAN_DEBUG=1).")
+    ] = False,
+) -> None:
+    """Train and explore the classic TensorFlow DCGAN on MNIST."""
+    if debug:
+        _debug["on"] = True
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and not value > 0:  # also refuses nan
+        raise typer.BadParameter(f"{value} is not a positive number.")
+    return value
+
+
+DataOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data",
+        exists=True,
+        help="mnist.npz (Keras layout) or a folder of the four IDX files. "
+        "Default: $MNISTGAN_DATA, else Keras's download cache.",
+        show_default=False,
+    ),
+]
+DEFAULT_PREVIEW = Path("out/dataset_preview.png")
+RunOpt = Annotated[
+    Path, typer.Option("--run", exists=True, file_okay=False, help="Run folder written by `mnistgan train`.")
+]
+ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge the PNG by this integer factor.")]
+
+
+@app.command("preview-dataset")
+@handle_errors
+def preview_dataset(
+    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = DEFAULT_PREVIEW,
+    data: DataOpt = None,
+    scale: ScaleOpt = 1,
+) -> None:
+    """Save the report's 10x20 grid: row d shows the first 20 training images of digit d.
+
+    Example: mnistgan preview-dataset --data mnist.npz --scale 2
+    """
+    from mnistgan.preview import preview_dataset as core
+
+    if out == DEFAULT_PREVIEW:  # the default folder is ours to create; a folder the user names must exist
+        out.parent.mkdir(exist_ok=True)
+    console.result(str(core(out, data, scale)))
+
+
+@app.command()
+@handle_errors
+def train(
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Total epochs. Default: 200.", show_default=False)] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option("--batch-size", min=1, help="Images per step. Default: 256.", show_default=False)
+    ] = None,
+    lr: Annotated[
+        Optional[float],
+        typer.Option("--lr", callback=_positive, help="Adam learning rate for both networks. Default: 1e-4.",
+                     show_default=False),
+    ] = None,
+    noise_dim: Annotated[
+        Optional[int], typer.Option("--noise-dim", min=1, help="Generator input size. Default: 100.", show_default=False)
+    ] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Seed for everything random. Default: 0.",
+                                                show_default=False)] = None,
+    subset: Annotated[
+        Optional[int], typer.Option(min=1, help="Train on the first N training images only.", show_default=False)
+    ] = None,
+    data: DataOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("out"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run in --out.")] = False,
+    keep: Annotated[
+        Optional[int], typer.Option(min=1, help="Checkpoints to keep. Default: 5.", show_default=False)
+    ] = None,
+    gpu: Annotated[bool, typer.Option("--gpu", help="Require a GPU (an error if TensorFlow sees none).")] = False,
+    mixed_precision: Annotated[
+        Optional[bool],
+        typer.Option("--mixed-precision/--no-mixed-precision",
+                     help="float16 (GPU) or bfloat16 (CPU) compute; logits and losses stay float32.",
+                     show_default=False),
+    ] = None,
+    xla: Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile the training step with XLA.",
+                                                show_default=False)] = None,
+    deterministic: Annotated[
+        Optional[bool],
+        typer.Option("--deterministic/--no-deterministic",
+                     help="Bit-exact reruns and resumes (TensorFlow op determinism; slower).", show_default=False),
+    ] = None,
+) -> None:
+    """Train the report's DCGAN; one grid PNG, metrics line and checkpoint per epoch.
+
+    Example: mnistgan train --epochs 2 --subset 2048 --out out/
+    """
+    from mnistgan.training import TrainRequest
+    from mnistgan.training import train as core
+
+    given = {
+        "epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "seed": seed, "subset": subset,
+        "keep": keep, "jit_compile": xla, "deterministic": deterministic,
+    }
+    request = TrainRequest(
+        out=out,
+        data=data,
+        resume=resume,
+        overwrite=overwrite,
+        gpu=gpu,
+        mixed_precision=mixed_precision,
+        model={"noise_dim": noise_dim} if noise_dim is not None else {},
+        train={k: v for k, v in given.items() if v is not None},
+    )
+    reporter = console.TrainingReporter()
+    try:
+        result = core(request, reporter)
+    finally:
+        reporter.close()
+    console.info(f"done: {result.last_epoch} epochs in {result.layout.root}")
+    console.result(str(result.layout.root))
+
+
+@app.command()
+@handle_errors
+def sample(
+    run: RunOpt = Path("out"),
+    ckpt: Annotated[str, typer.Option("--ckpt", help="latest, an epoch number, or a checkpoint path.")] = "latest",
+    n: Annotated[int, typer.Option("-n", "--num", min=1, max=100_000, help="Number of images.")] = 16,
+    seed: Annotated[int, typer.Option(min=0, help="Noise seed: same checkpoint and seed, same bytes.")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="A .png grid, or .npy for the raw uint8 (n, 28, 28) array.")] = Path(
+        "samples.png"
+    ),
+    scale: ScaleOpt = 2,
+) -> None:
+    """Draw images from a trained generator.
+
+    Example: mnistgan sample --run out/ --ckpt latest -n 16 --seed 1 --out samples.png
+    """
+    from mnistgan.sampling import sample as core
+
+    result = core(run, ckpt, n, seed, out, scale)
+    console.info(f"{result.count} images from {result.checkpoint} (epoch {result.epoch})")
+    console.result(str(result.path))
+
+
+@app.command()
+@handle_errors
+def animate(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A run folder, or a folder of epoch_XXXX.png files.",
+                                           show_default=False)],
+    out: Annotated[Optional[Path], typer.Option("--out", help="GIF to write. Default: FOLDER/animation.gif.",
+                                                show_default=False)] = None,
+    fps: Annotated[float, typer.Option(min=0.1, max=100.0, help="Frames per second.")] = 10.0,
+    loop: Annotated[int, typer.Option(min=0, help="Times to play; 0 loops forever.")] = 0,
+) -> None:
+    """Make a GIF of the epoch grids, in epoch order; the last frame is held a second longer.
+
+    Example: mnistgan animate out/ --fps 5
+    """
+    from mnistgan.animation import animate as core
+
+    result = core(folder, out, fps, loop)
+    console.info(f"{result.frames} frames, {result.first.name} .. {result.last.name}")
+    console.result(str(result.path))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="mnistgan")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""All terminal output: results on stdout, progress and errors on stderr (rich).
+
+On a terminal training shows a live progress bar; otherwise (CI, pipes, log files) one plain
+line per epoch, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from mnistgan.training import EpochMetrics
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def result(text: str) -> None:
+    """A result the user asked for (a path, a table): stdout."""
+    out.print(text, markup=False)
+
+
+def info(text: str) -> None:
+    """Progress and notes: stderr, so stdout stays clean for scripts."""
+    err.print(text, markup=False)
+
+
+def error(text: str) -> None:
+    """One line, no traceback."""
+    print(f"Error: {text}", file=sys.stderr)
+
+
+def format_metrics(m: EpochMetrics) -> str:
+    return (
+        f"epoch {m.epoch}: generator loss {m.generator_loss:.4f}, discriminator loss "
+        f"{m.discriminator_loss:.4f}, {m.seconds:.1f} s, {m.images_per_second:.0f} images/s"
+    )
+
+
+class TrainingReporter:
+    """Implements training.Reporter on the console."""
+
+    def __init__(self) -> None:
+        self._live = err.is_terminal
+        self._progress: Progress | None = None
+        self._task = None
+
+    def message(self, text: str) -> None:
+        info(text)
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        if not self._live:
+            return
+        self._progress = Progress(
+            TextColumn(f"epoch {epoch}/{epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("steps"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=steps, completed=done)
+
+    def steps_done(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done)
+
+    def epoch_finished(self, metrics: EpochMetrics, image: Path) -> None:
+        self.close()
+        info(f"{format_metrics(metrics)} -> {image}")
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

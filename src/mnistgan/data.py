@@ -1,0 +1,212 @@
+"""Finding, reading and validating MNIST. numpy only; Keras is imported just for the download.
+
+Where the data comes from, in order: ``--data PATH`` (a Keras-format ``mnist.npz`` or a folder of
+the four IDX files, gzipped or raw), then ``$MNISTGAN_DATA``, then
+``keras.datasets.mnist.load_data()``, which downloads once and checks a hash. User files are read
+with ``np.load(allow_pickle=False)`` and never go through Keras's cache (see docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistgan.errors import DataError
+
+ENV_VAR = "MNISTGAN_DATA"
+IMAGE_SIZE = 28
+NUM_CLASSES = 10
+HOW_TO_SUPPLY = (
+    f"pass --data PATH (mnist.npz or a folder of the IDX files), set ${ENV_VAR}, "
+    "or go online once so Keras can download and cache MNIST"
+)
+
+# IDX file names as distributed by LeCun et al.; each may also end in .gz.
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+_IDX_DTYPES = {0x08: np.uint8}
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """MNIST as uint8 images (N, 28, 28), 0 = background, and uint8 labels (N,) in 0..9."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    source: str  # where it was read from, for messages and the run config
+
+
+def resolve_source(path: Path | None) -> Path | None:
+    """The file or folder to read, from ``--data`` or ``$MNISTGAN_DATA``; None means Keras."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        env_path = Path(env).expanduser()
+        if not env_path.exists():
+            raise DataError(f"${ENV_VAR} points to {env_path}, which does not exist")
+        return env_path
+    return None
+
+
+def load_mnist(path: Path | None = None) -> Mnist:
+    """Read and validate MNIST from ``path``, ``$MNISTGAN_DATA`` or Keras's cache."""
+    source = resolve_source(path)
+    if source is None:
+        arrays = _load_with_keras()
+        origin = "keras.datasets.mnist"
+    elif source.is_dir():
+        arrays = _load_idx_folder(source)
+        origin = str(source)
+    elif source.is_file():
+        arrays = _load_npz(source)
+        origin = str(source)
+    else:
+        raise DataError(f"data path {source} does not exist")
+    return _validate(arrays, origin)
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(_npz_problem(path, exc)) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a readable npz file ({exc})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DataError(f"{path} is a single array, not an npz archive of MNIST")
+    with loaded as npz:
+        missing = [k for k in ("x_train", "y_train") if k not in npz.files]
+        if missing:
+            found = ", ".join(npz.files) or "nothing"
+            raise DataError(
+                f"{path} has no {', '.join(missing)} (found: {found});"
+                " expected the Keras layout x_train, y_train, x_test, y_test"
+            )
+        try:
+            return {k: npz[k] for k in IDX_FILES if k in npz.files}
+        except ValueError as exc:
+            raise DataError(_npz_problem(path, exc)) from None
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise DataError(f"{path} is damaged ({exc})") from None
+
+
+def _npz_problem(path: Path, exc: ValueError) -> str:
+    if "allow_pickle" in str(exc):
+        return f"{path} holds pickled Python objects; refusing to load it"
+    return f"{path} is not a readable npz file ({exc})"
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse one IDX file (raw or gzipped): magic 0 0 type ndim, big-endian dims, then data."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read IDX file {path} ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(dims)) if dims else 0
+    if len(raw) - header != expected:
+        raise DataError(f"{path} holds {len(raw) - header} bytes of data, its header says {expected}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _load_idx_folder(folder: Path) -> dict[str, np.ndarray]:
+    found = {key: _find_idx(folder, stem) for key, stem in IDX_FILES.items()}
+    missing = [IDX_FILES[k] for k in ("x_train", "y_train") if found[k] is None]
+    if missing:
+        raise DataError(
+            f"{folder} has no {' or '.join(missing)}[.gz]; expected an mnist.npz file"
+            " or a folder of the four MNIST IDX files"
+        )
+    return {key: read_idx(p) for key, p in found.items() if p is not None}
+
+
+def download_with_keras() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Keras's loader: reads its cache (checking a sha256) or downloads. Kept apart for tests."""
+    from mnistgan.backend import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    return keras.datasets.mnist.load_data()
+
+
+def _load_with_keras() -> dict[str, np.ndarray]:
+    try:
+        (x_train, y_train), (x_test, y_test) = download_with_keras()
+    except Exception as exc:  # Keras raises a bare Exception when the download fails
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"MNIST is not available ({reason}); {HOW_TO_SUPPLY}") from None
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _validate(arrays: dict[str, np.ndarray], origin: str) -> Mnist:
+    for split in ("train", "test"):
+        x, y = arrays.get(f"x_{split}"), arrays.get(f"y_{split}")
+        if x is None and y is None and split == "test":
+            continue
+        if x is None or y is None:
+            raise DataError(f"{origin} has x_{split} or y_{split} but not both")
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+            raise DataError(
+                f"{origin}: x_{split} must be uint8 images of shape (N, 28, 28),"
+                f" got {x.dtype} {x.shape}"
+            )
+        if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1:
+            raise DataError(f"{origin}: y_{split} must be integer labels of shape (N,), got {y.dtype} {y.shape}")
+        if len(x) != len(y):
+            raise DataError(f"{origin}: x_{split} has {len(x)} images but y_{split} {len(y)} labels")
+        if len(x) == 0:
+            raise DataError(f"{origin}: x_{split} is empty")
+        if y.min() < 0 or y.max() >= NUM_CLASSES:
+            raise DataError(f"{origin}: y_{split} has labels outside 0-9 (min {y.min()}, max {y.max()})")
+    return Mnist(
+        x_train=np.ascontiguousarray(arrays["x_train"]),
+        y_train=arrays["y_train"].astype(np.uint8),
+        x_test=arrays.get("x_test"),
+        y_test=None if arrays.get("y_test") is None else arrays["y_test"].astype(np.uint8),
+        source=origin,
+    )
+
+
+def preview_indices(labels: np.ndarray, per_class: int = 20) -> np.ndarray:
+    """Indices of the report's preview (Listing 4): for each digit, its first ``per_class`` images.
+
+    Returns (10, per_class); raises DataError when a digit has fewer images than that.
+    """
+    rows = []
+    for digit in range(NUM_CLASSES):
+        idx = np.flatnonzero(labels == digit)[:per_class]
+        if len(idx) < per_class:
+            raise DataError(
+                f"the data has only {len(idx)} training images of digit {digit}; the preview needs {per_class}"
+            )
+        rows.append(idx)
+    return np.stack(rows)

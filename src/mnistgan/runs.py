@@ -1,0 +1,61 @@
+"""The layout of a run folder, shared by train, sample and animate.
+
+    out/
+      config.json            resolved RunConfig (written once, at the start)
+      metrics.csv            one line per epoch
+      images/epoch_0001.png  the fixed-noise grid after each epoch (Listing 14's names)
+      checkpoints/           tf.train.CheckpointManager: ckpt-<epoch>.index/.data-*, checkpoint
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnistgan.config import RunConfig
+from mnistgan.errors import RunError
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.csv"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def epoch_image(self, epoch: int) -> Path:
+        return self.images / f"epoch_{epoch:04d}.png"
+
+    def exists(self) -> bool:
+        """True when the folder already holds a run (a config or any checkpoint files)."""
+        has_ckpt = self.checkpoints.is_dir() and any(self.checkpoints.iterdir())
+        return self.config.is_file() or has_ckpt
+
+    def load_config(self) -> RunConfig:
+        if not self.root.is_dir():
+            raise RunError(f"run folder {self.root} does not exist")
+        if not self.config.is_file():
+            raise RunError(f"{self.root} is not an mnistgan run folder (no config.json)")
+        return RunConfig.load(self.config)
+
+    def clear(self) -> None:
+        """Remove what a run writes (for --overwrite); anything else in the folder stays."""
+        for path in (self.config, self.metrics):
+            path.unlink(missing_ok=True)
+        for folder in (self.images, self.checkpoints):
+            if folder.is_dir():
+                shutil.rmtree(folder)

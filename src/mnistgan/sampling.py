@@ -1,0 +1,66 @@
+"""``mnistgan sample``: images from a saved generator, reproducible from (checkpoint, seed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistgan.errors import UsageError
+from mnistgan.files import atomic_path, check_output_file
+from mnistgan.images import grid_shape, save_grid_png, to_uint8
+from mnistgan.runs import RunLayout
+
+OUTPUT_SUFFIXES = (".png", ".npy")
+BATCH = 1000  # images per generator call: bounded memory for large -n
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    path: Path
+    count: int
+    checkpoint: str
+    epoch: int
+
+
+def sample_noise(seed: int, n: int, noise_dim: int) -> np.ndarray:
+    """Noise for ``sample``: numpy's PCG64, identical on every platform and TensorFlow version."""
+    return np.random.default_rng(seed).standard_normal((n, noise_dim), dtype=np.float32)
+
+
+def check_sample_output(out: Path) -> Path:
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"--out must end in .png (an image grid) or .npy (the raw uint8 array), got {out}")
+    return check_output_file(out)
+
+
+def sample(run: Path, ckpt: str, n: int, seed: int, out: Path, scale: int = 2) -> SampleResult:
+    """Draw ``n`` images from the generator of ``run`` at checkpoint ``ckpt`` and write ``out``."""
+    if n < 1:
+        raise UsageError("-n must be at least 1")
+    out = check_sample_output(Path(out))
+    layout = RunLayout(Path(run))
+    config = layout.load_config()
+
+    from mnistgan import checkpoints
+    from mnistgan.backend import import_tensorflow
+    from mnistgan.models import build_generator
+
+    tf = import_tensorflow()
+    info = checkpoints.resolve(layout, ckpt)
+    generator = build_generator(config.model, config.train.seed)
+    checkpoints.restore(tf.train.Checkpoint(generator=generator), info, partial=True)
+
+    noise = sample_noise(seed, n, config.model.noise_dim)
+    # training=False: BatchNorm uses its moving statistics and is not updated.
+    parts = [generator(noise[i : i + BATCH], training=False).numpy() for i in range(0, n, BATCH)]
+    images = to_uint8(np.concatenate(parts))  # (n, 28, 28)
+
+    if out.suffix.lower() == ".npy":
+        with atomic_path(out) as tmp:
+            np.save(tmp, images, allow_pickle=False)
+    else:
+        rows, cols = grid_shape(n)
+        save_grid_png(images, out, rows, cols, scale)
+    return SampleResult(path=out, count=n, checkpoint=info.prefix, epoch=info.epoch)

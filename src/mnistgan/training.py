@@ -1,0 +1,361 @@
+"""``mnistgan train``'s core: plan the run, load data, run epochs, write everything atomically.
+
+No TensorFlow at import time: the plan (config resolution, resume conflicts, overwrite checks)
+is made and validated before TensorFlow is loaded, so bad input fails in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mnistgan import __version__
+from mnistgan.config import ModelConfig, RunConfig, TrainConfig
+from mnistgan.errors import RunError, TrainingDiverged, TrainingInterrupted, UsageError
+from mnistgan.files import write_text_atomic
+from mnistgan.runs import RunLayout
+
+METRIC_FIELDS = ("epoch", "generator_loss", "discriminator_loss", "seconds", "images_per_second")
+STEPS_PER_CALL = 10  # steps per compiled call: progress granularity vs per-call overhead
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int
+    generator_loss: float
+    discriminator_loss: float
+    seconds: float
+    images_per_second: float
+
+    def row(self) -> dict[str, str]:
+        return {
+            "epoch": str(self.epoch),
+            "generator_loss": f"{self.generator_loss:.6f}",
+            "discriminator_loss": f"{self.discriminator_loss:.6f}",
+            "seconds": f"{self.seconds:.3f}",
+            "images_per_second": f"{self.images_per_second:.1f}",
+        }
+
+
+class Reporter(Protocol):
+    """How the core tells the outside world about progress; it never prints itself."""
+
+    def message(self, text: str) -> None: ...
+    def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
+    def steps_done(self, done: int) -> None: ...
+    def epoch_finished(self, metrics: EpochMetrics, image: Path) -> None: ...
+
+
+class SilentReporter:
+    def message(self, text: str) -> None:
+        pass
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        pass
+
+    def steps_done(self, done: int) -> None:
+        pass
+
+    def epoch_finished(self, metrics: EpochMetrics, image: Path) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the user asked for; None means "not given" (defaults, or the saved run's values)."""
+
+    out: Path
+    data: Path | None = None
+    resume: bool = False
+    overwrite: bool = False
+    gpu: bool = False
+    mixed_precision: bool | None = None
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields given explicitly
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields given explicitly
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    layout: RunLayout
+    config: RunConfig
+    last_epoch: int
+    metrics: list[EpochMetrics]
+
+
+# Fields a resumed run may change; everything else must match the saved config.
+RESUMABLE_CHANGES = {"epochs", "keep", "data", "jit_compile"}
+
+
+def plan_config(request: TrainRequest) -> RunConfig:
+    """The run's config: from the options for a new run, from config.json for --resume.
+
+    Refuses to start over an existing run without --resume/--overwrite, and refuses a resume
+    whose options contradict what the run was trained with.
+    """
+    layout = RunLayout(request.out)
+    if request.resume and request.overwrite:
+        raise UsageError("--resume and --overwrite contradict each other; choose one")
+    if request.resume:
+        saved = layout.load_config()
+        conflicts = [
+            f"--{name.replace('_', '-')} {value} (the run has {getattr(cfg, name)})"
+            for cfg, given in ((saved.model, request.model), (saved.train, request.train))
+            for name, value in given.items()
+            if name not in RESUMABLE_CHANGES and value != getattr(cfg, name)
+        ]
+        if request.mixed_precision is not None and request.mixed_precision != (
+            saved.model.dtype_policy != "float32"
+        ):
+            conflicts.append(f"--mixed-precision (the run uses {saved.model.dtype_policy})")
+        if conflicts:
+            raise UsageError(f"cannot resume {layout.root} with different settings: {'; '.join(conflicts)}")
+        train_changes = {k: v for k, v in request.train.items() if k in RESUMABLE_CHANGES}
+        return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **train_changes))
+    if layout.exists() and not request.overwrite:
+        raise RunError(
+            f"{layout.root} already holds a run; use --resume to continue it, "
+            "--overwrite to replace it, or --out for a new folder"
+        )
+    try:
+        model = ModelConfig(**request.model)
+        train = TrainConfig(**request.train)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return RunConfig(model=model, train=train)
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {"mnistgan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__}
+
+
+def _prepare_output(layout: RunLayout) -> None:
+    try:
+        layout.root.mkdir(parents=True, exist_ok=True)
+        layout.images.mkdir(exist_ok=True)
+        layout.checkpoints.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create run folder {layout.root} ({exc.strerror})") from None
+    probe = layout.root / ".mnistgan-write-test"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write in {layout.root} ({exc.strerror})") from None
+
+
+def read_metrics(path: Path, up_to_epoch: int) -> list[EpochMetrics]:
+    """Metrics rows already written, for epochs a checkpoint covers (later rows are redone)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for rec in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
+        try:
+            m = EpochMetrics(**{k: (int if k == "epoch" else float)(rec[k]) for k in METRIC_FIELDS})
+        except (KeyError, TypeError, ValueError):
+            continue  # a damaged line (cannot happen with atomic writes, but do not trust it)
+        if m.epoch <= up_to_epoch:
+            rows.append(m)
+    return rows
+
+
+def write_metrics(path: Path, rows: list[EpochMetrics]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(r.row() for r in rows)
+    write_text_atomic(path, buf.getvalue())
+
+
+@contextmanager
+def _stop_requests() -> Iterator[Callable[[], int | None]]:
+    """Turn the first Ctrl-C/SIGTERM into a request the loop polls; a second one interrupts now."""
+    received: list[int] = []
+    previous = {}
+
+    def handler(signum, frame):  # noqa: ARG001
+        received.append(signum)
+        for sig, old in previous.items():  # a second signal acts immediately
+            signal.signal(sig, old)
+
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: no signal handling
+        previous.clear()
+    try:
+        yield lambda: received[0] if received else None
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
+    """Train (or resume) a run; returns when all epochs are done.
+
+    Raises TrainingInterrupted after saving a mid-epoch checkpoint on Ctrl-C/SIGTERM, and
+    TrainingDiverged (keeping the last good checkpoint) when a loss stops being finite.
+    """
+    reporter = reporter or SilentReporter()
+    config = plan_config(request)
+    layout = RunLayout(request.out)
+
+    from mnistgan.data import load_mnist
+
+    data_path = request.data if request.data is not None else _saved_data_path(config, request.resume)
+    mnist = load_mnist(data_path)
+    images = mnist.x_train
+    if config.train.subset is not None:
+        if config.train.subset > len(images):
+            raise UsageError(f"--subset {config.train.subset} exceeds the {len(images)} training images")
+        images = images[: config.train.subset]
+
+    from mnistgan.backend import dtype_policy, select_device
+
+    device = select_device(request.gpu)
+    if not request.resume:
+        policy = dtype_policy(bool(request.mixed_precision), device.device)
+        if "dtype_policy" not in request.model:
+            config = dataclasses.replace(config, model=dataclasses.replace(config.model, dtype_policy=policy))
+    config = dataclasses.replace(
+        config,
+        train=dataclasses.replace(config.train, data=mnist.source),
+        versions=config.versions or _versions(),
+    )
+
+    if request.overwrite and layout.exists():
+        layout.clear()
+    _prepare_output(layout)
+    if not request.resume:
+        config.save(layout.config)
+    elif config != layout.load_config():
+        config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
+
+    return _train_loop(config, layout, images, device, reporter, resume=request.resume)
+
+
+def _saved_data_path(config: RunConfig, resume: bool) -> Path | None:
+    """On --resume without --data, read the data from where the run first read it, if it was a file."""
+    src = config.train.data
+    if resume and src and src != "keras.datasets.mnist" and Path(src).exists():
+        return Path(src)
+    return None
+
+
+def _train_loop(config, layout, images, device, reporter, *, resume) -> TrainResult:
+    from mnistgan import checkpoints
+    from mnistgan.backend import import_tensorflow, native_stderr_filtered
+    from mnistgan.gan import DCGAN, epoch_batches, steps_per_epoch
+    from mnistgan.images import grid_shape, save_grid_png, to_uint8
+
+    tf = import_tensorflow()
+    tcfg = config.train
+    if tcfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    gan = DCGAN(config.model, tcfg)
+    saver = checkpoints.CheckpointSaver(gan.checkpoint, layout, tcfg.keep)
+
+    start_epoch, start_step = 1, 0
+    if resume:
+        info = checkpoints.latest_for_resume(layout)
+        if info is None:
+            reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
+        else:
+            checkpoints.restore(gan.checkpoint, info)
+            start_epoch, start_step = info.epoch + 1, info.step
+            where = f"epoch {info.epoch}" + (f", step {info.step} of epoch {start_epoch}" if info.step else "")
+            reporter.message(f"resuming {layout.root} from {where}")
+    history = read_metrics(layout.metrics, start_epoch - 1)
+    if start_epoch > tcfg.epochs:
+        reporter.message(f"{layout.root} already has {start_epoch - 1} epochs (--epochs {tcfg.epochs})")
+        return TrainResult(layout, config, start_epoch - 1, history)
+
+    n = len(images)
+    bs = tcfg.batch_size
+    steps = steps_per_epoch(n, bs)
+    rows, cols = grid_shape(tcfg.num_examples)
+    with tf.device("/GPU:0" if device.device == "GPU" else "/CPU:0"):
+        images_t = tf.constant(images)  # uint8 on the training device: no per-step host copies
+    reporter.message(
+        f"training on {n} images, {steps} steps of {bs} per epoch, on {device.device}"
+        f" ({config.model.dtype_policy}), epochs {start_epoch}-{tcfg.epochs}"
+    )
+
+    with _stop_requests() as stop_requested:
+        for epoch in range(start_epoch, tcfg.epochs + 1):
+            full, rest = epoch_batches(n, bs, tcfg.seed, epoch)
+            full_t = tf.constant(full)
+            epoch_t = tf.constant(epoch, tf.int64)
+            done = start_step if epoch == start_epoch else 0
+            if done == 0:
+                gan.step.assign(0)
+                gan.loss_sums.assign([0.0, 0.0])
+            reporter.epoch_started(epoch, tcfg.epochs, steps, done)
+            t0 = time.perf_counter()
+            while done < steps:
+                # The first call of each compiled function builds its graph; hold back the
+                # optimizer's harmless complaints while it does.
+                quiet = native_stderr_filtered() if epoch == start_epoch else contextlib.nullcontext()
+                with quiet:
+                    if done < len(full):
+                        stop = min(done + STEPS_PER_CALL, len(full))
+                        sums = gan.run_steps(images_t, full_t, epoch_t, tf.constant(done, tf.int64),
+                                             tf.constant(stop, tf.int64))
+                    else:
+                        stop = done + 1
+                        sums = gan.run_last_step(images_t, tf.constant(rest), epoch_t,
+                                                 tf.constant(done, tf.int64))
+                    sums = sums.numpy()
+                if not np.all(np.isfinite(sums)):
+                    raise TrainingDiverged(
+                        f"losses became non-finite in epoch {epoch} (step {stop}); stopped. The last good "
+                        f"checkpoint is kept in {layout.checkpoints}; try a lower --lr or another --seed"
+                    )
+                done = stop
+                reporter.steps_done(done)
+                signum = stop_requested()
+                if signum is not None and done < steps:
+                    saver.save_interrupted(epoch - 1)
+                    raise TrainingInterrupted(_interrupt_message(layout, epoch, done, steps), 128 + signum)
+            seconds = time.perf_counter() - t0
+            g_sum, d_sum = gan.loss_sums.numpy()
+            metrics = EpochMetrics(
+                epoch=epoch,
+                generator_loss=float(g_sum) / steps,
+                discriminator_loss=float(d_sum) / steps,
+                seconds=seconds,
+                images_per_second=n * (steps - (start_step if epoch == start_epoch else 0)) / steps / seconds,
+            )
+            # Image and metrics first, checkpoint last: a kill in between redoes this epoch.
+            image_path = layout.epoch_image(epoch)
+            save_grid_png(to_uint8(gan.progress_images()), image_path, rows, cols, tcfg.image_scale)
+            history.append(metrics)
+            write_metrics(layout.metrics, history)
+            gan.epoch.assign(epoch)
+            gan.step.assign(0)
+            saver.save_epoch(epoch)
+            reporter.epoch_finished(metrics, image_path)
+            signum = stop_requested()
+            if signum is not None and epoch < tcfg.epochs:
+                raise TrainingInterrupted(_interrupt_message(layout, epoch + 1, 0, steps), 128 + signum)
+    return TrainResult(layout, config, tcfg.epochs, history)
+
+
+def _interrupt_message(layout: RunLayout, epoch: int, done: int, steps: int) -> str:
+    where = f"after epoch {epoch - 1}" if done == 0 else f"at step {done}/{steps} of epoch {epoch}"
+    return f"interrupted {where}; checkpoint saved. Continue with: mnistgan train --out {layout.root} --resume"
+
