@@ -43,10 +43,14 @@ def describe(prefix: str) -> CheckpointInfo:
         reader = tf.train.load_checkpoint(prefix)
         epoch = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
         step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
-    except (tf.errors.OpError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{prefix} is not a readable mnistgan checkpoint ({first})") from None
+    except Exception as exc:  # TensorFlow raises OpError, ValueError or IndexError for damaged files
+        raise CheckpointError(f"{prefix} is not a readable mnistgan checkpoint ({_first_line(exc)})") from exc
     return CheckpointInfo(prefix=prefix, epoch=epoch, step=step)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _latest_in(folder: Path) -> str | None:
@@ -114,17 +118,37 @@ def restore(checkpoint: tf.train.Checkpoint, info: CheckpointInfo, *, partial: b
             status.assert_consumed()
     except AssertionError as exc:
         raise CheckpointError(
-            f"{info.prefix} does not match this run's model ({str(exc).splitlines()[0][:200]})"
-        ) from None
-    except (tf.errors.OpError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot restore {info.prefix} ({first})") from None
+            f"{info.prefix} does not match this run's model ({_first_line(exc)})"
+        ) from exc
+    except Exception as exc:  # damaged data files surface as OpError, ValueError or IndexError
+        raise CheckpointError(f"cannot restore {info.prefix} ({_first_line(exc)})") from exc
+
+
+def repair_state(folder: Path) -> None:
+    """Rewrite a missing or unreadable ``checkpoint`` state file from the complete checkpoints.
+
+    Otherwise CheckpointManager believes the folder is empty: resuming would still work (the
+    numbered files are found directly) but old checkpoints would never be pruned.
+    """
+    epochs = available_epochs(folder)
+    if epochs and tf.train.get_checkpoint_state(str(folder)) is None:
+        tf.compat.v1.train.update_checkpoint_state(
+            str(folder),
+            model_checkpoint_path=f"{PREFIX}-{epochs[-1]}",
+            all_model_checkpoint_paths=[f"{PREFIX}-{e}" for e in epochs],
+        )
+
+
+def state_bytes(checkpoint_objects: list) -> int:
+    """Bytes of all variables of the given Keras models/optimizers: the size of one checkpoint."""
+    return sum(int(v.numpy().nbytes) for obj in checkpoint_objects for v in obj.variables)
 
 
 class CheckpointSaver:
     """Numbered end-of-epoch checkpoints (keep the newest N) and one mid-epoch slot."""
 
     def __init__(self, checkpoint: tf.train.Checkpoint, layout: RunLayout, keep: int) -> None:
+        repair_state(layout.checkpoints)
         self._epochs = tf.train.CheckpointManager(
             checkpoint, str(layout.checkpoints), max_to_keep=keep, checkpoint_name=PREFIX
         )

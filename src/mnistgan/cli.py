@@ -23,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help and errors: "Error: ..." on one line, no boxes
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -108,7 +109,9 @@ def preview_dataset(
 ) -> None:
     """Save the report's 10x20 grid: row d shows the first 20 training images of digit d.
 
-    Example: mnistgan preview-dataset --data mnist.npz --scale 2
+    \b
+    Example:
+      mnistgan preview-dataset --data mnist.npz --scale 2
     """
     from mnistgan.preview import preview_dataset as core
 
@@ -161,7 +164,9 @@ def train(
 ) -> None:
     """Train the report's DCGAN; one grid PNG, metrics line and checkpoint per epoch.
 
-    Example: mnistgan train --epochs 2 --subset 2048 --out out/
+    \b
+    Example:
+      mnistgan train --epochs 2 --subset 2048 --out out/
     """
     from mnistgan.training import TrainRequest
     from mnistgan.training import train as core
@@ -185,7 +190,7 @@ def train(
         result = core(request, reporter)
     finally:
         reporter.close()
-    console.info(f"done: {result.last_epoch} epochs in {result.layout.root}")
+    console.info(f"done: {result.layout.root} has {result.last_epoch} of {result.config.train.epochs} epochs")
     console.result(str(result.layout.root))
 
 
@@ -203,7 +208,9 @@ def sample(
 ) -> None:
     """Draw images from a trained generator.
 
-    Example: mnistgan sample --run out/ --ckpt latest -n 16 --seed 1 --out samples.png
+    \b
+    Example:
+      mnistgan sample --run out/ --ckpt latest -n 16 --seed 1 --out samples.png
     """
     from mnistgan.sampling import sample as core
 
@@ -224,7 +231,9 @@ def animate(
 ) -> None:
     """Make a GIF of the epoch grids, in epoch order; the last frame is held a second longer.
 
-    Example: mnistgan animate out/ --fps 5
+    \b
+    Example:
+      mnistgan animate out/ --fps 5
     """
     from mnistgan.animation import animate as core
 

@@ -80,6 +80,15 @@ def load_mnist(path: Path | None = None) -> Mnist:
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise DataError(f"cannot read {path} ({exc.strerror})") from None
+    if magic.startswith(b"\x80"):
+        raise DataError(f"{path} is a Python pickle; refusing to load it (expected an npz archive)")
+    if not magic.startswith((b"PK\x03\x04", b"\x93NUMPY")):
+        raise DataError(f"{path} is not a readable npz file (expected mnist.npz or a folder of IDX files)")
+    try:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise DataError(_npz_problem(path, exc)) from None

@@ -97,6 +97,10 @@ class DCGAN:
         self.run_last_step = tf.function(self._run_last_step_impl)
         self._noise_shape = (bs, nd)
 
+    def trackables(self) -> list:
+        """The models and optimizers whose variables make up a checkpoint."""
+        return [self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer]
+
     # -- one optimisation step (Listing 12) -------------------------------------------------
 
     def _step_impl(self, real_u8: tf.Tensor, noise: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

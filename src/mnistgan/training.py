@@ -10,6 +10,7 @@ import contextlib
 import csv
 import dataclasses
 import io
+import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -267,6 +268,7 @@ def _train_loop(config, layout, images, device, reporter, *, resume) -> TrainRes
     if tcfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     gan = DCGAN(config.model, tcfg)
+    _check_free_space(layout, checkpoints.state_bytes(gan.trackables()))
     saver = checkpoints.CheckpointSaver(gan.checkpoint, layout, tcfg.keep)
 
     start_epoch, start_step = 1, 0
@@ -321,9 +323,11 @@ def _train_loop(config, layout, images, device, reporter, *, resume) -> TrainRes
                                                  tf.constant(done, tf.int64))
                     sums = sums.numpy()
                 if not np.all(np.isfinite(sums)):
+                    kept = (f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1
+                            else "no checkpoint was saved")
                     raise TrainingDiverged(
-                        f"losses became non-finite in epoch {epoch} (step {stop}); stopped. The last good "
-                        f"checkpoint is kept in {layout.checkpoints}; try a lower --lr or another --seed"
+                        f"losses became non-finite in epoch {epoch} (step {stop}); stopped, {kept}. "
+                        "Start a new run with a lower --lr or another --seed"
                     )
                 done = stop
                 reporter.steps_done(done)
@@ -353,6 +357,17 @@ def _train_loop(config, layout, images, device, reporter, *, resume) -> TrainRes
             if signum is not None and epoch < tcfg.epochs:
                 raise TrainingInterrupted(_interrupt_message(layout, epoch + 1, 0, steps), 128 + signum)
     return TrainResult(layout, config, tcfg.epochs, history)
+
+
+def _check_free_space(layout: RunLayout, checkpoint_bytes: int) -> None:
+    """Fail before training, not after an epoch, when the disk cannot take two more checkpoints."""
+    needed = 2 * checkpoint_bytes + 16 * 2**20  # a new checkpoint is written before an old one goes
+    free = shutil.disk_usage(layout.root).free
+    if free < needed:
+        raise RunError(
+            f"only {free / 2**20:.0f} MiB free under {layout.root}; training needs at least "
+            f"{needed / 2**20:.0f} MiB for checkpoints"
+        )
 
 
 def _interrupt_message(layout: RunLayout, epoch: int, done: int, steps: int) -> str:

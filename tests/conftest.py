@@ -1,0 +1,93 @@
+"""Shared fixtures: tiny synthetic MNIST, an isolated environment, the CLI runner, a tiny run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
+
+
+def make_digits(per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fake digits: class d is a bright bar at row 2 + 2*d on a noisy background.
+
+    Labels are interleaved 0..9 so the "first 20 of each digit" logic has work to do.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.arange(10, dtype=np.uint8), per_class)
+    rng.shuffle(labels)
+    images = rng.integers(0, 40, size=(len(labels), 28, 28), dtype=np.uint8)
+    for i, d in enumerate(labels):
+        images[i, 2 + 2 * d : 4 + 2 * d, 4:24] = 255
+    return images, labels
+
+
+def write_npz(path: Path, per_class: int = 24, **overrides) -> Path:
+    x_train, y_train = make_digits(per_class, seed=1)
+    x_test, y_test = make_digits(3, seed=2)
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    arrays.update(overrides)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    """No test sees the user's data, Keras cache or config."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KERAS_HOME", str(home / ".keras"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.delenv("MNISTGAN_DATA", raising=False)
+    monkeypatch.delenv("MNISTGAN_DEBUG", raising=False)
+    yield
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def npz(tmp_path) -> Path:
+    return write_npz(tmp_path / "mnist.npz")
+
+
+@pytest.fixture(scope="session")
+def session_npz(tmp_path_factory) -> Path:
+    return write_npz(tmp_path_factory.mktemp("data") / "mnist.npz", per_class=64)
+
+
+# Small enough to train in seconds on two CPU cores: 96 images, 3 steps of 32 per epoch.
+TINY = ["--subset", "96", "--batch-size", "32", "--seed", "3"]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, session_npz) -> Path:
+    """A 2-epoch run shared by the sampling tests (read-only for them)."""
+    from mnistgan.cli import app
+
+    out = tmp_path_factory.mktemp("run") / "out"
+    result = CliRunner().invoke(
+        app, ["train", "--data", str(session_npz), "--out", str(out), "--epochs", "2", *TINY]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file below ``folder`` with its size and mtime: to assert nothing was modified."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def pytest_report_header(config):
+    return f"real MNIST: {REAL_MNIST if REAL_MNIST.exists() else 'absent (realdata tests skip)'}; cpus: {os.cpu_count()}"

@@ -1,0 +1,97 @@
+"""`mnistgan animate`: frame order, timing, looping, and bad folders."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import snapshot
+from PIL import Image
+
+from mnistgan.cli import app
+
+
+def write_frames(folder, epochs, size=(20, 16)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for e in epochs:
+        # Each frame is a distinct flat grey level, so the GIF's order can be read back.
+        Image.fromarray(np.full(size, 10 * e, np.uint8)).save(folder / f"epoch_{e}.png")
+
+
+def gif_frames(path):
+    with Image.open(path) as im:
+        frames, durations = [], []
+        for i in range(im.n_frames):
+            im.seek(i)
+            frames.append(int(np.asarray(im.convert("L"))[0, 0]))
+            durations.append(im.info["duration"])
+        return frames, durations, im.info.get("loop")
+
+
+def test_frames_in_numeric_epoch_order_with_last_held(runner, tmp_path):
+    write_frames(tmp_path, [1, 2, 10, 3])
+    (tmp_path / "notes.txt").write_text("ignored")
+    (tmp_path / "old.gif").write_bytes(b"GIF89a")
+    result = runner.invoke(app, ["animate", str(tmp_path), "--fps", "5"])
+    assert result.exit_code == 0, result.output
+    frames, durations, loop = gif_frames(tmp_path / "animation.gif")
+    assert frames == [10, 20, 30, 100]  # epoch_10 comes last, not after epoch_1
+    assert durations[:-1] == [200, 200, 200] and durations[-1] > 200
+    assert loop == 0
+
+
+def test_run_folder_uses_its_images_subfolder(runner, tmp_path):
+    write_frames(tmp_path / "images", [1, 2])
+    out = tmp_path / "walk.gif"
+    result = runner.invoke(app, ["animate", str(tmp_path), "--out", str(out), "--loop", "2"])
+    assert result.exit_code == 0, result.output
+    frames, _, loop = gif_frames(out)
+    assert frames == [10, 20] and loop == 2
+    assert result.stdout.strip() == str(out)
+
+
+@pytest.mark.parametrize(
+    "setup, code, text",
+    [
+        ("missing", 2, "does not exist"),
+        ("empty", 1, "no epoch PNGs"),
+        ("not-images", 1, "not a readable PNG"),
+        ("sizes", 1, "differ in size"),
+    ],
+)
+def test_bad_folders_are_refused_without_writing(runner, tmp_path, setup, code, text):
+    folder = tmp_path / "frames"
+    if setup != "missing":
+        folder.mkdir()
+    if setup == "not-images":
+        write_frames(folder, [1])
+        (folder / "epoch_2.png").write_text("not a png")
+    if setup == "sizes":
+        write_frames(folder, [1])
+        write_frames(folder, [2], size=(8, 8))
+    before = snapshot(tmp_path)
+    result = runner.invoke(app, ["animate", str(folder)])
+    assert result.exit_code == code, result.output
+    assert text in result.stderr and "Traceback" not in result.output
+    assert snapshot(tmp_path) == before
+
+
+def test_fps_must_be_positive(runner, tmp_path):
+    write_frames(tmp_path, [1])
+    assert runner.invoke(app, ["animate", str(tmp_path), "--fps", "0"]).exit_code == 2
+
+
+def test_animate_and_help_do_not_import_tensorflow(tmp_path):
+    write_frames(tmp_path, [1, 2])
+    code = (
+        "import sys\n"
+        "from mnistgan.cli import app\n"
+        "from typer.testing import CliRunner\n"
+        "r = CliRunner()\n"
+        f"assert r.invoke(app, ['animate', {str(tmp_path)!r}]).exit_code == 0\n"
+        "for cmd in ([], ['train'], ['sample'], ['animate'], ['preview-dataset']):\n"
+        "    assert r.invoke(app, [*cmd, '--help']).exit_code == 0\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"

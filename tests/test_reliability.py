@@ -1,0 +1,176 @@
+"""Crash safety and exact resume, exercised the way users break runs: Ctrl-C, SIGTERM, kill -9."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY, snapshot
+
+from mnistgan.cli import app
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 120  # seconds any one child process may take before the test fails
+
+
+def mnistgan(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "mnistgan", *map(str, args)], capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def start_training(npz, out, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnistgan", "train", "--data", str(npz), "--out", str(out), *args],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+
+
+def wait_for_line(proc, needle):
+    """Read the child's stderr until a line contains ``needle`` (bounded by TIMEOUT)."""
+    deadline = time.monotonic() + TIMEOUT
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    proc.kill()
+    raise AssertionError(f"never saw {needle!r}; stderr was:\n{''.join(lines)}")
+
+
+def samples(run, tmp_path, name):
+    out = tmp_path / f"{name}.npy"
+    mnistgan("sample", "--run", run, "--out", out, "-n", "8", "--seed", "11")
+    return np.load(out)
+
+
+# 640 images in steps of 32: 20 steps per epoch, so an interruption can land mid-epoch.
+LONGER = ["--subset", "640", "--batch-size", "32", "--seed", "5", "--deterministic"]
+
+
+def test_resume_after_n_minus_k_epochs_is_bit_identical(session_npz, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    mnistgan("train", "--data", session_npz, "--out", straight, *TINY, "--deterministic", "--epochs", "3")
+    mnistgan("train", "--data", session_npz, "--out", resumed, *TINY, "--deterministic", "--epochs", "1")
+    mnistgan("train", "--out", resumed, "--resume", "--epochs", "3")
+    assert np.array_equal(samples(straight, tmp_path, "a"), samples(resumed, tmp_path, "b"))
+    for name in ("epoch_0002.png", "epoch_0003.png"):
+        assert (straight / "images" / name).read_bytes() == (resumed / "images" / name).read_bytes()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_saves_a_checkpoint_and_resume_is_exact(session_npz, tmp_path, sig, code):
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    mnistgan("train", "--data", session_npz, "--out", straight, *LONGER, "--epochs", "3")
+
+    proc = start_training(session_npz, run, *LONGER, "--epochs", "3")
+    wait_for_line(proc, "epoch 1:")  # printed after epoch 1's checkpoint; epoch 2 is under way
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == code, err
+    assert "mnistgan train --out" in err and "--resume" in err and "Traceback" not in err
+
+    resumed = mnistgan("train", "--out", run, "--resume")
+    assert "resuming" in resumed.stderr
+    assert np.array_equal(samples(straight, tmp_path, "a"), samples(run, tmp_path, "b"))
+
+
+def test_kill_9_mid_training_leaves_a_resumable_run(session_npz, tmp_path):
+    run = tmp_path / "run"
+    proc = start_training(session_npz, run, *LONGER, "--epochs", "50")
+    wait_for_line(proc, "epoch 2:")
+    time.sleep(0.3)  # somewhere inside epoch 3: training, writing a PNG, or saving a checkpoint
+    proc.kill()
+    proc.wait(timeout=TIMEOUT)
+    # Whatever was half-written, sampling reads only complete checkpoints ...
+    assert samples(run, tmp_path, "after-kill").shape == (8, 28, 28)
+    # ... and resuming continues from the last complete one.
+    result = mnistgan("train", "--out", run, "--resume", "--epochs", "4")
+    assert "resuming" in result.stderr
+    lines = (run / "metrics.csv").read_text().splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["epoch", "1", "2", "3", "4"]
+    assert not list(run.rglob(".*.tmp-*")), "temporary files were left behind"
+
+
+def test_leftovers_of_a_killed_save_are_ignored_and_cleaned(runner, trained_run, tmp_path):
+    """What a kill during a checkpoint or PNG write leaves: never read as complete."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    ckpts = run / "checkpoints"
+    (ckpts / "ckpt-3_temp").mkdir()
+    (ckpts / "ckpt-3_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\0" * 100)
+    (ckpts / "ckpt-3.data-00000-of-00001").write_bytes(b"\0" * 100)  # data renamed, index never written
+    (run / "images" / ".epoch_0003.tmp-abc.png").write_bytes(b"\x89PNG")
+
+    out = tmp_path / "s.npy"
+    result = runner.invoke(app, ["sample", "--run", str(run), "--out", str(out)])
+    assert result.exit_code == 0 and "epoch 2" in result.stderr
+
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "3"])
+    assert result.exit_code == 0, result.output
+    assert "from epoch 2" in result.stderr
+    assert not (ckpts / "ckpt-3_temp").exists()
+    assert (ckpts / "ckpt-3.index").is_file()
+
+
+def test_damaged_checkpoint_state_file_is_rebuilt(runner, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "checkpoints" / "checkpoint").write_text("garbage {{{")
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "3"])
+    assert result.exit_code == 0, result.output
+    assert "from epoch 2" in result.stderr  # not a silent restart from scratch
+    state = (run / "checkpoints" / "checkpoint").read_text()
+    assert 'model_checkpoint_path: "ckpt-3"' in state
+
+
+def test_non_finite_losses_stop_training_and_keep_the_last_good_checkpoint(runner, session_npz, tmp_path):
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(run), *TINY, "--epochs", "1",
+                               "--lr", "1e-4"]).exit_code == 0
+    good = snapshot(run / "checkpoints")
+    # A learning rate of 1e30 sends the weights to infinity within a step or two.
+    result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(tmp_path / "nan"), *TINY,
+                                 "--epochs", "2", "--lr", "1e30"])
+    assert result.exit_code == 1
+    assert "non-finite" in result.stderr and "no checkpoint was saved" in result.stderr
+    assert not list((tmp_path / "nan" / "checkpoints").glob("*.index"))
+    assert snapshot(run / "checkpoints") == good
+
+
+def test_unwritable_output_is_refused_before_training(runner, session_npz, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(blocker / "run"), *TINY])
+    assert result.exit_code == 1
+    assert "cannot create run folder" in result.stderr and "Traceback" not in result.output
+
+
+def test_full_disk_is_one_line_not_a_traceback(runner, trained_run, tmp_path, monkeypatch):
+    import errno
+
+    import mnistgan.images as images
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "s.png"))
+
+    monkeypatch.setattr(images, "save_png", no_space)
+    result = runner.invoke(app, ["sample", "--run", str(trained_run), "--out", str(tmp_path / "s.png")])
+    assert result.exit_code == 1
+    assert result.stderr.strip() .endswith(f"No space left on device: {tmp_path / 's.png'}")
+    assert "Traceback" not in result.output
+
+
+def test_debug_flag_shows_the_traceback(runner, tmp_path):
+    result = runner.invoke(app, ["--debug", "sample", "--run", str(tmp_path)])
+    assert isinstance(result.exception, Exception) and not isinstance(result.exception, SystemExit)

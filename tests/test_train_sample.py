@@ -1,0 +1,210 @@
+"""`mnistgan train` and `mnistgan sample` end to end on tiny synthetic data."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import TINY, snapshot
+from PIL import Image
+
+from mnistgan.cli import app
+
+pytestmark = pytest.mark.slow
+
+
+def train(runner, npz, out, *args):
+    return runner.invoke(app, ["train", "--data", str(npz), "--out", str(out), *TINY, *args])
+
+
+def metrics(run):
+    with open(run / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_run_folder_holds_config_grids_metrics_and_checkpoints(trained_run):
+    cfg = json.loads((trained_run / "config.json").read_text())
+    assert cfg["format_version"] == 1
+    assert cfg["model"]["noise_dim"] == 100 and cfg["train"]["learning_rate"] == 1e-4
+    assert cfg["train"]["subset"] == 96 and cfg["train"]["epochs"] == 2
+    assert "tensorflow" in cfg["versions"]
+    rows = metrics(trained_run)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert all(np.isfinite(float(r["generator_loss"])) for r in rows)
+    grid = Image.open(trained_run / "images" / "epoch_0002.png")
+    assert grid.size == ((4 * 28 + 5 * 2) * 2,) * 2  # a 4x4 grid of 16 samples, enlarged twice
+    assert {p.name for p in (trained_run / "checkpoints").glob("*.index")} == {"ckpt-1.index", "ckpt-2.index"}
+
+
+def test_starting_over_an_existing_run_is_refused(runner, trained_run, session_npz):
+    before = snapshot(trained_run)
+    result = train(runner, session_npz, trained_run, "--epochs", "3")
+    assert result.exit_code == 1
+    assert "--resume" in result.stderr and "--overwrite" in result.stderr
+    assert snapshot(trained_run) == before
+
+
+def test_resume_continues_to_the_new_epoch_count(runner, trained_run, session_npz, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    old_rows = metrics(run)
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "3"])
+    assert result.exit_code == 0, result.output
+    assert "resuming" in result.stderr and "from epoch 2" in result.stderr
+    rows = metrics(run)
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"] and rows[:2] == old_rows
+    assert (run / "images" / "epoch_0003.png").is_file()
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3
+
+
+def test_resume_with_conflicting_settings_is_refused(runner, trained_run):
+    before = snapshot(trained_run)
+    result = runner.invoke(app, ["train", "--out", str(trained_run), "--resume", "--noise-dim", "64"])
+    assert result.exit_code == 2
+    assert "--noise-dim 64" in result.stderr and "100" in result.stderr
+    assert snapshot(trained_run) == before
+
+
+def test_overwrite_replaces_the_run(runner, session_npz, tmp_path):
+    run = tmp_path / "run"
+    assert train(runner, session_npz, run, "--epochs", "2").exit_code == 0
+    (run / "dataset_preview.png").write_bytes(b"kept")  # not the run's: survives
+    result = train(runner, session_npz, run, "--epochs", "1", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert [r["epoch"] for r in metrics(run)] == ["1"]
+    assert not (run / "images" / "epoch_0002.png").exists()
+    assert (run / "dataset_preview.png").read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--epochs", "0"],
+        ["--batch-size", "-1"],
+        ["--lr", "0"],
+        ["--lr", "nan"],
+        ["--noise-dim", "0"],
+        ["--subset", "0"],
+        ["--subset", "100000"],
+        ["--keep", "0"],
+        ["--no-such-option"],
+        ["--resume", "--overwrite"],
+    ],
+)
+def test_bad_training_options_are_usage_errors(runner, session_npz, tmp_path, args):
+    result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(tmp_path / "r"), *args])
+    assert result.exit_code == 2, result.output
+    assert "Error" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_of_a_folder_that_is_no_run(runner, tmp_path):
+    result = runner.invoke(app, ["train", "--out", str(tmp_path), "--resume"])
+    assert result.exit_code == 1 and "no config.json" in result.stderr
+
+
+def test_gpu_flag_without_a_gpu_is_a_clear_error(runner, session_npz, tmp_path):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    result = train(runner, session_npz, tmp_path / "r", "--epochs", "1", "--gpu")
+    assert result.exit_code == 1 and "sees no GPU" in result.stderr
+
+
+def sample(runner, run, out, *args):
+    return runner.invoke(app, ["sample", "--run", str(run), "--out", str(out), *args])
+
+
+def test_same_checkpoint_and_seed_give_identical_bytes(runner, trained_run, tmp_path):
+    a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    for out, seed in ((a, "5"), (b, "5"), (c, "6")):
+        result = sample(runner, trained_run, out, "--seed", seed)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip() == str(out)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+    assert "epoch 2" in result.stderr
+
+
+def test_npy_output_is_the_raw_uint8_array(runner, trained_run, tmp_path):
+    out = tmp_path / "s.npy"
+    assert sample(runner, trained_run, out, "-n", "10", "--ckpt", "1").exit_code == 0
+    arr = np.load(out, allow_pickle=False)
+    assert arr.shape == (10, 28, 28) and arr.dtype == np.uint8
+    png = tmp_path / "s.png"
+    assert sample(runner, trained_run, png, "-n", "10", "--ckpt", "1", "--scale", "1").exit_code == 0
+    grid = np.asarray(Image.open(png))
+    assert grid.shape == (3 * 28 + 4 * 2, 4 * 28 + 5 * 2)  # 10 images: 3 rows of 4
+    assert np.array_equal(grid[2:30, 2:30], arr[0])
+
+
+def test_checkpoint_by_path_matches_by_epoch(runner, trained_run, tmp_path):
+    by_epoch, by_path = tmp_path / "e.npy", tmp_path / "p.npy"
+    assert sample(runner, trained_run, by_epoch, "--ckpt", "1").exit_code == 0
+    index = trained_run / "checkpoints" / "ckpt-1.index"
+    assert sample(runner, trained_run, by_path, "--ckpt", str(index)).exit_code == 0
+    assert np.array_equal(np.load(by_epoch), np.load(by_path))
+    latest = tmp_path / "l.npy"
+    assert sample(runner, trained_run, latest).exit_code == 0
+    assert not np.array_equal(np.load(latest), np.load(by_epoch))
+
+
+def test_bad_sample_requests(runner, trained_run, tmp_path):
+    junk = tmp_path / "junk.index"
+    junk.write_bytes(b"not a checkpoint")
+    empty = tmp_path / "empty"
+    shutil.copytree(trained_run, empty, ignore=shutil.ignore_patterns("ckpt-*", "checkpoint"))
+    cases = [
+        (["--ckpt", "9"], 1, "no checkpoint for epoch 9 (kept: 1, 2)"),
+        (["--ckpt", str(tmp_path / "nope")], 1, "no checkpoint at"),
+        (["--ckpt", str(junk)], 1, "not a readable mnistgan checkpoint"),
+        (["-n", "0"], 2, "-n"),
+        (["--out", str(tmp_path / "s.jpg")], 2, ".png"),
+        (["--out", str(tmp_path / "missing" / "s.png")], 2, "does not exist"),
+        (["--run", str(empty)], 1, "no checkpoint yet"),
+        (["--run", str(tmp_path)], 1, "not an mnistgan run folder"),
+    ]
+    for args, code, text in cases:
+        result = runner.invoke(app, ["sample", "--run", str(trained_run), "--out", str(tmp_path / "s.png"), *args])
+        assert result.exit_code == code, (args, result.output)
+        assert text in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_corrupted_checkpoint_is_an_error_not_an_untrained_model(runner, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    data = next((run / "checkpoints").glob("ckpt-2.data-*"))
+    data.write_bytes(data.read_bytes()[:1000])
+    result = sample(runner, run, tmp_path / "s.png")
+    assert result.exit_code == 1 and "ckpt-2" in result.stderr
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_mixed_precision_policies_train_and_sample_on_cpu(runner, session_npz, tmp_path):
+    """The GPU's float16 path (with loss scaling) runs on the CPU too; so does bfloat16."""
+    from mnistgan.training import TrainRequest, train as core_train
+
+    run16 = tmp_path / "fp16"
+    result = core_train(
+        TrainRequest(out=run16, data=session_npz, model={"dtype_policy": "mixed_float16"},
+                     train={"epochs": 1, "subset": 64, "batch_size": 32})
+    )
+    assert result.config.model.dtype_policy == "mixed_float16"
+    assert np.isfinite(result.metrics[0].generator_loss)
+    assert sample(runner, run16, tmp_path / "a.npy").exit_code == 0
+
+    runbf = tmp_path / "bf16"
+    assert train(runner, session_npz, runbf, "--epochs", "1", "--mixed-precision").exit_code == 0
+    assert json.loads((runbf / "config.json").read_text())["model"]["dtype_policy"] == "mixed_bfloat16"
+    arr_result = sample(runner, runbf, tmp_path / "b.npy")
+    assert arr_result.exit_code == 0 and np.load(tmp_path / "b.npy").shape == (16, 28, 28)
+
+
+def test_xla_compiled_step_trains(runner, session_npz, tmp_path):
+    result = train(runner, session_npz, tmp_path / "xla", "--epochs", "1", "--xla")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "xla" / "config.json").read_text())["train"]["jit_compile"] is True
