@@ -1,0 +1,67 @@
+"""The model and one training step are the report's, checked against the plain TF2 port."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tf():
+    from mnistgan.backend import import_tensorflow
+
+    return import_tensorflow()
+
+
+def test_parameter_counts_match_the_tensorflow_tutorial(tf):
+    from mnistgan.config import ModelConfig
+    from mnistgan.models import build_discriminator, build_generator
+
+    # The tutorial's model summaries: generator 2,330,944 parameters, discriminator 212,865.
+    assert build_generator(ModelConfig(), 0).count_params() == 2_330_944
+    assert build_discriminator(ModelConfig(), 0).count_params() == 212_865
+
+
+def test_one_step_equals_the_plain_port(tf):
+    """Same weights, batch and noise: the same losses and the same weights after one Adam step."""
+    import keras
+    import plain_port
+
+    from mnistgan.config import ModelConfig, TrainConfig
+    from mnistgan.gan import DCGAN
+
+    gan = DCGAN(ModelConfig(), TrainConfig(batch_size=8, seed=1))
+    ref_g, ref_d = plain_port.make_generator(), plain_port.make_discriminator()
+    ref_g.set_weights(gan.generator.get_weights())
+    ref_d.set_weights(gan.discriminator.get_weights())
+    for model in (gan.discriminator, ref_d):  # dropout masks cannot be matched; compare without them
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Dropout):
+                layer.rate = 0.0
+
+    rng = np.random.default_rng(0)
+    real_u8 = rng.integers(0, 256, (8, 28, 28), dtype=np.uint8)
+    noise = rng.standard_normal((8, 100), dtype=np.float32)
+    g_loss, d_loss = gan._train_step(tf.constant(real_u8), tf.constant(noise))
+
+    real = (real_u8.reshape(8, 28, 28, 1).astype("float32") - 127.5) / 127.5
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    g_opt, d_opt = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
+    with tf.GradientTape() as gt, tf.GradientTape() as dt:
+        fake = ref_g(noise, training=True)
+        real_out, fake_out = ref_d(real, training=True), ref_d(fake, training=True)
+        ref_g_loss = bce(tf.ones_like(fake_out), fake_out)
+        ref_d_loss = bce(tf.ones_like(real_out), real_out) + bce(tf.zeros_like(fake_out), fake_out)
+    g_opt.apply_gradients(zip(gt.gradient(ref_g_loss, ref_g.trainable_variables), ref_g.trainable_variables))
+    d_opt.apply_gradients(zip(dt.gradient(ref_d_loss, ref_d.trainable_variables), ref_d.trainable_variables))
+
+    np.testing.assert_allclose(float(g_loss), float(ref_g_loss), rtol=1e-5)
+    np.testing.assert_allclose(float(d_loss), float(ref_d_loss), rtol=1e-5)
+    for ours, ref in ((gan.generator, ref_g), (gan.discriminator, ref_d)):
+        for a, b in zip(ours.get_weights(), ref.get_weights()):  # includes BatchNorm moving statistics
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
