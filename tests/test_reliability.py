@@ -174,3 +174,9 @@ def test_full_disk_is_one_line_not_a_traceback(runner, trained_run, tmp_path, mo
 def test_debug_flag_shows_the_traceback(runner, tmp_path):
     result = runner.invoke(app, ["--debug", "sample", "--run", str(tmp_path)])
     assert isinstance(result.exception, Exception) and not isinstance(result.exception, SystemExit)
+
+
+def test_debug_does_not_leak_into_the_next_invocation(runner, tmp_path):
+    runner.invoke(app, ["--debug", "sample", "--run", str(tmp_path)])
+    result = runner.invoke(app, ["sample", "--run", str(tmp_path)])
+    assert result.exit_code == 1 and "not an mnistgan run folder" in result.stderr

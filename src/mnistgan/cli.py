@@ -27,7 +27,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_debug = {"on": os.environ.get("MNISTGAN_DEBUG") == "1"}
+_debug = {"on": False}  # set by the app callback before any command runs
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -73,8 +73,8 @@ def main_options(
     ] = False,
 ) -> None:
     """Train and explore the classic TensorFlow DCGAN on MNIST."""
-    if debug:
-        _debug["on"] = True
+    # Set on every invocation, so one --debug call does not leak into the next in one process.
+    _debug["on"] = debug or os.environ.get("MNISTGAN_DEBUG") == "1"
 
 
 def _positive(value: float | None) -> float | None:
