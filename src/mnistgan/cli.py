@@ -7,6 +7,7 @@ sample, so ``--help`` and ``animate`` stay fast.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from pathlib import Path
@@ -156,6 +157,11 @@ def train(
     ] = None,
     xla: Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile the training step with XLA.",
                                                 show_default=False)] = None,
+    eval_every: Annotated[
+        Optional[int],
+        typer.Option("--eval-every", min=1, help="Every K epochs, score samples like `mnistgan evaluate` "
+                     "(evaluation.csv, TensorBoard).", show_default=False),
+    ] = None,
     deterministic: Annotated[
         Optional[bool],
         typer.Option("--deterministic/--no-deterministic",
@@ -173,7 +179,7 @@ def train(
 
     given = {
         "epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "seed": seed, "subset": subset,
-        "keep": keep, "jit_compile": xla, "deterministic": deterministic,
+        "keep": keep, "jit_compile": xla, "deterministic": deterministic, "eval_every": eval_every,
     }
     request = TrainRequest(
         out=out,
@@ -240,6 +246,49 @@ def animate(
     result = core(folder, out, fps, loop)
     console.info(f"{result.frames} frames, {result.first.name} .. {result.last.name}")
     console.result(str(result.path))
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    run: Annotated[Path, typer.Option("--run", help="Run folder whose checkpoint to score (ignored with --samples).")]
+    = Path("out"),
+    ckpt: Annotated[str, typer.Option("--ckpt", help="latest, an epoch number, or a checkpoint path.")] = "latest",
+    n: Annotated[int, typer.Option("-n", "--num", min=2, max=100_000, help="Samples to draw and score.")] = 10_000,
+    seed: Annotated[int, typer.Option(min=0, help="Noise seed for the samples.")] = 0,
+    samples: Annotated[
+        Optional[Path],
+        typer.Option("--samples", exists=True, help="Score these images instead: a .npy of uint8 (N, 28, 28) or "
+                     "floats in [-1, 1], or a folder of 28x28 PNGs (any tool's output).", show_default=False),
+    ] = None,
+    data: DataOpt = None,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain the cached MNIST classifier first.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")] = False,
+) -> None:
+    """Score generated digits with an MNIST classifier trained locally (cached after first use).
+
+    fid: Frechet distance between classifier features of the samples and of the MNIST test set
+    (lower is better). inception_score: exp E[KL(p(y|x) || p(y))], 1 to 10 (higher is better).
+    classes / coverage: the share of samples per digit and its normalized entropy (1 = all ten
+    digits equally often). confident: share of samples the classifier puts at >= 90% on one
+    digit. memorization_ratio: median distance from a sample to its nearest training image over
+    the same for real test images (well below 1 suggests copies of training images).
+
+    \b
+    Example:
+      mnistgan evaluate --run out/ -n 10000 --json
+    """
+    from mnistgan.evaluation import evaluate as core
+
+    if samples is None and not run.is_dir():
+        raise typer.BadParameter(f"run folder {run} does not exist", param_hint="'--run'")
+    with console.TaskProgress("training the evaluation classifier") as bar:
+        result = core(run=run, ckpt=ckpt, n=n, seed=seed, samples=samples, data=data, retrain=retrain,
+                      progress=bar.update, notify=console.info)
+    if as_json:
+        console.result(json.dumps(result.to_dict(), indent=2))
+    else:
+        console.evaluation_table(result)
 
 
 def main() -> None:

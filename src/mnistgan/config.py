@@ -47,14 +47,19 @@ class TrainConfig:
     image_scale: int = 2  # nearest-neighbour enlargement of the epoch grids
     jit_compile: bool = False  # compile the training step with XLA
     deterministic: bool = False  # TensorFlow op determinism: bit-exact reruns, somewhat slower
+    eval_every: int | None = None  # score samples every K epochs (mnistgan evaluate's metrics)
+    eval_samples: int = 2000  # samples drawn for those scores
     data: str | None = None  # where MNIST came from (a path, or keras.datasets.mnist)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "num_examples", "keep", "image_scale"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
-        if self.subset is not None and self.subset < 1:
-            raise ValueError("subset must be positive")
+        for name in ("subset", "eval_every"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive")
+        if self.eval_samples < 2:
+            raise ValueError("eval_samples must be at least 2")
         if not self.learning_rate > 0:
             raise ValueError("learning_rate must be positive")
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mnistgan.training import EpochMetrics
@@ -78,3 +79,46 @@ class TrainingReporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+class TaskProgress:
+    """A progress bar on stderr that appears only once work is reported (and only on a terminal)."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._progress: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> "TaskProgress":
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if not err.is_terminal:
+            return
+        if self._progress is None:
+            self._progress = Progress(TextColumn(self._label), BarColumn(), MofNCompleteColumn(),
+                                      TimeRemainingColumn(), console=err, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(self._label, total=total)
+        self._progress.update(self._task, completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def evaluation_table(ev) -> None:
+    """The evaluation as a table on stdout."""
+    table = Table(title=f"{ev.count} samples from {ev.source}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("meaning")
+    table.add_row("fid", f"{ev.fid:.3f}", "Frechet distance to MNIST test features; lower is better")
+    table.add_row("inception_score", f"{ev.inception_score:.3f}", "1 to 10; higher is better")
+    table.add_row("coverage", f"{ev.coverage:.3f}", "balance over the ten digits; 1 = even")
+    table.add_row("confident", f"{ev.confident:.1%}", "samples classified with >= 90% probability")
+    table.add_row("memorization_ratio", f"{ev.memorization_ratio:.3f}",
+                  "nearest-training-image distance vs real test images; << 1 = copying")
+    table.add_row("classes", " ".join(f"{s:.0%}" for s in ev.classes), "share of each digit 0..9")
+    table.add_row("classifier_accuracy", f"{ev.classifier_accuracy:.2%}", "the judge's MNIST test accuracy")
+    out.print(table)

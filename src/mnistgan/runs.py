@@ -3,6 +3,9 @@
     out/
       config.json            resolved RunConfig (written once, at the start)
       metrics.csv            one line per epoch
+      losses.png             loss curves, redrawn each epoch
+      evaluation.csv         quality metrics every --eval-every epochs
+      tensorboard/           TensorBoard event files (scalars and the epoch grids)
       images/epoch_0001.png  the fixed-noise grid after each epoch (Listing 14's names)
       checkpoints/           tf.train.CheckpointManager: ckpt-<epoch>.index/.data-*, checkpoint
 """
@@ -30,6 +33,18 @@ class RunLayout:
         return self.root / "metrics.csv"
 
     @property
+    def losses_png(self) -> Path:
+        return self.root / "losses.png"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation.csv"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
     def images(self) -> Path:
         return self.root / "images"
 
@@ -54,8 +69,8 @@ class RunLayout:
 
     def clear(self) -> None:
         """Remove what a run writes (for --overwrite); anything else in the folder stays."""
-        for path in (self.config, self.metrics):
+        for path in (self.config, self.metrics, self.losses_png, self.evaluation):
             path.unlink(missing_ok=True)
-        for folder in (self.images, self.checkpoints):
+        for folder in (self.images, self.checkpoints, self.tensorboard):
             if folder.is_dir():
                 shutil.rmtree(folder)

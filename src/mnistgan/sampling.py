@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from mnistgan.errors import UsageError
 from mnistgan.files import atomic_path, check_output_file
 from mnistgan.images import grid_shape, save_grid_png, to_uint8
 from mnistgan.runs import RunLayout
+
+if TYPE_CHECKING:
+    from mnistgan.checkpoints import CheckpointInfo
 
 OUTPUT_SUFFIXES = (".png", ".npy")
 BATCH = 1000  # images per generator call: bounded memory for large -n
@@ -35,11 +39,10 @@ def check_sample_output(out: Path) -> Path:
     return check_output_file(out)
 
 
-def sample(run: Path, ckpt: str, n: int, seed: int, out: Path, scale: int = 2) -> SampleResult:
-    """Draw ``n`` images from the generator of ``run`` at checkpoint ``ckpt`` and write ``out``."""
+def generate(run: Path, ckpt: str, n: int, seed: int) -> tuple[np.ndarray, CheckpointInfo]:
+    """``n`` uint8 images (n, 28, 28) from the generator of ``run`` at ``ckpt``, noise from ``seed``."""
     if n < 1:
         raise UsageError("-n must be at least 1")
-    out = check_sample_output(Path(out))
     layout = RunLayout(Path(run))
     config = layout.load_config()
 
@@ -55,8 +58,15 @@ def sample(run: Path, ckpt: str, n: int, seed: int, out: Path, scale: int = 2) -
     noise = sample_noise(seed, n, config.model.noise_dim)
     # training=False: BatchNorm uses its moving statistics and is not updated.
     parts = [generator(noise[i : i + BATCH], training=False).numpy() for i in range(0, n, BATCH)]
-    images = to_uint8(np.concatenate(parts))  # (n, 28, 28)
+    return to_uint8(np.concatenate(parts)), info
 
+
+def sample(run: Path, ckpt: str, n: int, seed: int, out: Path, scale: int = 2) -> SampleResult:
+    """Draw ``n`` images from the generator of ``run`` at checkpoint ``ckpt`` and write ``out``."""
+    if n < 1:
+        raise UsageError("-n must be at least 1")
+    out = check_sample_output(Path(out))
+    images, info = generate(run, ckpt, n, seed)
     if out.suffix.lower() == ".npy":
         with atomic_path(out) as tmp:
             np.save(tmp, images, allow_pickle=False)

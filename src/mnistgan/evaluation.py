@@ -1,0 +1,133 @@
+"""`mnistgan evaluate`: how good and how varied are the digits? (metrics in mnistgan.metrics)"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from mnistgan import metrics
+from mnistgan.errors import DataError, UsageError
+
+MEMORIZATION_SAMPLES = 1000  # samples (and test images) compared pixel-wise with all training images
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    source: str  # what was scored: a checkpoint or a samples file
+    count: int  # images scored
+    fid: float  # Frechet distance to the MNIST test set, classifier features (lower is better)
+    inception_score: float  # 1 .. 10 (higher is better)
+    classes: list[float]  # share of samples classified as each digit 0..9
+    coverage: float  # normalized entropy of `classes`: 1 = balanced, 0 = a single digit
+    confident: float  # share of samples whose top class probability >= 0.9
+    nearest_train_distance: float  # median pixel distance from a sample to its nearest training image
+    test_nearest_train_distance: float  # the same for real test images, for comparison
+    memorization_ratio: float  # the first over the second; well below 1 suggests copying
+    classifier_accuracy: float  # the classifier's MNIST test accuracy
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_samples(path: Path) -> np.ndarray:
+    """Images to score: a .npy of uint8 (N, 28, 28) or floats in [-1, 1], or a folder of 28x28 PNGs."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() == ".png"),
+                       key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+        if not files:
+            raise DataError(f"{path} holds no PNG files")
+        images = []
+        for p in files:
+            try:
+                with Image.open(p) as im:
+                    arr = np.asarray(im.convert("L"))
+            except (UnidentifiedImageError, OSError) as exc:
+                raise DataError(f"{p} is not a readable image ({exc})") from None
+            if arr.shape != (28, 28):
+                raise DataError(f"{p} is {arr.shape[1]}x{arr.shape[0]}; each PNG must be one 28x28 digit")
+            images.append(arr)
+        return np.stack(images)
+    if path.suffix.lower() != ".npy":
+        raise UsageError(f"--samples takes a .npy file or a folder of PNGs, got {path}")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"{path} is not a plain numpy array ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path} ({exc})") from None
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 3 or arr.shape[1:] != (28, 28) or len(arr) < 2:
+        raise DataError(f"{path} has shape {arr.shape}; expected (N, 28, 28) with N >= 2")
+    if arr.dtype == np.uint8:
+        return arr
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or arr.min() < -1.0001 or arr.max() > 1.0001:
+            raise DataError(f"{path} holds floats outside [-1, 1]; expected generator output or uint8 pixels")
+        from mnistgan.images import to_uint8
+
+        return to_uint8(arr)
+    raise DataError(f"{path} has dtype {arr.dtype}; expected uint8 or float")
+
+
+def score(images: np.ndarray, classifier, train_images: np.ndarray, test_images: np.ndarray,
+          source: str) -> Evaluation:
+    """All metrics for uint8 ``images`` (N, 28, 28)."""
+    feats, probs = classifier.features_and_probs(images)
+    mu, cov = metrics.feature_stats(feats)
+    shares = metrics.class_shares(probs)
+    k = min(MEMORIZATION_SAMPLES, len(images), len(test_images))
+    sample_nn = float(np.median(metrics.nearest_distances(images[:k], train_images)))
+    test_nn = float(np.median(metrics.nearest_distances(test_images[:k], train_images)))
+    return Evaluation(
+        source=source,
+        count=len(images),
+        fid=metrics.frechet_distance(mu, cov, classifier.reference_mean, classifier.reference_cov),
+        inception_score=metrics.inception_score(probs),
+        classes=[round(float(s), 4) for s in shares],
+        coverage=metrics.normalized_entropy(shares),
+        confident=metrics.confident_share(probs),
+        nearest_train_distance=sample_nn,
+        test_nearest_train_distance=test_nn,
+        memorization_ratio=sample_nn / test_nn if test_nn > 0 else float("nan"),
+        classifier_accuracy=classifier.test_accuracy,
+    )
+
+
+def evaluate(
+    *,
+    run: Path | None,
+    ckpt: str = "latest",
+    n: int = 10_000,
+    seed: int = 0,
+    samples: Path | None = None,
+    data: Path | None = None,
+    retrain: bool = False,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    notify: Callable[[str], None] = lambda text: None,
+) -> Evaluation:
+    """Score a checkpoint's samples (or a samples file) against MNIST."""
+    from mnistgan.data import load_mnist
+
+    if samples is not None:
+        images = load_samples(samples)
+        source = str(samples)
+    else:
+        from mnistgan.sampling import generate
+
+        images, info = generate(run, ckpt, n, seed)
+        source = f"{info.prefix} (epoch {info.epoch}, seed {seed})"
+    mnist = load_mnist(data)
+    if mnist.x_test is None:
+        raise DataError(f"{mnist.source} has no test set (x_test, y_test); evaluation compares against it")
+
+    from mnistgan.classifier import load_or_train
+
+    classifier = load_or_train(lambda: mnist, retrain=retrain, progress=progress, notify=notify)
+    return score(images, classifier, mnist.x_train, mnist.x_test, source)

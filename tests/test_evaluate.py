@@ -1,0 +1,106 @@
+"""`mnistgan evaluate` and `train --eval-every`, on tiny synthetic data (the classifier is retrained per test)."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import TINY, write_npz
+from PIL import Image
+
+from mnistgan.cli import app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_npz(tmp_path / "mnist.npz", per_class=64)
+
+
+def evaluate_json(runner, *args):
+    result = runner.invoke(app, ["evaluate", "--json", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), result
+
+
+def test_training_images_score_far_better_than_noise_and_look_memorized(runner, data, tmp_path):
+    with np.load(data) as f:
+        train = f["x_train"]
+    np.save(tmp_path / "train.npy", train[:300])
+    noise = np.random.default_rng(0).integers(0, 256, (300, 28, 28), dtype=np.uint8)
+    np.save(tmp_path / "noise.npy", noise)
+
+    real, first = evaluate_json(runner, "--samples", tmp_path / "train.npy", "--data", data)
+    assert "training the evaluation classifier" in first.stderr
+    fake, second = evaluate_json(runner, "--samples", tmp_path / "noise.npy", "--data", data)
+    assert "training the evaluation classifier" not in second.stderr  # cached after first use
+
+    assert {"fid", "coverage", "confident", "classes", "inception_score", "memorization_ratio"} <= set(real)
+    assert len(real["classes"]) == 10 and sum(real["classes"]) == pytest.approx(1.0, abs=1e-3)
+    assert real["fid"] < fake["fid"]
+    assert real["memorization_ratio"] == pytest.approx(0.0, abs=1e-3)  # these ARE training images
+    assert fake["memorization_ratio"] > 1.0
+
+
+def test_a_checkpoint_and_a_folder_of_pngs_can_be_scored(runner, data, trained_run, tmp_path):
+    ev, _ = evaluate_json(runner, "--run", trained_run, "-n", "40", "--seed", "2", "--data", data)
+    assert ev["count"] == 40 and "epoch 2" in ev["source"]
+
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((28, 28), 20 * i, np.uint8)).save(folder / f"img_{i}.png")
+    ev, _ = evaluate_json(runner, "--samples", folder, "--data", data)
+    assert ev["count"] == 5
+
+
+def test_table_output_and_retrain(runner, data, tmp_path):
+    np.save(tmp_path / "s.npy", np.zeros((10, 28, 28), np.float32))  # floats in [-1, 1] are accepted
+    assert runner.invoke(app, ["evaluate", "--samples", str(tmp_path / "s.npy"), "--data", str(data)]).exit_code == 0
+    result = runner.invoke(app, ["evaluate", "--samples", str(tmp_path / "s.npy"), "--data", str(data), "--retrain"])
+    assert result.exit_code == 0, result.output
+    assert "training the evaluation classifier" in result.stderr
+    assert "fid" in result.stdout and "coverage" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "make, code, text",
+    [
+        (lambda d: np.save(d / "x.npy", np.zeros((4, 32, 32), np.uint8)), 1, "expected (N, 28, 28)"),
+        (lambda d: np.save(d / "x.npy", np.full((4, 28, 28), 3.0, np.float32)), 1, "outside [-1, 1]"),
+        (lambda d: np.save(d / "x.npy", np.array([object()] * 4)), 1, "not a plain numpy array"),
+    ],
+)
+def test_bad_samples_are_refused(runner, data, tmp_path, make, code, text):
+    make(tmp_path)
+    result = runner.invoke(app, ["evaluate", "--samples", str(tmp_path / "x.npy"), "--data", str(data)])
+    assert result.exit_code == code, result.output
+    assert text in result.stderr and "Traceback" not in result.output
+
+
+def test_missing_run_or_samples_are_usage_errors(runner, tmp_path):
+    assert runner.invoke(app, ["evaluate", "--run", str(tmp_path / "none")]).exit_code == 2
+    assert runner.invoke(app, ["evaluate", "--samples", str(tmp_path / "none.npy")]).exit_code == 2
+    (tmp_path / "s.txt").write_text("x")
+    result = runner.invoke(app, ["evaluate", "--samples", str(tmp_path / "s.txt")])
+    assert result.exit_code == 2 and ".npy" in result.stderr
+
+
+def test_training_writes_tensorboard_loss_curves_and_scores(runner, data, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(run), *TINY, "--epochs", "2", "--eval-every", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "epoch 2 quality: fid" in result.stderr
+    rows = (run / "evaluation.csv").read_text().splitlines()
+    assert rows[0] == "epoch,fid,inception_score,coverage,confident" and [r[0] for r in rows[1:]] == ["1", "2"]
+    assert Image.open(run / "losses.png").size == (600, 350)
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"tensors": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["tensors"])
+    assert {"loss/generator", "loss/discriminator", "quality/fid", "samples"} <= tags
+    assert [e.step for e in acc.Tensors("loss/generator")] == [1, 2]
