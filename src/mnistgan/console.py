@@ -119,6 +119,10 @@ def evaluation_table(ev) -> None:
     table.add_row("confident", f"{ev.confident:.1%}", "samples classified with >= 90% probability")
     table.add_row("memorization_ratio", f"{ev.memorization_ratio:.3f}",
                   "nearest-training-image distance vs real test images; << 1 = copying")
-    table.add_row("classes", " ".join(f"{s:.0%}" for s in ev.classes), "share of each digit 0..9")
     table.add_row("classifier_accuracy", f"{ev.classifier_accuracy:.2%}", "the judge's MNIST test accuracy")
     out.print(table)
+    digits = Table(title="classes: share of samples classified as each digit", title_justify="left")
+    for d in range(len(ev.classes)):
+        digits.add_column(str(d), justify="right")
+    digits.add_row(*(f"{s:.0%}" for s in ev.classes))
+    out.print(digits)
