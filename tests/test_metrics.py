@@ -34,6 +34,8 @@ def test_coverage_and_entropy():
     assert shares.tolist() == [0.5, 0.5] + [0.0] * 8
     assert metrics.normalized_entropy(shares) == pytest.approx(np.log(2) / np.log(10))
     assert metrics.normalized_entropy(np.full(10, 0.1)) == pytest.approx(1.0)
+    single = metrics.normalized_entropy(metrics.class_shares(np.eye(10)[[8, 8, 8]]))
+    assert f"{single:.3f}" == "0.000"  # printed without a minus sign
 
 
 def test_confident_share_counts_top_probability_at_least_threshold():

@@ -56,7 +56,7 @@ def class_shares(probs: np.ndarray) -> np.ndarray:
 def normalized_entropy(shares: np.ndarray) -> float:
     s = np.asarray(shares, dtype=np.float64)
     s = s[s > 0]
-    return float(-(s * np.log(s)).sum() / np.log(NUM_CLASSES))
+    return max(0.0, float(-(s * np.log(s)).sum() / np.log(NUM_CLASSES)))  # max: no "-0.0" for one class
 
 
 def confident_share(probs: np.ndarray, threshold: float = CONFIDENT) -> float:
