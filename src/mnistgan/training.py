@@ -7,9 +7,7 @@ is made and validated before TensorFlow is loaded, so bad input fails in a fract
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import io
 import shutil
 import signal
 import time
@@ -24,7 +22,7 @@ import numpy as np
 from mnistgan import __version__
 from mnistgan.config import ModelConfig, RunConfig, TrainConfig
 from mnistgan.errors import RunError, TrainingDiverged, TrainingInterrupted, UsageError
-from mnistgan.files import write_text_atomic
+from mnistgan.epochlog import read_rows, write_rows
 from mnistgan.runs import RunLayout
 
 METRIC_FIELDS = ("epoch", "generator_loss", "discriminator_loss", "seconds", "images_per_second")
@@ -161,25 +159,11 @@ def _prepare_output(layout: RunLayout) -> None:
 
 def read_metrics(path: Path, up_to_epoch: int) -> list[EpochMetrics]:
     """Metrics rows already written, for epochs a checkpoint covers (later rows are redone)."""
-    if not path.is_file():
-        return []
-    rows = []
-    for rec in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
-        try:
-            m = EpochMetrics(**{k: (int if k == "epoch" else float)(rec[k]) for k in METRIC_FIELDS})
-        except (KeyError, TypeError, ValueError):
-            continue  # a damaged line (cannot happen with atomic writes, but do not trust it)
-        if m.epoch <= up_to_epoch:
-            rows.append(m)
-    return rows
+    return [EpochMetrics(**row) for row in read_rows(path, METRIC_FIELDS, up_to_epoch)]
 
 
 def write_metrics(path: Path, rows: list[EpochMetrics]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(r.row() for r in rows)
-    write_text_atomic(path, buf.getvalue())
+    write_rows(path, METRIC_FIELDS, [r.row() for r in rows])
 
 
 @contextmanager
@@ -285,6 +269,8 @@ def _train_loop(config, layout, images, device, reporter, *, resume, mnist) -> T
     if start_epoch > tcfg.epochs:
         reporter.message(f"{layout.root} already has {start_epoch - 1} epochs (--epochs {tcfg.epochs})")
         return TrainResult(layout, config, start_epoch - 1, history)
+    from mnistgan.monitoring import EpochOutputs
+
     outputs = EpochOutputs(layout, tf, gan, tcfg, mnist, reporter)  # after the restore: knows the epoch
 
     n = len(images)
@@ -359,94 +345,6 @@ def _train_loop(config, layout, images, device, reporter, *, resume, mnist) -> T
             if signum is not None and epoch < tcfg.epochs:
                 raise TrainingInterrupted(_interrupt_message(layout, epoch + 1, 0, steps), 128 + signum)
     return TrainResult(layout, config, tcfg.epochs, history)
-
-
-class EpochOutputs:
-    """What each epoch adds besides the grid, metrics and checkpoint: TensorBoard, loss curves,
-    and every ``eval_every`` epochs the quality metrics of ``mnistgan evaluate``."""
-
-    def __init__(self, layout: RunLayout, tf, gan, tcfg: TrainConfig, mnist, reporter: Reporter) -> None:
-        self.layout, self.tf, self.gan, self.tcfg, self.mnist = layout, tf, gan, tcfg, mnist
-        self.writer = tf.summary.create_file_writer(str(layout.tensorboard))
-        self.classifier = None
-        if tcfg.eval_every is not None:
-            from mnistgan.classifier import load_or_train
-
-            self.classifier = load_or_train(lambda: mnist, notify=reporter.message)
-        self.reporter = reporter
-        self.eval_rows = read_evaluations(layout.evaluation, up_to_epoch=int(gan.epoch.numpy()))
-
-    def epoch_done(self, epoch: int, metrics: EpochMetrics, history: list[EpochMetrics], grid: Path,
-                   last: bool) -> None:
-        from mnistgan.plots import save_loss_curves
-
-        save_loss_curves([m.epoch for m in history], [m.generator_loss for m in history],
-                         [m.discriminator_loss for m in history], self.layout.losses_png)
-        tf = self.tf
-        scalars = {"loss/generator": metrics.generator_loss, "loss/discriminator": metrics.discriminator_loss,
-                   "speed/images_per_second": metrics.images_per_second}
-        if self.classifier is not None and (epoch % self.tcfg.eval_every == 0 or last):
-            ev = self._evaluate(epoch)
-            self.eval_rows = [r for r in self.eval_rows if int(r["epoch"]) < epoch] + [ev]
-            write_evaluations(self.layout.evaluation, self.eval_rows)
-            scalars |= {f"quality/{k}": float(v) for k, v in ev.items() if k != "epoch"}
-            self.reporter.message(
-                f"epoch {epoch} quality: fid {ev['fid']:.2f}, inception score {ev['inception_score']:.2f}, "
-                f"coverage {ev['coverage']:.3f}, confident {ev['confident']:.1%}"
-            )
-        with self.writer.as_default(step=epoch):
-            for name, value in scalars.items():
-                tf.summary.scalar(name, value)
-            from PIL import Image
-
-            with Image.open(grid) as im:
-                pixels = np.asarray(im.convert("L"))
-            tf.summary.image("samples", pixels[None, :, :, None])
-        self.writer.flush()
-
-    def _evaluate(self, epoch: int) -> dict[str, float]:
-        from mnistgan import metrics as m
-        from mnistgan.images import to_uint8
-        from mnistgan.sampling import sample_noise
-
-        noise = sample_noise(self.tcfg.seed + 1, self.tcfg.eval_samples, self.gan.model_cfg.noise_dim)
-        images = to_uint8(np.concatenate([self.gan.generator(noise[i : i + 1000], training=False).numpy()
-                                          for i in range(0, len(noise), 1000)]))
-        feats, probs = self.classifier.features_and_probs(images)
-        mu, cov = m.feature_stats(feats)
-        return {
-            "epoch": epoch,
-            "fid": m.frechet_distance(mu, cov, self.classifier.reference_mean, self.classifier.reference_cov),
-            "inception_score": m.inception_score(probs),
-            "coverage": m.normalized_entropy(m.class_shares(probs)),
-            "confident": m.confident_share(probs),
-        }
-
-
-EVAL_FIELDS = ("epoch", "fid", "inception_score", "coverage", "confident")
-
-
-def read_evaluations(path: Path, up_to_epoch: int) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    for rec in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
-        try:
-            row = {k: (int if k == "epoch" else float)(rec[k]) for k in EVAL_FIELDS}
-        except (KeyError, TypeError, ValueError):
-            continue
-        if row["epoch"] <= up_to_epoch:
-            rows.append(row)
-    return rows
-
-
-def write_evaluations(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=EVAL_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: (r[k] if k == "epoch" else f"{r[k]:.6f}") for k in EVAL_FIELDS})
-    write_text_atomic(path, buf.getvalue())
 
 
 def _check_free_space(layout: RunLayout, checkpoint_bytes: int) -> None:
