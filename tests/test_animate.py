@@ -89,9 +89,20 @@ def test_animate_and_help_do_not_import_tensorflow(tmp_path):
         "from typer.testing import CliRunner\n"
         "r = CliRunner()\n"
         f"assert r.invoke(app, ['animate', {str(tmp_path)!r}]).exit_code == 0\n"
-        "for cmd in ([], ['train'], ['sample'], ['animate'], ['preview-dataset']):\n"
+        "for cmd in ([], ['train'], ['sample'], ['animate'], ['preview-dataset'], ['evaluate'], ['interpolate']):\n"
         "    assert r.invoke(app, [*cmd, '--help']).exit_code == 0\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_every_command_has_help_with_an_example(runner):
+    from mnistgan.cli import app as cli_app
+
+    names = ["preview-dataset", "train", "sample", "animate", "evaluate", "interpolate"]
+    listing = runner.invoke(cli_app, ["--help"]).stdout
+    for name in names:
+        assert name in listing
+        result = runner.invoke(cli_app, [name, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.stdout and f"mnistgan {name}" in result.stdout

@@ -47,7 +47,8 @@ def test_one_step_equals_the_plain_port(tf):
     rng = np.random.default_rng(0)
     real_u8 = rng.integers(0, 256, (8, 28, 28), dtype=np.uint8)
     noise = rng.standard_normal((8, 100), dtype=np.float32)
-    g_loss, d_loss = gan._train_step(tf.constant(real_u8), tf.constant(noise))
+    no_labels = tf.zeros([8], tf.int32)  # unconditional: labels are ignored
+    g_loss, d_loss = gan._train_step(tf.constant(real_u8), no_labels, tf.constant(noise), no_labels)
 
     real = (real_u8.reshape(8, 28, 28, 1).astype("float32") - 127.5) / 127.5
     bce = keras.losses.BinaryCrossentropy(from_logits=True)

@@ -157,6 +157,12 @@ def train(
     ] = None,
     xla: Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile the training step with XLA.",
                                                 show_default=False)] = None,
+    conditional: Annotated[
+        Optional[bool],
+        typer.Option("--conditional/--no-conditional",
+                     help="Class-conditional DCGAN: both networks see the digit; sample with --digit.",
+                     show_default=False),
+    ] = None,
     eval_every: Annotated[
         Optional[int],
         typer.Option("--eval-every", min=1, help="Every K epochs, score samples like `mnistgan evaluate` "
@@ -188,7 +194,7 @@ def train(
         overwrite=overwrite,
         gpu=gpu,
         mixed_precision=mixed_precision,
-        model={"noise_dim": noise_dim} if noise_dim is not None else {},
+        model={k: v for k, v in {"noise_dim": noise_dim, "conditional": conditional}.items() if v is not None},
         train={k: v for k, v in given.items() if v is not None},
     )
     reporter = console.TrainingReporter()
@@ -211,16 +217,30 @@ def sample(
         "samples.png"
     ),
     scale: ScaleOpt = 2,
+    digit: Annotated[
+        Optional[int], typer.Option("--digit", min=0, max=9, help="Conditional runs: draw this digit only.",
+                                    show_default=False)
+    ] = None,
+    digits: Annotated[
+        Optional[str], typer.Option("--digits", help="Conditional runs: 'all' draws a 10-row grid, "
+                                    "-n of each digit (row d is digit d).", show_default=False)
+    ] = None,
 ) -> None:
     """Draw images from a trained generator.
 
     \b
     Example:
       mnistgan sample --run out/ --ckpt latest -n 16 --seed 1 --out samples.png
+      mnistgan sample --run cond/ --digit 7 -n 16
+      mnistgan sample --run cond/ --digits all -n 10
     """
     from mnistgan.sampling import sample as core
 
-    result = core(run, ckpt, n, seed, out, scale)
+    if digits is not None and digits != "all":
+        raise typer.BadParameter("only 'all' is supported", param_hint="'--digits'")
+    if digits is not None and digit is not None:
+        raise typer.BadParameter("give --digit or --digits, not both", param_hint="'--digits'")
+    result = core(run, ckpt, n, seed, out, scale, digit=digit, all_digits=digits == "all")
     console.info(f"{result.count} images from {result.checkpoint} (epoch {result.epoch})")
     console.result(str(result.path))
 
@@ -245,6 +265,52 @@ def animate(
 
     result = core(folder, out, fps, loop)
     console.info(f"{result.frames} frames, {result.first.name} .. {result.last.name}")
+    console.result(str(result.path))
+
+
+def _int_list(text: str | None, name: str, lo: int, hi: int) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}", param_hint=name) from None
+    if any(not lo <= v <= hi for v in values):
+        raise typer.BadParameter(f"values must be between {lo} and {hi}", param_hint=name)
+    return values
+
+
+@app.command()
+@handle_errors
+def interpolate(
+    run: RunOpt = Path("out"),
+    ckpt: Annotated[str, typer.Option("--ckpt", help="latest, an epoch number, or a checkpoint path.")] = "latest",
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated noise seeds to walk through.")] = "0,1,2,3",
+    digits: Annotated[
+        Optional[str], typer.Option("--digits", help="Conditional runs: walk between these digits "
+                                    "(e.g. 3,8) with the noise of the first seed held fixed.", show_default=False)
+    ] = None,
+    frames: Annotated[int, typer.Option(min=2, max=500, help="Frames from one seed (or digit) to the next.")] = 24,
+    fps: Annotated[float, typer.Option(min=0.1, max=100.0, help="Frames per second.")] = 12.0,
+    out: Annotated[Path, typer.Option("--out", help="GIF to write.")] = Path("walk.gif"),
+    scale: Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge frames by this factor.")] = 4,
+) -> None:
+    """A looping GIF walking the latent space through several seeds (spherical interpolation).
+
+    Conditional runs show digits 0-9 side by side in every frame; with --digits the walk goes
+    from digit to digit instead, the noise held fixed.
+
+    \b
+    Example:
+      mnistgan interpolate --run out/ --seeds 1,2,3 --frames 24 --out walk.gif
+      mnistgan interpolate --run cond/ --digits 0,1,2,3,4,5,6,7,8,9 --seeds 5
+    """
+    from mnistgan.interpolation import interpolate as core
+
+    seed_list = _int_list(seeds, "'--seeds'", 0, 2**32 - 1)
+    digit_list = _int_list(digits, "'--digits'", 0, 9)
+    result = core(run, ckpt, seed_list, frames, fps, out, digits=digit_list, scale=scale)
+    console.info(f"{result.frames} frames, {result.what}, from {result.checkpoint} (epoch {result.epoch})")
     console.result(str(result.path))
 
 

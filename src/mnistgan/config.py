@@ -24,6 +24,7 @@ class ModelConfig:
     """The report's DCGAN (Listings 6-7); only what can change is here."""
 
     noise_dim: int = 100  # length of the generator's input vector (Listing 11)
+    conditional: bool = False  # class-conditional: both networks also see the digit label
     dtype_policy: str = "float32"  # Keras policy for hidden layers; logits and losses stay float32
 
     def __post_init__(self) -> None:

@@ -120,9 +120,15 @@ def evaluation_table(ev) -> None:
     table.add_row("memorization_ratio", f"{ev.memorization_ratio:.3f}",
                   "nearest-training-image distance vs real test images; << 1 = copying")
     table.add_row("classifier_accuracy", f"{ev.classifier_accuracy:.2%}", "the judge's MNIST test accuracy")
+    if ev.conditional_accuracy is not None:
+        table.add_row("conditional_accuracy", f"{ev.conditional_accuracy:.1%}",
+                      "samples classified as the digit asked for (chance: 10%)")
     out.print(table)
     digits = Table(title="classes: share of samples classified as each digit", title_justify="left")
     for d in range(len(ev.classes)):
         digits.add_column(str(d), justify="right")
     digits.add_row(*(f"{s:.0%}" for s in ev.classes))
+    if ev.digit_accuracy is not None:
+        digits.add_row(*(f"{s:.0%}" for s in ev.digit_accuracy))
+        digits.caption = "second row: accuracy for each requested digit"
     out.print(digits)

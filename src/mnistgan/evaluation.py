@@ -29,6 +29,8 @@ class Evaluation:
     test_nearest_train_distance: float  # the same for real test images, for comparison
     memorization_ratio: float  # the first over the second; well below 1 suggests copying
     classifier_accuracy: float  # the classifier's MNIST test accuracy
+    conditional_accuracy: float | None = None  # conditional runs: share classified as the digit asked for
+    digit_accuracy: list[float] | None = None  # the same per requested digit 0..9
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,9 +79,17 @@ def load_samples(path: Path) -> np.ndarray:
 
 
 def score(images: np.ndarray, classifier, train_images: np.ndarray, test_images: np.ndarray,
-          source: str) -> Evaluation:
-    """All metrics for uint8 ``images`` (N, 28, 28)."""
+          source: str, requested: np.ndarray | None = None) -> Evaluation:
+    """All metrics for uint8 ``images`` (N, 28, 28); ``requested`` digits for conditional samples."""
     feats, probs = classifier.features_and_probs(images)
+    conditional = {}
+    if requested is not None:
+        hits = np.argmax(probs, axis=1) == requested
+        conditional = {
+            "conditional_accuracy": float(hits.mean()),
+            "digit_accuracy": [round(float(hits[requested == d].mean()), 4) if np.any(requested == d) else float("nan")
+                               for d in range(10)],
+        }
     mu, cov = metrics.feature_stats(feats)
     shares = metrics.class_shares(probs)
     k = min(MEMORIZATION_SAMPLES, len(images), len(test_images))
@@ -97,6 +107,7 @@ def score(images: np.ndarray, classifier, train_images: np.ndarray, test_images:
         test_nearest_train_distance=test_nn,
         memorization_ratio=sample_nn / test_nn if test_nn > 0 else float("nan"),
         classifier_accuracy=classifier.test_accuracy,
+        **conditional,
     )
 
 
@@ -115,13 +126,17 @@ def evaluate(
     """Score a checkpoint's samples (or a samples file) against MNIST."""
     from mnistgan.data import load_mnist
 
+    requested = None
     if samples is not None:
         images = load_samples(samples)
         source = str(samples)
     else:
+        from mnistgan.runs import RunLayout
         from mnistgan.sampling import generate
 
-        images, info = generate(run, ckpt, n, seed)
+        if RunLayout(Path(run)).load_config().model.conditional:
+            requested = np.arange(n) % 10  # ask for every digit equally often
+        images, info = generate(run, ckpt, n, seed, labels=requested)
         source = f"{info.prefix} (epoch {info.epoch}, seed {seed})"
     mnist = load_mnist(data)
     if mnist.x_test is None:
@@ -130,4 +145,4 @@ def evaluate(
     from mnistgan.classifier import load_or_train
 
     classifier = load_or_train(lambda: mnist, retrain=retrain, progress=progress, notify=notify)
-    return score(images, classifier, mnist.x_train, mnist.x_test, source)
+    return score(images, classifier, mnist.x_train, mnist.x_test, source, requested)

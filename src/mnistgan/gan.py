@@ -88,6 +88,7 @@ class DCGAN:
             self._run_steps_impl,
             input_signature=[
                 tf.TensorSpec([None, 28, 28], tf.uint8),  # all training images, on the device
+                tf.TensorSpec([None], tf.uint8),  # their labels (used by conditional models)
                 tf.TensorSpec([None, bs], tf.int32),  # this epoch's full batches of indices
                 tf.TensorSpec([], tf.int64),  # epoch (1-based)
                 tf.TensorSpec([], tf.int64),  # first step to run
@@ -103,13 +104,20 @@ class DCGAN:
 
     # -- one optimisation step (Listing 12) -------------------------------------------------
 
-    def _step_impl(self, real_u8: tf.Tensor, noise: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _g(self, noise, labels, training: bool):
+        return self.generator([noise, labels] if self.model_cfg.conditional else noise, training=training)
+
+    def _d(self, images, labels, training: bool):
+        out = self.discriminator([images, labels] if self.model_cfg.conditional else images, training=training)
+        return tf.cast(out, tf.float32)
+
+    def _step_impl(self, real_u8, real_labels, noise, fake_labels) -> tuple[tf.Tensor, tf.Tensor]:
         real = (tf.cast(real_u8[..., None], tf.float32) - 127.5) / 127.5  # Listing 5: [-1, 1]
         g_opt, d_opt = self.generator_optimizer, self.discriminator_optimizer
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generator(noise, training=True)
-            real_logits = tf.cast(self.discriminator(real, training=True), tf.float32)
-            fake_logits = tf.cast(self.discriminator(fake, training=True), tf.float32)
+            fake = self._g(noise, fake_labels, training=True)
+            real_logits = self._d(real, real_labels, training=True)
+            fake_logits = self._d(fake, fake_labels, training=True)
             # Sigmoid cross-entropy on logits (Listings 8-9): -log(sigmoid(x)) = softplus(-x).
             g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
             d_loss = tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(
@@ -122,10 +130,15 @@ class DCGAN:
         d_opt.apply(d_tape.gradient(d_scaled, d_vars), d_vars)
         return g_loss, d_loss
 
-    def _noise(self, epoch: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
-        # A pure function of (seed, epoch, step): resuming needs no RNG state for it.
+    def _noise(self, epoch: tf.Tensor, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Step noise and the digits asked of the generator (conditional runs), both pure
+        functions of (seed, epoch, step): resuming needs no RNG state for them."""
         key = tf.stack([tf.constant(self.train_cfg.seed, tf.int64), epoch * 1_000_003 + step])
-        return tf.random.stateless_normal(self._noise_shape, seed=key)
+        noise = tf.random.stateless_normal(self._noise_shape, seed=key)
+        labels = tf.random.stateless_uniform(
+            self._noise_shape[:1], seed=key + tf.constant([0, 1 << 40], tf.int64), maxval=10, dtype=tf.int32
+        )
+        return noise, labels
 
     def _record(self, step: tf.Tensor, g_loss: tf.Tensor, d_loss: tf.Tensor) -> None:
         self.loss_sums.assign_add(tf.stack([g_loss, d_loss]))
@@ -133,22 +146,41 @@ class DCGAN:
 
     # -- compiled loops ------------------------------------------------------------------------
 
-    def _run_steps_impl(self, images, batches, epoch, start, stop):
+    def _batch_step(self, images, labels, indices, epoch, step):
+        real = tf.gather(images, indices)  # (batch, 28, 28) uint8
+        real_labels = tf.cast(tf.gather(labels, indices), tf.int32)
+        noise, fake_labels = self._noise(epoch, step)
+        g_loss, d_loss = self._train_step(real, real_labels, noise, fake_labels)
+        self._record(step, g_loss, d_loss)
+
+    def _run_steps_impl(self, images, labels, batches, epoch, start, stop):
         """Steps ``start..stop-1`` of ``epoch`` over full batches, all inside one graph call."""
         for step in tf.range(start, stop):
-            real = tf.gather(images, batches[step])  # (batch, 28, 28) uint8
-            g_loss, d_loss = self._train_step(real, self._noise(epoch, step))
-            self._record(step, g_loss, d_loss)
+            self._batch_step(images, labels, batches[step], epoch, step)
         return self.loss_sums.read_value()
 
-    def _run_last_step_impl(self, images, indices, epoch, step):
+    def _run_last_step_impl(self, images, labels, indices, epoch, step):
         """The epoch's short last batch (its own static shape); noise stays a full batch."""
-        g_loss, d_loss = self._train_step(tf.gather(images, indices), self._noise(epoch, step))
-        self._record(step, g_loss, d_loss)
+        self._batch_step(images, labels, indices, epoch, step)
         return self.loss_sums.read_value()
 
     # -- inference ------------------------------------------------------------------------------
 
+    def grid_shape(self) -> tuple[int, int]:
+        """Rows and columns of the progress grid: one row per digit for conditional runs."""
+        from mnistgan.images import grid_shape
+
+        n = self.train_cfg.num_examples
+        return (10, n) if self.model_cfg.conditional else grid_shape(n)
+
     def progress_images(self) -> np.ndarray:
-        """The fixed-noise samples in inference mode (BatchNorm uses its moving statistics)."""
-        return self.generator(self.fixed_noise, training=False).numpy()
+        """The fixed-noise samples in inference mode (BatchNorm uses its moving statistics).
+
+        Conditional runs draw every digit from the same noise vectors: row d holds digit d.
+        """
+        noise = self.fixed_noise
+        if not self.model_cfg.conditional:
+            return self.generator(noise, training=False).numpy()
+        n = noise.shape[0]
+        labels = tf.repeat(tf.range(10, dtype=tf.int32), n)
+        return self._g(tf.tile(noise, [10, 1]), labels, training=False).numpy()

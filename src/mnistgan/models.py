@@ -33,62 +33,104 @@ class _Seeds:
         return keras.initializers.GlorotUniform(seed=self())
 
 
-def build_generator(cfg: ModelConfig, seed: int) -> keras.Sequential:
-    """Noise (N, noise_dim) -> image (N, 28, 28, 1) in [-1, 1] (Listing 7)."""
+LABEL_EMBEDDING = 50  # conditional generator: size of the learned label vector joined to the noise
+NUM_CLASSES = 10
+
+
+def _generator_layers(s: _Seeds, p: str) -> list:
+    """Listing 7 after its input: (N, inputs) -> (N, 28, 28, 1) in [-1, 1]."""
+    return [
+        layers.Dense(7 * 7 * 256, use_bias=False, kernel_initializer=s.glorot(), dtype=p),
+        layers.BatchNormalization(dtype=p),
+        layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
+        layers.Reshape((7, 7, 256), dtype=p),  # N x 7 x 7 x 256
+        layers.Conv2DTranspose(
+            128, 5, strides=1, padding="same", use_bias=False, kernel_initializer=s.glorot(), dtype=p
+        ),  # N x 7 x 7 x 128
+        layers.BatchNormalization(dtype=p),
+        layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
+        layers.Conv2DTranspose(
+            64, 5, strides=2, padding="same", use_bias=False, kernel_initializer=s.glorot(), dtype=p
+        ),  # N x 14 x 14 x 64
+        layers.BatchNormalization(dtype=p),
+        layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
+        layers.Conv2DTranspose(
+            1,
+            5,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            activation="tanh",
+            kernel_initializer=s.glorot(),
+            dtype="float32",  # the image itself stays float32
+        ),  # N x 28 x 28 x 1
+    ]
+
+
+def _discriminator_layers(s: _Seeds, p: str) -> list:
+    """Listing 6 after its input: (N, 28, 28, channels) -> one logit per image."""
+    return [
+        layers.Conv2D(64, 5, strides=2, padding="same", kernel_initializer=s.glorot(), dtype=p),
+        # N x 14 x 14 x 64
+        layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
+        layers.Dropout(DROPOUT, seed=s(), dtype=p),
+        layers.Conv2D(128, 5, strides=2, padding="same", kernel_initializer=s.glorot(), dtype=p),
+        # N x 7 x 7 x 128
+        layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
+        layers.Dropout(DROPOUT, seed=s(), dtype=p),
+        layers.Flatten(dtype=p),  # N x 6272
+        layers.Dense(1, kernel_initializer=s.glorot(), dtype="float32"),  # logits in float32
+    ]
+
+
+def build_generator(cfg: ModelConfig, seed: int) -> keras.Model:
+    """Noise (N, noise_dim) [and labels (N,)] -> image (N, 28, 28, 1) in [-1, 1] (Listing 7).
+
+    Conditional: a learned 50-d label embedding is joined to the noise, and the report's layers
+    take the longer vector; they live in the sub-model ``generator_body`` so that latent walks
+    can feed it interpolated label embeddings.
+    """
     s = _Seeds(seed)
     p = cfg.dtype_policy
-    return keras.Sequential(
-        [
-            keras.Input((cfg.noise_dim,)),
-            layers.Dense(7 * 7 * 256, use_bias=False, kernel_initializer=s.glorot(), dtype=p),
-            layers.BatchNormalization(dtype=p),
-            layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
-            layers.Reshape((7, 7, 256), dtype=p),  # N x 7 x 7 x 256
-            layers.Conv2DTranspose(
-                128, 5, strides=1, padding="same", use_bias=False, kernel_initializer=s.glorot(), dtype=p
-            ),  # N x 7 x 7 x 128
-            layers.BatchNormalization(dtype=p),
-            layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
-            layers.Conv2DTranspose(
-                64, 5, strides=2, padding="same", use_bias=False, kernel_initializer=s.glorot(), dtype=p
-            ),  # N x 14 x 14 x 64
-            layers.BatchNormalization(dtype=p),
-            layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
-            layers.Conv2DTranspose(
-                1,
-                5,
-                strides=2,
-                padding="same",
-                use_bias=False,
-                activation="tanh",
-                kernel_initializer=s.glorot(),
-                dtype="float32",  # the image itself stays float32
-            ),  # N x 28 x 28 x 1
-        ],
-        name="generator",
+    if not cfg.conditional:
+        return keras.Sequential([keras.Input((cfg.noise_dim,)), *_generator_layers(s, p)], name="generator")
+    body = keras.Sequential(
+        [keras.Input((cfg.noise_dim + LABEL_EMBEDDING,)), *_generator_layers(s, p)], name="generator_body"
     )
+    noise = keras.Input((cfg.noise_dim,), name="noise")
+    label = keras.Input((), dtype="int32", name="label")
+    emb = layers.Embedding(NUM_CLASSES, LABEL_EMBEDDING, embeddings_initializer=keras.initializers.RandomUniform(
+        -0.05, 0.05, seed=s()), name="label_embedding")(label)
+    image = body(layers.Concatenate(dtype=p)([noise, emb]))
+    return keras.Model([noise, label], image, name="generator")
 
 
-def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Sequential:
-    """Image (N, 28, 28, 1) -> one real-vs-fake logit per image (Listing 6)."""
+def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
+    """Image (N, 28, 28, 1) [and labels (N,)] -> one real-vs-fake logit per image (Listing 6).
+
+    Conditional: the label is embedded as a learned 28x28 plane and stacked on the image as a
+    second input channel; the report's layers follow unchanged.
+    """
     s = _Seeds(seed + 7919)  # a different stream from the generator's
     p = cfg.dtype_policy
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            layers.Conv2D(64, 5, strides=2, padding="same", kernel_initializer=s.glorot(), dtype=p),
-            # N x 14 x 14 x 64
-            layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
-            layers.Dropout(DROPOUT, seed=s(), dtype=p),
-            layers.Conv2D(128, 5, strides=2, padding="same", kernel_initializer=s.glorot(), dtype=p),
-            # N x 7 x 7 x 128
-            layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
-            layers.Dropout(DROPOUT, seed=s(), dtype=p),
-            layers.Flatten(dtype=p),  # N x 6272
-            layers.Dense(1, kernel_initializer=s.glorot(), dtype="float32"),  # logits in float32
-        ],
-        name="discriminator",
-    )
+    if not cfg.conditional:
+        return keras.Sequential([keras.Input((28, 28, 1)), *_discriminator_layers(s, p)], name="discriminator")
+    image = keras.Input((28, 28, 1), name="image")
+    label = keras.Input((), dtype="int32", name="label")
+    plane = layers.Embedding(NUM_CLASSES, 28 * 28, embeddings_initializer=keras.initializers.RandomUniform(
+        -0.05, 0.05, seed=s()), name="label_plane")(label)
+    x = layers.Concatenate(dtype=p)([image, layers.Reshape((28, 28, 1))(plane)])  # N x 28 x 28 x 2
+    for layer in _discriminator_layers(s, p):
+        x = layer(x)
+    return keras.Model([image, label], x, name="discriminator")
+
+
+def all_layers(model: keras.Model) -> list:
+    """Layers of ``model`` and of any sub-models, depth first."""
+    out = []
+    for layer in model.layers:
+        out.extend(all_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return out
 
 
 def seed_states(model: keras.Model) -> list:
@@ -97,4 +139,4 @@ def seed_states(model: keras.Model) -> list:
     Keras keeps them outside what tf.train.Checkpoint tracks through the model, so the checkpoint
     lists them explicitly; without them a resumed run would draw different dropout masks.
     """
-    return [layer.seed_generator.state for layer in model.layers if hasattr(layer, "seed_generator")]
+    return [layer.seed_generator.state for layer in all_layers(model) if hasattr(layer, "seed_generator")]

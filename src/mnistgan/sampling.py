@@ -39,12 +39,25 @@ def check_sample_output(out: Path) -> Path:
     return check_output_file(out)
 
 
-def generate(run: Path, ckpt: str, n: int, seed: int) -> tuple[np.ndarray, CheckpointInfo]:
-    """``n`` uint8 images (n, 28, 28) from the generator of ``run`` at ``ckpt``, noise from ``seed``."""
+def generate(
+    run: Path, ckpt: str, n: int, seed: int, digit: int | None = None, all_digits: bool = False,
+    labels: np.ndarray | None = None,
+) -> tuple[np.ndarray, CheckpointInfo]:
+    """uint8 images (N, 28, 28) from the generator of ``run`` at ``ckpt``, noise from ``seed``.
+
+    Unconditional runs: N = n. Conditional runs: ``digit`` gives n images of that digit;
+    ``all_digits`` gives 10 * n images, digit-major, every digit drawn from the same n noise
+    vectors; ``labels`` gives one image per label; otherwise n images of digits drawn from ``seed``.
+    """
     if n < 1:
         raise UsageError("-n must be at least 1")
     layout = RunLayout(Path(run))
     config = layout.load_config()
+    asked = digit is not None or all_digits
+    if asked and not config.model.conditional:
+        raise UsageError(
+            f"{layout.root} is an unconditional run; --digit and --digits need a run trained with --conditional"
+        )
 
     from mnistgan import checkpoints
     from mnistgan.backend import import_tensorflow
@@ -56,21 +69,35 @@ def generate(run: Path, ckpt: str, n: int, seed: int) -> tuple[np.ndarray, Check
     checkpoints.restore(tf.train.Checkpoint(generator=generator), info, partial=True)
 
     noise = sample_noise(seed, n, config.model.noise_dim)
+    if config.model.conditional:
+        if all_digits:
+            noise, labels = np.tile(noise, (10, 1)), np.repeat(np.arange(10, dtype=np.int32), n)
+        elif digit is not None:
+            labels = np.full(n, digit, np.int32)
+        elif labels is None:
+            labels = np.random.default_rng([seed, 10]).integers(0, 10, n).astype(np.int32)
+        else:
+            labels = np.asarray(labels, np.int32)
+            noise = sample_noise(seed, len(labels), config.model.noise_dim)
     # training=False: BatchNorm uses its moving statistics and is not updated.
-    parts = [generator(noise[i : i + BATCH], training=False).numpy() for i in range(0, n, BATCH)]
+    parts = []
+    for i in range(0, len(noise), BATCH):
+        inputs = noise[i : i + BATCH] if not config.model.conditional else [noise[i : i + BATCH], labels[i : i + BATCH]]
+        parts.append(generator(inputs, training=False).numpy())
     return to_uint8(np.concatenate(parts)), info
 
 
-def sample(run: Path, ckpt: str, n: int, seed: int, out: Path, scale: int = 2) -> SampleResult:
-    """Draw ``n`` images from the generator of ``run`` at checkpoint ``ckpt`` and write ``out``."""
+def sample(run: Path, ckpt: str, n: int, seed: int, out: Path, scale: int = 2, digit: int | None = None,
+           all_digits: bool = False) -> SampleResult:
+    """Draw images from the generator of ``run`` at checkpoint ``ckpt`` and write ``out``."""
     if n < 1:
         raise UsageError("-n must be at least 1")
     out = check_sample_output(Path(out))
-    images, info = generate(run, ckpt, n, seed)
+    images, info = generate(run, ckpt, n, seed, digit=digit, all_digits=all_digits)
     if out.suffix.lower() == ".npy":
         with atomic_path(out) as tmp:
             np.save(tmp, images, allow_pickle=False)
     else:
-        rows, cols = grid_shape(n)
+        rows, cols = (10, n) if all_digits else grid_shape(n)
         save_grid_png(images, out, rows, cols, scale)
-    return SampleResult(path=out, count=n, checkpoint=info.prefix, epoch=info.epoch)
+    return SampleResult(path=out, count=len(images), checkpoint=info.prefix, epoch=info.epoch)

@@ -203,11 +203,11 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
 
     data_path = request.data if request.data is not None else _saved_data_path(config, request.resume)
     mnist = load_mnist(data_path)
-    images = mnist.x_train
+    images, labels = mnist.x_train, mnist.y_train
     if config.train.subset is not None:
         if config.train.subset > len(images):
             raise UsageError(f"--subset {config.train.subset} exceeds the {len(images)} training images")
-        images = images[: config.train.subset]
+        images, labels = images[: config.train.subset], labels[: config.train.subset]
 
     from mnistgan.backend import dtype_policy, select_device
 
@@ -230,7 +230,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
     elif config != layout.load_config():
         config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
 
-    return _train_loop(config, layout, images, device, reporter, resume=request.resume, mnist=mnist)
+    return _train_loop(config, layout, images, labels, device, reporter, resume=request.resume, mnist=mnist)
 
 
 def _saved_data_path(config: RunConfig, resume: bool) -> Path | None:
@@ -241,11 +241,11 @@ def _saved_data_path(config: RunConfig, resume: bool) -> Path | None:
     return None
 
 
-def _train_loop(config, layout, images, device, reporter, *, resume, mnist) -> TrainResult:
+def _train_loop(config, layout, images, labels, device, reporter, *, resume, mnist) -> TrainResult:
     from mnistgan import checkpoints
     from mnistgan.backend import import_tensorflow, native_stderr_filtered
     from mnistgan.gan import DCGAN, epoch_batches, steps_per_epoch
-    from mnistgan.images import grid_shape, save_grid_png, to_uint8
+    from mnistgan.images import save_grid_png, to_uint8
 
     tf = import_tensorflow()
     tcfg = config.train
@@ -276,12 +276,14 @@ def _train_loop(config, layout, images, device, reporter, *, resume, mnist) -> T
     n = len(images)
     bs = tcfg.batch_size
     steps = steps_per_epoch(n, bs)
-    rows, cols = grid_shape(tcfg.num_examples)
+    rows, cols = gan.grid_shape()
     with tf.device("/GPU:0" if device.device == "GPU" else "/CPU:0"):
         images_t = tf.constant(images)  # uint8 on the training device: no per-step host copies
+        labels_t = tf.constant(labels)
     reporter.message(
         f"training on {n} images, {steps} steps of {bs} per epoch, on {device.device}"
-        f" ({config.model.dtype_policy}), epochs {start_epoch}-{tcfg.epochs}"
+        f" ({config.model.dtype_policy}{', conditional' if config.model.conditional else ''}),"
+        f" epochs {start_epoch}-{tcfg.epochs}"
     )
 
     with _stop_requests() as stop_requested:
@@ -302,11 +304,11 @@ def _train_loop(config, layout, images, device, reporter, *, resume, mnist) -> T
                 with quiet:
                     if done < len(full):
                         stop = min(done + STEPS_PER_CALL, len(full))
-                        sums = gan.run_steps(images_t, full_t, epoch_t, tf.constant(done, tf.int64),
+                        sums = gan.run_steps(images_t, labels_t, full_t, epoch_t, tf.constant(done, tf.int64),
                                              tf.constant(stop, tf.int64))
                     else:
                         stop = done + 1
-                        sums = gan.run_last_step(images_t, tf.constant(rest), epoch_t,
+                        sums = gan.run_last_step(images_t, labels_t, tf.constant(rest), epoch_t,
                                                  tf.constant(done, tf.int64))
                     sums = sums.numpy()
                 if not np.all(np.isfinite(sums)):
