@@ -68,10 +68,17 @@ def test_resume_after_n_minus_k_epochs_is_bit_identical(session_npz, tmp_path):
         assert (straight / "images" / name).read_bytes() == (resumed / "images" / name).read_bytes()
 
 
+@pytest.fixture(scope="module")
+def straight(session_npz, tmp_path_factory):
+    """Three uninterrupted epochs, the reference for the interrupted runs."""
+    out = tmp_path_factory.mktemp("straight") / "run"
+    mnistgan("train", "--data", session_npz, "--out", out, *LONGER, "--epochs", "3")
+    return out
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupt_saves_a_checkpoint_and_resume_is_exact(session_npz, tmp_path, sig, code):
-    straight, run = tmp_path / "straight", tmp_path / "run"
-    mnistgan("train", "--data", session_npz, "--out", straight, *LONGER, "--epochs", "3")
+def test_interrupt_saves_a_checkpoint_and_resume_is_exact(session_npz, straight, tmp_path, sig, code):
+    run = tmp_path / "run"
 
     proc = start_training(session_npz, run, *LONGER, "--epochs", "3")
     wait_for_line(proc, "epoch 1:")  # printed after epoch 1's checkpoint; epoch 2 is under way
