@@ -83,6 +83,21 @@ def _discriminator_layers(s: _Seeds, p: str) -> list:
     ]
 
 
+class LabelPlanes(layers.Layer):
+    """Integer labels (N,) -> one-hot planes (N, 28, 28, classes); no weights."""
+
+    def __init__(self, classes: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.classes = classes
+
+    def call(self, labels):
+        onehot = keras.ops.one_hot(keras.ops.cast(labels, "int32"), self.classes, dtype=self.compute_dtype)
+        return keras.ops.broadcast_to(onehot[:, None, None, :], (keras.ops.shape(labels)[0], 28, 28, self.classes))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 28, 28, self.classes)
+
+
 def build_generator(cfg: ModelConfig, seed: int) -> keras.Model:
     """Noise (N, noise_dim) [and labels (N,)] -> image (N, 28, 28, 1) in [-1, 1] (Listing 7).
 
@@ -99,8 +114,9 @@ def build_generator(cfg: ModelConfig, seed: int) -> keras.Model:
     )
     noise = keras.Input((cfg.noise_dim,), name="noise")
     label = keras.Input((), dtype="int32", name="label")
-    emb = layers.Embedding(NUM_CLASSES, LABEL_EMBEDDING, embeddings_initializer=keras.initializers.RandomUniform(
-        -0.05, 0.05, seed=s()), name="label_embedding")(label)
+    # Initialized on the noise's scale (N(0, 1)): a small init lets the generator ignore the label.
+    emb = layers.Embedding(NUM_CLASSES, LABEL_EMBEDDING, embeddings_initializer=keras.initializers.RandomNormal(
+        stddev=1.0, seed=s()), name="label_embedding")(label)
     image = body(layers.Concatenate(dtype=p)([noise, emb]))
     return keras.Model([noise, label], image, name="generator")
 
@@ -108,8 +124,8 @@ def build_generator(cfg: ModelConfig, seed: int) -> keras.Model:
 def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
     """Image (N, 28, 28, 1) [and labels (N,)] -> one real-vs-fake logit per image (Listing 6).
 
-    Conditional: the label is embedded as a learned 28x28 plane and stacked on the image as a
-    second input channel; the report's layers follow unchanged.
+    Conditional: the label is one-hot encoded as ten constant 28x28 planes stacked on the image
+    (as in Mirza and Osindero's conditional GAN); the report's layers follow unchanged.
     """
     s = _Seeds(seed + 7919)  # a different stream from the generator's
     p = cfg.dtype_policy
@@ -117,9 +133,8 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
         return keras.Sequential([keras.Input((28, 28, 1)), *_discriminator_layers(s, p)], name="discriminator")
     image = keras.Input((28, 28, 1), name="image")
     label = keras.Input((), dtype="int32", name="label")
-    plane = layers.Embedding(NUM_CLASSES, 28 * 28, embeddings_initializer=keras.initializers.RandomUniform(
-        -0.05, 0.05, seed=s()), name="label_plane")(label)
-    x = layers.Concatenate(dtype=p)([image, layers.Reshape((28, 28, 1))(plane)])  # N x 28 x 28 x 2
+    planes = LabelPlanes(NUM_CLASSES, name="label_planes")(label)  # N x 28 x 28 x 10, one-hot
+    x = layers.Concatenate(dtype=p)([image, planes])  # N x 28 x 28 x 11
     for layer in _discriminator_layers(s, p):
         x = layer(x)
     return keras.Model([image, label], x, name="discriminator")
