@@ -218,7 +218,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
             config = dataclasses.replace(config, model=dataclasses.replace(config.model, dtype_policy=policy))
     config = dataclasses.replace(
         config,
-        train=dataclasses.replace(config.train, data=mnist.source),
+        train=dataclasses.replace(config.train, data=_absolute(mnist.source)),
         versions=config.versions or _versions(),
     )
 
@@ -231,6 +231,11 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
         config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
 
     return _train_loop(config, layout, images, labels, device, reporter, resume=request.resume, mnist=mnist)
+
+
+def _absolute(source: str) -> str:
+    """Data paths are saved absolute, so --resume finds them from any working folder."""
+    return source if source == "keras.datasets.mnist" else str(Path(source).resolve())
 
 
 def _saved_data_path(config: RunConfig, resume: bool) -> Path | None:
