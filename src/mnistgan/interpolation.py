@@ -18,7 +18,7 @@ from mnistgan.errors import UsageError
 from mnistgan.files import check_output_file
 from mnistgan.images import make_grid, to_uint8, upscale
 from mnistgan.runs import RunLayout
-from mnistgan.sampling import sample_noise
+from mnistgan.sampling import load_generator, require_conditional, sample_noise
 
 
 @dataclass(frozen=True)
@@ -60,19 +60,10 @@ def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float,
     if frames < 2:
         raise UsageError("--frames must be at least 2")
     out = check_output_file(Path(out))
-    layout = RunLayout(Path(run))
-    config = layout.load_config()
-    if digits is not None and not config.model.conditional:
-        raise UsageError(f"{layout.root} is an unconditional run; --digits needs a run trained with --conditional")
-
-    from mnistgan import checkpoints
-    from mnistgan.backend import import_tensorflow
-    from mnistgan.models import build_generator
-
-    tf = import_tensorflow()
-    info = checkpoints.resolve(layout, ckpt)
-    generator = build_generator(config.model, config.train.seed)
-    checkpoints.restore(tf.train.Checkpoint(generator=generator), info, partial=True)
+    config = RunLayout(Path(run)).load_config()  # cheap checks before TensorFlow is loaded
+    if digits is not None:
+        require_conditional(run, config.model.conditional, "--digits")
+    generator, config, info = load_generator(run, ckpt)
     nd = config.model.noise_dim
 
     if digits is not None:

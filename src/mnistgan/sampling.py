@@ -39,6 +39,27 @@ def check_sample_output(out: Path) -> Path:
     return check_output_file(out)
 
 
+def load_generator(run: Path, ckpt: str):
+    """The generator of ``run`` at ``ckpt`` (checked restore), with the run's config and checkpoint."""
+    layout = RunLayout(Path(run))
+    config = layout.load_config()
+
+    from mnistgan import checkpoints
+    from mnistgan.backend import import_tensorflow
+    from mnistgan.models import build_generator
+
+    tf = import_tensorflow()
+    info = checkpoints.resolve(layout, ckpt)
+    generator = build_generator(config.model, config.train.seed)
+    checkpoints.restore(tf.train.Checkpoint(generator=generator), info, partial=True)
+    return generator, config, info
+
+
+def require_conditional(run: Path, conditional: bool, what: str) -> None:
+    if not conditional:
+        raise UsageError(f"{run} is an unconditional run; {what} need a run trained with --conditional")
+
+
 def generate(
     run: Path, ckpt: str, n: int, seed: int, digit: int | None = None, all_digits: bool = False,
     labels: np.ndarray | None = None,
@@ -51,39 +72,27 @@ def generate(
     """
     if n < 1:
         raise UsageError("-n must be at least 1")
-    layout = RunLayout(Path(run))
-    config = layout.load_config()
-    asked = digit is not None or all_digits
-    if asked and not config.model.conditional:
-        raise UsageError(
-            f"{layout.root} is an unconditional run; --digit and --digits need a run trained with --conditional"
-        )
+    config = RunLayout(Path(run)).load_config()  # cheap check before TensorFlow is loaded
+    if digit is not None or all_digits:
+        require_conditional(run, config.model.conditional, "--digit and --digits")
+    generator, config, info = load_generator(run, ckpt)
 
-    from mnistgan import checkpoints
-    from mnistgan.backend import import_tensorflow
-    from mnistgan.models import build_generator
-
-    tf = import_tensorflow()
-    info = checkpoints.resolve(layout, ckpt)
-    generator = build_generator(config.model, config.train.seed)
-    checkpoints.restore(tf.train.Checkpoint(generator=generator), info, partial=True)
-
+    conditional = config.model.conditional
+    if conditional and labels is not None:
+        labels = np.asarray(labels, np.int32)
+        n = len(labels)
     noise = sample_noise(seed, n, config.model.noise_dim)
-    if config.model.conditional:
-        if all_digits:
-            noise, labels = np.tile(noise, (10, 1)), np.repeat(np.arange(10, dtype=np.int32), n)
-        elif digit is not None:
-            labels = np.full(n, digit, np.int32)
-        elif labels is None:
-            labels = np.random.default_rng([seed, 10]).integers(0, 10, n).astype(np.int32)
-        else:
-            labels = np.asarray(labels, np.int32)
-            noise = sample_noise(seed, len(labels), config.model.noise_dim)
+    if conditional and all_digits:
+        noise, labels = np.tile(noise, (10, 1)), np.repeat(np.arange(10, dtype=np.int32), n)
+    elif conditional and digit is not None:
+        labels = np.full(n, digit, np.int32)
+    elif conditional and labels is None:
+        labels = np.random.default_rng([seed, 10]).integers(0, 10, n).astype(np.int32)
     # training=False: BatchNorm uses its moving statistics and is not updated.
     parts = []
     for i in range(0, len(noise), BATCH):
-        inputs = noise[i : i + BATCH] if not config.model.conditional else [noise[i : i + BATCH], labels[i : i + BATCH]]
-        parts.append(generator(inputs, training=False).numpy())
+        z = noise[i : i + BATCH]
+        parts.append(generator([z, labels[i : i + BATCH]] if conditional else z, training=False).numpy())
     return to_uint8(np.concatenate(parts)), info
 
 
