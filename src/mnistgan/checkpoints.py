@@ -12,6 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mnistgan.backend import import_tensorflow
 from mnistgan.errors import CheckpointError
 from mnistgan.runs import RunLayout
@@ -141,7 +143,12 @@ def repair_state(folder: Path) -> None:
 
 def state_bytes(checkpoint_objects: list) -> int:
     """Bytes of all variables of the given Keras models/optimizers: the size of one checkpoint."""
-    return sum(int(v.numpy().nbytes) for obj in checkpoint_objects for v in obj.variables)
+    # From shapes and dtypes: no copy of the variables off the device.
+    return sum(
+        int(np.prod(v.shape)) * np.dtype(str(v.dtype).replace("tf.", "")).itemsize
+        for obj in checkpoint_objects
+        for v in obj.variables
+    )
 
 
 class CheckpointSaver:
