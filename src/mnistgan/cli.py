@@ -84,6 +84,14 @@ def _positive(value: float | None) -> float | None:
     return value
 
 
+def _strategy(value: str | None) -> str | None:
+    from mnistgan.config import STRATEGIES
+
+    if value is not None and value not in STRATEGIES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(STRATEGIES)}.")
+    return value
+
+
 DataOpt = Annotated[
     Optional[Path],
     typer.Option(
@@ -173,6 +181,13 @@ def train(
         typer.Option("--deterministic/--no-deterministic",
                      help="Bit-exact reruns and resumes (TensorFlow op determinism; slower).", show_default=False),
     ] = None,
+    strategy: Annotated[
+        Optional[str],
+        typer.Option("--strategy", metavar="[auto|default|mirrored|multi-worker]", callback=_strategy,
+                     help="tf.distribute strategy. auto: multi-worker if TF_CONFIG is set, mirrored on "
+                     "several GPUs, else default. --batch-size is the global batch. Default: auto.",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Train the report's DCGAN; one grid PNG, metrics line and checkpoint per epoch.
 
@@ -186,6 +201,7 @@ def train(
     given = {
         "epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "seed": seed, "subset": subset,
         "keep": keep, "jit_compile": xla, "deterministic": deterministic, "eval_every": eval_every,
+        "strategy": strategy,
     }
     request = TrainRequest(
         out=out,
@@ -202,6 +218,9 @@ def train(
         result = core(request, reporter)
     finally:
         reporter.close()
+    if result.task is not None:  # a multi-worker run's non-chief worker
+        console.info(f"{result.task} done: trained {result.last_epoch} epochs; the chief wrote {result.layout.root}")
+        return
     console.info(f"done: {result.layout.root} has {result.last_epoch} of {result.config.train.epochs} epochs")
     console.result(str(result.layout.root))
 

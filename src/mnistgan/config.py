@@ -17,6 +17,7 @@ from mnistgan.files import write_text_atomic
 
 FORMAT_VERSION = 1
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # tf.distribute strategies (distribute.py)
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,11 @@ class TrainConfig:
     eval_every: int | None = None  # score samples every K epochs (mnistgan evaluate's metrics)
     eval_samples: int = 2000  # samples drawn for those scores
     data: str | None = None  # where MNIST came from (a path, or keras.datasets.mnist)
+    strategy: str = "auto"  # tf.distribute strategy; batch_size is the global batch over all replicas
 
     def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
         for name in ("epochs", "batch_size", "num_examples", "keep", "image_scale"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")

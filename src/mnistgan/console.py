@@ -71,9 +71,9 @@ class TrainingReporter:
         if self._progress is not None:
             self._progress.update(self._task, completed=done)
 
-    def epoch_finished(self, metrics: EpochMetrics, image: Path) -> None:
+    def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None:
         self.close()
-        info(f"{format_metrics(metrics)} -> {image}")
+        info(f"{format_metrics(metrics)}" + (f" -> {image}" if image is not None else ""))
 
     def close(self) -> None:
         if self._progress is not None:

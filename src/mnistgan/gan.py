@@ -9,6 +9,11 @@ step), so nothing else is needed to continue exactly where a checkpoint left off
 Speed (see docs/performance.md): the training images live on the device as one uint8 tensor;
 a whole chunk of steps runs inside one ``tf.function`` call (a graph-side loop with no Python or
 tf.data work between steps); every full batch has a static shape.
+
+Distribution (see docs/distributed.md): the same loop runs under any ``tf.distribute`` strategy.
+Each step's global batch of indices, noise and digits is drawn exactly as on one device and
+split into equal shards, one per replica; the losses are weighted by each shard's share of the
+batch, so the optimizers' cross-replica sum of gradients is the gradient of the global batch.
 """
 
 from __future__ import annotations
@@ -43,6 +48,17 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
+def shard(x: tf.Tensor, replica: tf.Tensor, replicas: int) -> tf.Tensor:
+    """Replica ``replica``'s rows of a global batch: equal consecutive slices.
+
+    A batch that does not divide evenly (only an epoch's short last batch can) gives the last
+    replicas one row fewer.
+    """
+    size = tf.shape(x)[0]
+    replica = tf.cast(replica, tf.int32)
+    return x[size * replica // replicas : size * (replica + 1) // replicas]
+
+
 def _make_optimizer(cfg: ModelConfig, lr: float) -> keras.optimizers.Optimizer:
     opt = keras.optimizers.Adam(learning_rate=lr)  # Listing 10
     if cfg.dtype_policy == "mixed_float16":
@@ -54,10 +70,30 @@ def _make_optimizer(cfg: ModelConfig, lr: float) -> keras.optimizers.Optimizer:
 class DCGAN:
     """Generator, discriminator, optimizers and counters, with compiled training steps."""
 
-    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    def __init__(
+        self, model_cfg: ModelConfig, train_cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None
+    ) -> None:
         self.model_cfg = model_cfg
         self.train_cfg = train_cfg
-        self.generator = build_generator(model_cfg, train_cfg.seed)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        if train_cfg.batch_size % self.replicas:
+            raise ValueError(f"batch size {train_cfg.batch_size} does not split into {self.replicas} replicas")
+        with self.strategy.scope():  # variables created here are mirrored on every replica
+            self._build_state(model_cfg, train_cfg)
+
+        bs, nd = train_cfg.batch_size, model_cfg.noise_dim
+        # One device: a nested tf.function (XLA can compile it). Several replicas: inlined, since
+        # a nested function may not contain the optimizers' and BatchNorm's cross-replica sums.
+        self._train_step = (
+            tf.function(self._step_impl, jit_compile=train_cfg.jit_compile) if self.replicas == 1 else self._step_impl
+        )
+        self.run_steps = tf.function(self._run_steps_impl)
+        self.run_last_step = tf.function(self._run_last_step_impl)
+        self._noise_shape = (bs, nd)
+
+    def _build_state(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+        self.generator = build_generator(model_cfg, train_cfg.seed, sync_batchnorm=self.replicas > 1)
         self.discriminator = build_discriminator(model_cfg, train_cfg.seed)
         self.generator_optimizer = _make_optimizer(model_cfg, train_cfg.learning_rate)
         self.discriminator_optimizer = _make_optimizer(model_cfg, train_cfg.learning_rate)
@@ -82,22 +118,6 @@ class DCGAN:
             dropout_state=seed_states(self.discriminator),
         )
 
-        bs, nd = train_cfg.batch_size, model_cfg.noise_dim
-        self._train_step = tf.function(self._step_impl, jit_compile=train_cfg.jit_compile)
-        self.run_steps = tf.function(
-            self._run_steps_impl,
-            input_signature=[
-                tf.TensorSpec([None, 28, 28], tf.uint8),  # all training images, on the device
-                tf.TensorSpec([None], tf.uint8),  # their labels (used by conditional models)
-                tf.TensorSpec([None, bs], tf.int32),  # this epoch's full batches of indices
-                tf.TensorSpec([], tf.int64),  # epoch (1-based)
-                tf.TensorSpec([], tf.int64),  # first step to run
-                tf.TensorSpec([], tf.int64),  # one past the last step
-            ],
-        )
-        self.run_last_step = tf.function(self._run_last_step_impl)
-        self._noise_shape = (bs, nd)
-
     def trackables(self) -> list:
         """The models and optimizers whose variables make up a checkpoint."""
         return [self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer]
@@ -111,17 +131,26 @@ class DCGAN:
         out = self.discriminator([images, labels] if self.model_cfg.conditional else images, training=training)
         return tf.cast(out, tf.float32)
 
-    def _step_impl(self, real_u8, real_labels, noise, fake_labels) -> tuple[tf.Tensor, tf.Tensor]:
+    def _step_impl(
+        self, real_u8, real_labels, noise, fake_labels, real_share=None, fake_share=None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """One step on this replica's images and noise. ``real_share``/``fake_share``: the
+        replica's fraction of the global batch (None on one device), which weights its mean
+        losses so that the sum over replicas is the global batch's mean."""
         real = (tf.cast(real_u8[..., None], tf.float32) - 127.5) / 127.5  # Listing 5: [-1, 1]
         g_opt, d_opt = self.generator_optimizer, self.discriminator_optimizer
+
+        def weighted_mean(x, share):
+            return tf.reduce_mean(x) if share is None else tf.reduce_mean(x) * share
+
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self._g(noise, fake_labels, training=True)
             real_logits = self._d(real, real_labels, training=True)
             fake_logits = self._d(fake, fake_labels, training=True)
             # Sigmoid cross-entropy on logits (Listings 8-9): -log(sigmoid(x)) = softplus(-x).
-            g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
-            d_loss = tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(
-                tf.nn.softplus(fake_logits)
+            g_loss = weighted_mean(tf.nn.softplus(-fake_logits), fake_share)
+            d_loss = weighted_mean(tf.nn.softplus(-real_logits), real_share) + weighted_mean(
+                tf.nn.softplus(fake_logits), fake_share
             )
             g_scaled, d_scaled = g_opt.scale_loss(g_loss), d_opt.scale_loss(d_loss)
         g_vars = self.generator.trainable_variables
@@ -141,17 +170,41 @@ class DCGAN:
         return noise, labels
 
     def _record(self, step: tf.Tensor, g_loss: tf.Tensor, d_loss: tf.Tensor) -> None:
-        self.loss_sums.assign_add(tf.stack([g_loss, d_loss]))
+        self.loss_sums.assign_add(tf.stack([g_loss, d_loss]))  # global-batch means
         self.step.assign(step + 1)
 
     # -- compiled loops ------------------------------------------------------------------------
 
-    def _batch_step(self, images, labels, indices, epoch, step):
+    def _replica_step(self, images, labels, indices, noise, fake_labels):
+        """This replica's part of one step: its shard of the global batch."""
+        if self.replicas == 1:
+            real_share = fake_share = None
+        else:
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            n_real = tf.cast(tf.shape(indices)[0], tf.float32)
+            indices, noise, fake_labels = (shard(x, replica, self.replicas) for x in (indices, noise, fake_labels))
+            real_share = tf.cast(tf.shape(indices)[0], tf.float32) / n_real
+            fake_share = 1.0 / self.replicas
         real = tf.gather(images, indices)  # (batch, 28, 28) uint8
         real_labels = tf.cast(tf.gather(labels, indices), tf.int32)
+        return tf.stack(self._train_step(real, real_labels, noise, fake_labels, real_share, fake_share))
+
+    def _batch_step(self, images, labels, indices, epoch, step):
         noise, fake_labels = self._noise(epoch, step)
-        g_loss, d_loss = self._train_step(real, real_labels, noise, fake_labels)
-        self._record(step, g_loss, d_loss)
+        per_replica = self.strategy.run(self._replica_step, args=(images, labels, indices, noise, fake_labels))
+        losses = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        self._record(step, losses[0], losses[1])
+
+    def place_data(self, images: np.ndarray, labels: np.ndarray):
+        """The training set on every replica's device (uint8: no per-step host copies)."""
+        if self.replicas == 1:
+            device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+            with tf.device(device):
+                return tf.constant(images), tf.constant(labels)
+        return (
+            self.strategy.experimental_distribute_values_from_function(lambda _: tf.constant(images)),
+            self.strategy.experimental_distribute_values_from_function(lambda _: tf.constant(labels)),
+        )
 
     def _run_steps_impl(self, images, labels, batches, epoch, start, stop):
         """Steps ``start..stop-1`` of ``epoch`` over full batches, all inside one graph call."""
@@ -163,6 +216,15 @@ class DCGAN:
         """The epoch's short last batch (its own static shape); noise stays a full batch."""
         self._batch_step(images, labels, indices, epoch, step)
         return self.loss_sums.read_value()
+
+    def any_worker(self, flag: bool) -> bool:
+        """Whether ``flag`` is set on any replica: a collective, so every worker must call it."""
+        return float(self._votes(tf.constant(1.0 if flag else 0.0))) > 0
+
+    @tf.function
+    def _votes(self, flag):
+        per_replica = self.strategy.run(tf.identity, args=(flag,))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     # -- inference ------------------------------------------------------------------------------
 

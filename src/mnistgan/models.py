@@ -10,7 +10,7 @@ from __future__ import annotations
 from mnistgan.backend import import_tensorflow
 from mnistgan.config import ModelConfig
 
-import_tensorflow()
+tf = import_tensorflow()
 import keras  # noqa: E402  (after import_tensorflow has quietened TensorFlow's start-up)
 from keras import layers  # noqa: E402
 
@@ -37,22 +37,26 @@ LABEL_EMBEDDING = 50  # conditional generator: size of the learned label vector 
 NUM_CLASSES = 10
 
 
-def _generator_layers(s: _Seeds, p: str) -> list:
-    """Listing 7 after its input: (N, inputs) -> (N, 28, 28, 1) in [-1, 1]."""
+def _generator_layers(s: _Seeds, p: str, sync: bool) -> list:
+    """Listing 7 after its input: (N, inputs) -> (N, 28, 28, 1) in [-1, 1].
+
+    ``sync``: BatchNorm statistics over the global batch when the batch is split across
+    replicas, so the normalisation is the one a single device computes.
+    """
     return [
         layers.Dense(7 * 7 * 256, use_bias=False, kernel_initializer=s.glorot(), dtype=p),
-        layers.BatchNormalization(dtype=p),
+        layers.BatchNormalization(synchronized=sync, dtype=p),
         layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
         layers.Reshape((7, 7, 256), dtype=p),  # N x 7 x 7 x 256
         layers.Conv2DTranspose(
             128, 5, strides=1, padding="same", use_bias=False, kernel_initializer=s.glorot(), dtype=p
         ),  # N x 7 x 7 x 128
-        layers.BatchNormalization(dtype=p),
+        layers.BatchNormalization(synchronized=sync, dtype=p),
         layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
         layers.Conv2DTranspose(
             64, 5, strides=2, padding="same", use_bias=False, kernel_initializer=s.glorot(), dtype=p
         ),  # N x 14 x 14 x 64
-        layers.BatchNormalization(dtype=p),
+        layers.BatchNormalization(synchronized=sync, dtype=p),
         layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
         layers.Conv2DTranspose(
             1,
@@ -67,17 +71,39 @@ def _generator_layers(s: _Seeds, p: str) -> list:
     ]
 
 
+class ShardedDropout(layers.Dropout):
+    """Dropout whose masks do not depend on how the batch is split across replicas.
+
+    On one device it is Keras's Dropout. When a tf.distribute strategy splits the batch, each
+    replica draws the mask of the whole batch from the same seed (the seed state advances in
+    step on every replica) and keeps its own rows, so replica r's images get exactly the mask
+    they would get on one device. Stateless random numbers are counter-based, so a mask's first
+    rows do not depend on how many rows are drawn.
+    """
+
+    def call(self, inputs, training=False):
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+        if not training or self.rate == 0 or replicas == 1:
+            return super().call(inputs, training=training)
+        local = tf.shape(inputs)[0]
+        offset = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local  # equal shards (see gan.shard)
+        whole = tf.concat([[local * replicas], tf.shape(inputs)[1:]], 0)
+        mask = keras.random.dropout(tf.ones(whole, inputs.dtype), self.rate, seed=self.seed_generator)
+        return inputs * mask[offset : offset + local]
+
+
 def _discriminator_layers(s: _Seeds, p: str) -> list:
     """Listing 6 after its input: (N, 28, 28, channels) -> one logit per image."""
     return [
         layers.Conv2D(64, 5, strides=2, padding="same", kernel_initializer=s.glorot(), dtype=p),
         # N x 14 x 14 x 64
         layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
-        layers.Dropout(DROPOUT, seed=s(), dtype=p),
+        ShardedDropout(DROPOUT, seed=s(), dtype=p),
         layers.Conv2D(128, 5, strides=2, padding="same", kernel_initializer=s.glorot(), dtype=p),
         # N x 7 x 7 x 128
         layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
-        layers.Dropout(DROPOUT, seed=s(), dtype=p),
+        ShardedDropout(DROPOUT, seed=s(), dtype=p),
         layers.Flatten(dtype=p),  # N x 6272
         layers.Dense(1, kernel_initializer=s.glorot(), dtype="float32"),  # logits in float32
     ]
@@ -98,19 +124,20 @@ class LabelPlanes(layers.Layer):
         return (input_shape[0], 28, 28, self.classes)
 
 
-def build_generator(cfg: ModelConfig, seed: int) -> keras.Model:
+def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -> keras.Model:
     """Noise (N, noise_dim) [and labels (N,)] -> image (N, 28, 28, 1) in [-1, 1] (Listing 7).
 
     Conditional: a learned 50-d label embedding is joined to the noise, and the report's layers
     take the longer vector; they live in the sub-model ``generator_body`` so that latent walks
-    can feed it interpolated label embeddings.
+    can feed it interpolated label embeddings. ``sync_batchnorm``: see :func:`_generator_layers`
+    (no effect on the variables, so checkpoints load either way).
     """
     s = _Seeds(seed)
     p = cfg.dtype_policy
     if not cfg.conditional:
-        return keras.Sequential([keras.Input((cfg.noise_dim,)), *_generator_layers(s, p)], name="generator")
+        return keras.Sequential([keras.Input((cfg.noise_dim,)), *_generator_layers(s, p, sync_batchnorm)], name="generator")
     body = keras.Sequential(
-        [keras.Input((cfg.noise_dim + LABEL_EMBEDDING,)), *_generator_layers(s, p)], name="generator_body"
+        [keras.Input((cfg.noise_dim + LABEL_EMBEDDING,)), *_generator_layers(s, p, sync_batchnorm)], name="generator_body"
     )
     noise = keras.Input((cfg.noise_dim,), name="noise")
     label = keras.Input((), dtype="int32", name="label")

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,7 +54,7 @@ class Reporter(Protocol):
     def message(self, text: str) -> None: ...
     def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
     def steps_done(self, done: int) -> None: ...
-    def epoch_finished(self, metrics: EpochMetrics, image: Path) -> None: ...
+    def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None: ...
 
 
 class SilentReporter:
@@ -66,7 +67,7 @@ class SilentReporter:
     def steps_done(self, done: int) -> None:
         pass
 
-    def epoch_finished(self, metrics: EpochMetrics, image: Path) -> None:
+    def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None:
         pass
 
 
@@ -90,17 +91,21 @@ class TrainResult:
     config: RunConfig
     last_epoch: int
     metrics: list[EpochMetrics]
+    task: str | None = None  # a non-chief worker's name ("worker 1"): it wrote nothing in the run
 
 
 # Fields a resumed run may change; everything else must match the saved config.
-RESUMABLE_CHANGES = {"epochs", "keep", "data", "jit_compile", "eval_every", "eval_samples"}
+# A run trained on N workers resumes on one machine and vice versa: the strategy may change.
+RESUMABLE_CHANGES = {"epochs", "keep", "data", "jit_compile", "eval_every", "eval_samples", "strategy"}
 
 
-def plan_config(request: TrainRequest) -> RunConfig:
+def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
     """The run's config: from the options for a new run, from config.json for --resume.
 
     Refuses to start over an existing run without --resume/--overwrite, and refuses a resume
-    whose options contradict what the run was trained with.
+    whose options contradict what the run was trained with. ``writer`` is False for the
+    non-chief workers of a multi-worker run, which never write the run folder (the chief may
+    already have created it when they start).
     """
     layout = RunLayout(request.out)
     if request.resume and request.overwrite:
@@ -121,7 +126,7 @@ def plan_config(request: TrainRequest) -> RunConfig:
             raise UsageError(f"cannot resume {layout.root} with different settings: {'; '.join(conflicts)}")
         train_changes = {k: v for k, v in request.train.items() if k in RESUMABLE_CHANGES}
         return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **train_changes))
-    if layout.exists() and not request.overwrite:
+    if writer and layout.exists() and not request.overwrite:
         raise RunError(
             f"{layout.root} already holds a run; use --resume to continue it, "
             "--overwrite to replace it, or --out for a new folder"
@@ -195,8 +200,11 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
     Raises TrainingInterrupted after saving a mid-epoch checkpoint on Ctrl-C/SIGTERM, and
     TrainingDiverged (keeping the last good checkpoint) when a loss stops being finite.
     """
+    from mnistgan import distribute
+
     reporter = reporter or SilentReporter()
-    config = plan_config(request)
+    writer = distribute.early_role(request.train.get("strategy", "auto"))
+    config = plan_config(request, writer)
     layout = RunLayout(request.out)
 
     from mnistgan.data import load_mnist
@@ -212,6 +220,17 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
     from mnistgan.backend import dtype_policy, select_device
 
     device = select_device(request.gpu)
+    dist = distribute.make(config.train.strategy, device.gpus)  # before any tensor: multi-worker needs that
+    if dist.is_chief != writer:
+        raise UsageError("TF_CONFIG names this process a worker, but the run is not multi-worker: "
+                         "unset TF_CONFIG or use --strategy multi-worker")
+    if config.train.batch_size % dist.replicas:
+        raise UsageError(
+            f"--batch-size {config.train.batch_size} does not split evenly over {dist.replicas} replicas "
+            "(it is the global batch); choose a multiple of the replica count"
+        )
+    if config.train.jit_compile and dist.replicas > 1:
+        raise UsageError("--xla works with one replica only; drop --xla or use --strategy default")
     if not request.resume:
         policy = dtype_policy(bool(request.mixed_precision), device.device)
         if "dtype_policy" not in request.model:
@@ -222,6 +241,13 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
         versions=config.versions or _versions(),
     )
 
+    if not dist.is_chief:  # non-chief workers: everything goes to a scratch folder, removed after
+        with tempfile.TemporaryDirectory(prefix=f"mnistgan-{dist.task.replace(' ', '')}-") as scratch:
+            out = RunLayout(Path(scratch))
+            _prepare_output(out)
+            return _train_loop(config, layout, out, images, labels, device, dist, reporter,
+                               resume=request.resume, mnist=mnist)
+
     if request.overwrite and layout.exists():
         layout.clear()
     _prepare_output(layout)
@@ -230,7 +256,8 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
     elif config != layout.load_config():
         config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
 
-    return _train_loop(config, layout, images, labels, device, reporter, resume=request.resume, mnist=mnist)
+    return _train_loop(config, layout, layout, images, labels, device, dist, reporter,
+                       resume=request.resume, mnist=mnist)
 
 
 def _absolute(source: str) -> str:
@@ -246,7 +273,9 @@ def _saved_data_path(config: RunConfig, resume: bool) -> Path | None:
     return None
 
 
-def _train_loop(config, layout, images, labels, device, reporter, *, resume, mnist) -> TrainResult:
+def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, resume, mnist) -> TrainResult:
+    """Epochs of training. ``layout`` is the run (resumed from); ``out`` is where this process
+    writes: the run itself, or a non-chief worker's scratch folder, which gets checkpoints only."""
     from mnistgan import checkpoints
     from mnistgan.backend import import_tensorflow, native_stderr_filtered
     from mnistgan.gan import DCGAN, epoch_batches, steps_per_epoch
@@ -256,9 +285,10 @@ def _train_loop(config, layout, images, labels, device, reporter, *, resume, mni
     tcfg = config.train
     if tcfg.deterministic:
         tf.config.experimental.enable_op_determinism()
-    gan = DCGAN(config.model, tcfg)
-    _check_free_space(layout, checkpoints.state_bytes(gan.trackables()))
-    saver = checkpoints.CheckpointSaver(gan.checkpoint, layout, tcfg.keep)
+    gan = DCGAN(config.model, tcfg, dist.strategy)
+    _check_free_space(out, checkpoints.state_bytes(gan.trackables()))
+    saver = checkpoints.CheckpointSaver(gan.checkpoint, out, tcfg.keep)
+    writer = out is layout
 
     start_epoch, start_step = 1, 0
     if resume:
@@ -273,23 +303,25 @@ def _train_loop(config, layout, images, labels, device, reporter, *, resume, mni
     history = read_metrics(layout.metrics, start_epoch - 1)
     if start_epoch > tcfg.epochs:
         reporter.message(f"{layout.root} already has {start_epoch - 1} epochs (--epochs {tcfg.epochs})")
-        return TrainResult(layout, config, start_epoch - 1, history)
+        return TrainResult(layout, config, start_epoch - 1, history, None if writer else dist.task)
     from mnistgan.monitoring import EpochOutputs
 
-    outputs = EpochOutputs(layout, tf, gan, tcfg, mnist, reporter)  # after the restore: knows the epoch
+    # After the restore, so it knows the epoch. Non-chief workers draw and score nothing.
+    outputs = EpochOutputs(layout, tf, gan, tcfg, mnist, reporter) if writer else None
 
     n = len(images)
     bs = tcfg.batch_size
     steps = steps_per_epoch(n, bs)
     rows, cols = gan.grid_shape()
-    with tf.device("/GPU:0" if device.device == "GPU" else "/CPU:0"):
-        images_t = tf.constant(images)  # uint8 on the training device: no per-step host copies
-        labels_t = tf.constant(labels)
+    images_t, labels_t = gan.place_data(images, labels)
     reporter.message(
         f"training on {n} images, {steps} steps of {bs} per epoch, on {device.device}"
         f" ({config.model.dtype_policy}{', conditional' if config.model.conditional else ''}),"
         f" epochs {start_epoch}-{tcfg.epochs}"
     )
+    if dist.name != "default":
+        who = "" if dist.is_chief else f"{dist.task}: "
+        reporter.message(f"{who}{dist.describe()}, {bs // dist.replicas} images per replica per step")
 
     with _stop_requests() as stop_requested:
         for epoch in range(start_epoch, tcfg.epochs + 1):
@@ -325,7 +357,7 @@ def _train_loop(config, layout, images, labels, device, reporter, *, resume, mni
                     )
                 done = stop
                 reporter.steps_done(done)
-                signum = stop_requested()
+                signum = _stop_agreed(stop_requested(), gan, dist)
                 if signum is not None and done < steps:
                     saver.save_interrupted(epoch - 1)
                     raise TrainingInterrupted(_interrupt_message(layout, epoch, done, steps), 128 + signum)
@@ -340,18 +372,27 @@ def _train_loop(config, layout, images, labels, device, reporter, *, resume, mni
             )
             # Image and metrics first, checkpoint last: a kill in between redoes this epoch.
             image_path = layout.epoch_image(epoch)
-            grid = save_grid_png(to_uint8(gan.progress_images()), image_path, rows, cols, tcfg.image_scale)
             history.append(metrics)
-            write_metrics(layout.metrics, history)
-            outputs.epoch_done(epoch, metrics, history, grid, last=epoch == tcfg.epochs)
+            if writer:
+                grid = save_grid_png(to_uint8(gan.progress_images()), image_path, rows, cols, tcfg.image_scale)
+                write_metrics(layout.metrics, history)
+                outputs.epoch_done(epoch, metrics, history, grid, last=epoch == tcfg.epochs)
             gan.epoch.assign(epoch)
             gan.step.assign(0)
             saver.save_epoch(epoch)
-            reporter.epoch_finished(metrics, image_path)
-            signum = stop_requested()
+            reporter.epoch_finished(metrics, image_path if writer else None)
+            signum = _stop_agreed(stop_requested(), gan, dist)
             if signum is not None and epoch < tcfg.epochs:
                 raise TrainingInterrupted(_interrupt_message(layout, epoch + 1, 0, steps), 128 + signum)
-    return TrainResult(layout, config, tcfg.epochs, history)
+    return TrainResult(layout, config, tcfg.epochs, history, None if writer else dist.task)
+
+
+def _stop_agreed(signum: int | None, gan, dist) -> int | None:
+    """Multi-worker runs stop together: a signal to any worker stops all of them at the same
+    step (one that stopped alone would leave the others waiting in a collective forever)."""
+    if dist.workers == 1 or not gan.any_worker(signum is not None):
+        return signum
+    return signum if signum is not None else signal.SIGTERM
 
 
 def _check_free_space(layout: RunLayout, checkpoint_bytes: int) -> None:

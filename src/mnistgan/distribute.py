@@ -1,0 +1,147 @@
+"""Scale-out on ``tf.distribute``: which strategy a run uses, and which process writes the run.
+
+Every worker runs the same command line; TensorFlow's own cluster resolvers tell each one its
+place (``TF_CONFIG``, or Slurm's environment). The chief writes the run folder; the other
+workers write into a temporary folder that is removed when they finish.
+
+Nothing here imports TensorFlow at module level: :func:`resolve` and :func:`early_role` run
+before TensorFlow is loaded, so a bad ``--strategy`` fails at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mnistgan.config import STRATEGIES
+from mnistgan.errors import UsageError
+
+CPU_DEVICES_ENV = "MNISTGAN_CPU_DEVICES"  # split the CPU into N logical devices (try `mirrored` without GPUs)
+
+
+def _tf_config(env: Mapping[str, str]) -> dict | None:
+    raw = env.get("TF_CONFIG", "").strip()
+    if not raw:
+        return None
+    try:
+        cfg = json.loads(raw)
+    except json.JSONDecodeError:
+        raise UsageError("TF_CONFIG is not valid JSON") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("cluster"), dict) or not isinstance(cfg.get("task"), dict):
+        raise UsageError('TF_CONFIG needs "cluster" and "task" entries (see docs/distributed.md)')
+    return cfg
+
+
+def _in_slurm_step(env: Mapping[str, str]) -> bool:
+    """Started by ``srun`` with more than one task: Slurm says where every worker is."""
+    return "SLURM_PROCID" in env and int(env.get("SLURM_NTASKS", env.get("SLURM_NPROCS", "1")) or 1) > 1
+
+
+def resolve(requested: str, gpus: int, env: Mapping[str, str] | None = None) -> str:
+    """The strategy ``--strategy`` means here: ``auto`` picks multi-worker when TF_CONFIG is
+    set, mirrored when more than one GPU is visible, otherwise the default strategy."""
+    env = os.environ if env is None else env
+    if requested not in STRATEGIES:
+        raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {requested!r}")
+    if requested == "auto":
+        if _tf_config(env) is not None:
+            return "multi-worker"
+        return "mirrored" if gpus > 1 else "default"
+    if requested == "multi-worker" and _tf_config(env) is None and not _in_slurm_step(env):
+        raise UsageError(
+            "--strategy multi-worker needs TF_CONFIG (or a Slurm job step started with srun); "
+            "see docs/distributed.md"
+        )
+    return requested
+
+
+def early_role(requested: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether this process will write the run folder, known before TensorFlow is loaded.
+
+    Only multi-worker runs have non-chief processes: the task named "chief", or worker 0 when
+    the cluster has no "chief" entry (TensorFlow's rule), or Slurm's task 0.
+    """
+    env = os.environ if env is None else env
+    if requested not in ("auto", "multi-worker"):
+        return True
+    cfg = _tf_config(env)
+    if cfg is None:
+        return requested == "auto" or not _in_slurm_step(env) or env.get("SLURM_PROCID") == "0"
+    return _is_chief(cfg["cluster"], cfg["task"].get("type"), cfg["task"].get("index", 0))
+
+
+def _is_chief(cluster: Mapping[str, Any], task_type: str | None, task_id: int) -> bool:
+    if task_type == "chief":
+        return True
+    return task_type == "worker" and int(task_id) == 0 and "chief" not in cluster
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The strategy a run trains with, and this process's place in it."""
+
+    strategy: Any  # tf.distribute.Strategy
+    name: str  # "default", "mirrored" or "multi-worker"
+    replicas: int  # replicas in sync, over all workers
+    workers: int
+    task: str  # "chief", "worker 1", ...
+    is_chief: bool
+
+    def describe(self) -> str:
+        w = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+        r = f"{self.replicas} replica{'s' if self.replicas != 1 else ''}"
+        return f"{self.name} strategy, {w}, {r}"
+
+
+def split_cpu(count: int) -> None:
+    """Present the CPU as ``count`` logical devices; must run before TensorFlow's first op."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:  # already initialised in this process
+        if len(tf.config.list_logical_devices("CPU")) != count:
+            raise UsageError(
+                f"{CPU_DEVICES_ENV}={count} came too late: TensorFlow is already running in this process"
+            ) from None
+
+
+def _cpu_devices(env: Mapping[str, str]) -> int:
+    raw = env.get(CPU_DEVICES_ENV, "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"{CPU_DEVICES_ENV} must be a positive whole number, not {raw!r}")
+    return int(raw)
+
+
+def make(requested: str, gpus: int, env: Mapping[str, str] | None = None) -> Distribution:
+    """Create the strategy (before any model or tensor is made: multi-worker needs that)."""
+    env = os.environ if env is None else env
+    name = resolve(requested, gpus, env)
+    import tensorflow as tf
+
+    cpu_devices = _cpu_devices(env)
+    if cpu_devices > 1 and not gpus:
+        split_cpu(cpu_devices)
+    if name == "default":
+        strategy = tf.distribute.get_strategy()
+        return Distribution(strategy, name, 1, 1, "chief", True)
+    if name == "mirrored":
+        devices = None if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(devices)  # GPUs: all visible ones, NCCL all-reduce
+        return Distribution(strategy, name, strategy.num_replicas_in_sync, 1, "chief", True)
+    resolver = None
+    if _tf_config(env) is None:  # a Slurm job step (resolve() checked that it is one)
+        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    task_type, task_id = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
+    chief = _is_chief(cluster, task_type, task_id or 0)
+    workers = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+    task = "chief" if chief else f"{task_type} {task_id}"
+    return Distribution(strategy, name, strategy.num_replicas_in_sync, workers, task, chief)
