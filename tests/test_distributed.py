@@ -1,0 +1,246 @@
+"""Training on tf.distribute: mirrored replicas and a two-process multi-worker cluster, on CPU.
+
+The multi-device runs happen in child processes: the CPU can only be split into logical
+devices (MNISTGAN_CPU_DEVICES) before TensorFlow starts, and each worker is its own process.
+Their results are compared with the same run on one device in this process.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnistgan.cli import app
+from mnistgan.distribute import early_role, resolve
+from mnistgan.errors import UsageError
+
+TIMEOUT = 240  # seconds any child process (or the pair of workers) may take
+# 256 images in global batches of 64: 4 steps; each of two replicas gets 32 images per step.
+SMALL = ["--subset", "256", "--batch-size", "64", "--seed", "3"]
+# Measured: the two-replica runs differ from one device in float summation order only; after
+# an epoch the mean losses agree to ~1e-6 and samples to one grey level in a few pixels.
+LOSS_TOL = 1e-4
+PIXEL_TOL = 2  # grey levels
+PIXEL_SHARE = 0.001  # at most this share of pixels may differ at all
+
+
+def tf_config(ports, index):
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def free_ports(count):
+    socks = [socket.socket() for _ in range(count)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def child_env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "MNISTGAN_CPU_DEVICES")}
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir(exist_ok=True)
+    env["TMPDIR"] = str(scratch)  # where non-chief workers keep their scratch run
+    env.update(extra)
+    return env
+
+
+def run_child(args, env):
+    proc = subprocess.run([sys.executable, "-m", "mnistgan", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=TIMEOUT)
+    return proc
+
+
+def run_workers(args, tmp_path, count=2):
+    """Start ``count`` workers with the same command line and their own TF_CONFIG."""
+    ports = free_ports(count)
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "mnistgan", *map(str, args)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=child_env(tmp_path, TF_CONFIG=tf_config(ports, i)))
+        for i in range(count)
+    ]
+    results = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=TIMEOUT)
+            results.append((proc.returncode, out, err))
+    finally:
+        for proc in procs:
+            proc.kill()
+    return results
+
+
+def losses(run):
+    rows = (Path(run) / "metrics.csv").read_text().splitlines()[1:]
+    return np.array([[float(v) for v in row.split(",")[1:3]] for row in rows])
+
+
+def samples(runner, run, tmp_path, name):
+    out = tmp_path / f"{name}.npy"
+    result = runner.invoke(app, ["sample", "--run", str(run), "-n", "32", "--seed", "9", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return np.load(out).astype(int)
+
+
+def assert_same_training(run, reference, runner, tmp_path):
+    np.testing.assert_allclose(losses(run), losses(reference), rtol=0, atol=LOSS_TOL)
+    a, b = samples(runner, run, tmp_path, "a"), samples(runner, reference, tmp_path, "b")
+    assert np.abs(a - b).max() <= PIXEL_TOL
+    assert (a != b).mean() <= PIXEL_SHARE
+
+
+@pytest.fixture(scope="module")
+def single_device(tmp_path_factory, session_npz):
+    """The reference: the same small run, 1 and 2 epochs, on one device in this process."""
+    from typer.testing import CliRunner
+
+    root = tmp_path_factory.mktemp("single")
+    runs = {}
+    for epochs in (1, 2):
+        out = root / f"e{epochs}"
+        result = CliRunner().invoke(app, ["train", "--data", str(session_npz), "--out", str(out),
+                                          "--epochs", str(epochs), *SMALL])
+        assert result.exit_code == 0, result.output
+        runs[epochs] = out
+    return runs
+
+
+# -- choosing the strategy ------------------------------------------------------------------
+
+
+def test_auto_picks_the_strategy_from_the_environment():
+    cluster = {"TF_CONFIG": tf_config([1111, 2222], 0)}
+    assert resolve("auto", gpus=0, env={}) == "default"
+    assert resolve("auto", gpus=1, env={}) == "default"
+    assert resolve("auto", gpus=4, env={}) == "mirrored"
+    assert resolve("auto", gpus=0, env=cluster) == "multi-worker"
+    assert resolve("mirrored", gpus=0, env=cluster) == "mirrored"
+
+
+def test_the_chief_is_worker_0_unless_the_cluster_names_one():
+    assert early_role("auto", env={"TF_CONFIG": tf_config([1, 2], 0)})
+    assert not early_role("auto", env={"TF_CONFIG": tf_config([1, 2], 1)})
+    with_chief = {"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}}
+    assert not early_role("multi-worker", env={"TF_CONFIG": json.dumps(with_chief)})
+    assert early_role("default", env={"TF_CONFIG": tf_config([1, 2], 1)})  # not multi-worker: writes
+    assert early_role("auto", env={})
+
+
+def test_multi_worker_without_a_cluster_is_refused(runner, npz, tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(tmp_path / "out"),
+                                 "--strategy", "multi-worker"])
+    assert result.exit_code == 2
+    assert "needs TF_CONFIG" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_tf_config_and_bad_strategy_are_usage_errors(runner, npz, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(UsageError, match="TF_CONFIG is not valid JSON"):
+        resolve("auto", gpus=0)
+    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(tmp_path / "out"),
+                                 "--strategy", "horovod"])
+    assert result.exit_code == 2
+    assert "'horovod' is not one of auto, default, mirrored, multi-worker" in result.output
+
+
+# -- mirrored over two logical CPU devices ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_mirrored_on_two_cpu_devices_matches_one_device_and_resumes_on_one(
+    single_device, session_npz, tmp_path, runner
+):
+    out = tmp_path / "mirrored"
+    env = child_env(tmp_path, MNISTGAN_CPU_DEVICES="2")
+    proc = run_child(["train", "--data", session_npz, "--out", out, "--epochs", "1", "--strategy", "mirrored",
+                      *SMALL], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "mirrored strategy, 1 worker, 2 replicas, 32 images per replica per step" in proc.stderr
+    assert json.loads((out / "config.json").read_text())["train"]["strategy"] == "mirrored"
+    assert_same_training(out, single_device[1], runner, tmp_path)
+
+    # The same run continues on one device (this process) and matches two epochs on one device.
+    result = runner.invoke(app, ["train", "--out", str(out), "--resume", "--epochs", "2", "--strategy", "default"])
+    assert result.exit_code == 0, result.output
+    assert_same_training(out, single_device[2], runner, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_batch_that_does_not_split_over_the_replicas_is_refused(session_npz, tmp_path):
+    out = tmp_path / "odd"
+    proc = run_child(["train", "--data", session_npz, "--out", out, "--strategy", "mirrored",
+                      "--subset", "96", "--batch-size", "33"], child_env(tmp_path, MNISTGAN_CPU_DEVICES="2"))
+    assert proc.returncode == 2
+    assert "--batch-size 33 does not split evenly over 2 replicas" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# -- two workers on 127.0.0.1 ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_workers_train_like_one_device_and_only_the_chief_writes(single_device, session_npz, tmp_path, runner):
+    out = tmp_path / "cluster"
+    results = run_workers(["train", "--data", session_npz, "--out", out, "--epochs", "1", *SMALL], tmp_path)
+    (chief_rc, chief_out, chief_err), (worker_rc, worker_out, worker_err) = results
+    assert chief_rc == 0, chief_err
+    assert worker_rc == 0, worker_err
+    assert "multi-worker strategy, 2 workers, 2 replicas" in chief_err
+    assert "worker 1 done" in worker_err
+    assert chief_out.strip() == str(out) and worker_out == ""
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single_device[1].iterdir())
+    assert list((tmp_path / "tmpdir").iterdir()) == []  # the worker's scratch run is gone
+    assert_same_training(out, single_device[1], runner, tmp_path)
+
+
+@pytest.mark.slow
+def test_two_workers_resume_a_run_trained_on_one_device(single_device, tmp_path, runner):
+    out = tmp_path / "resumed"
+    import shutil
+
+    shutil.copytree(single_device[1], out)
+    results = run_workers(["train", "--out", out, "--resume", "--epochs", "2"], tmp_path)
+    for rc, _, err in results:
+        assert rc == 0, err
+    assert "resuming" in results[0][2] and "from epoch 1" in results[0][2]
+    assert_same_training(out, single_device[2], runner, tmp_path)
+
+
+FLOAT16_MIRRORED = """
+import numpy as np
+from mnistgan.backend import import_tensorflow
+tf = import_tensorflow()
+from mnistgan.distribute import split_cpu
+split_cpu(2)
+from mnistgan.config import ModelConfig, TrainConfig
+from mnistgan.gan import DCGAN, epoch_batches
+sums = []
+for strategy in (None, tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
+    gan = DCGAN(ModelConfig(dtype_policy="mixed_float16"), TrainConfig(batch_size=16, seed=2), strategy)
+    rng = np.random.default_rng(0)
+    images, labels = gan.place_data(rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), np.zeros(64, np.uint8))
+    full, _ = epoch_batches(64, 16, 2, 1)
+    step = lambda s: tf.constant(s, tf.int64)
+    sums.append(gan.run_steps(images, labels, tf.constant(full), step(1), step(0), step(4)).numpy())
+    assert type(gan.generator_optimizer).__name__ == "LossScaleOptimizer"
+print(np.abs(sums[0] - sums[1]).max())
+"""
+
+
+@pytest.mark.slow
+def test_float16_loss_scaling_under_mirrored_matches_one_device(tmp_path):
+    """The GPU recipe (float16 + dynamic loss scaling) under MirroredStrategy, on two CPU devices."""
+    proc = subprocess.run([sys.executable, "-c", FLOAT16_MIRRORED], capture_output=True, text=True,
+                          env=child_env(tmp_path), timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout.strip().splitlines()[-1]) < 1e-3  # summed losses of 4 steps
