@@ -7,6 +7,7 @@ Their results are compared with the same run on one device in this process.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -59,13 +60,12 @@ def run_child(args, env):
     return proc
 
 
-def run_workers(args, tmp_path, count=2):
-    """Start ``count`` workers with the same command line and their own TF_CONFIG."""
-    ports = free_ports(count)
+def run_workers(args, envs):
+    """Start one worker per environment with the same command line; (returncode, stdout, stderr)."""
     procs = [
         subprocess.Popen([sys.executable, "-m", "mnistgan", *map(str, args)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=child_env(tmp_path, TF_CONFIG=tf_config(ports, i)))
-        for i in range(count)
+                         stderr=subprocess.PIPE, text=True, env=env)
+        for env in envs
     ]
     results = []
     try:
@@ -76,6 +76,11 @@ def run_workers(args, tmp_path, count=2):
         for proc in procs:
             proc.kill()
     return results
+
+
+def tf_config_envs(tmp_path, count=2):
+    ports = free_ports(count)
+    return [child_env(tmp_path, TF_CONFIG=tf_config(ports, i)) for i in range(count)]
 
 
 def losses(run):
@@ -191,7 +196,8 @@ def test_a_batch_that_does_not_split_over_the_replicas_is_refused(session_npz, t
 @pytest.mark.slow
 def test_two_workers_train_like_one_device_and_only_the_chief_writes(single_device, session_npz, tmp_path, runner):
     out = tmp_path / "cluster"
-    results = run_workers(["train", "--data", session_npz, "--out", out, "--epochs", "1", *SMALL], tmp_path)
+    results = run_workers(["train", "--data", session_npz, "--out", out, "--epochs", "1", *SMALL],
+                          tf_config_envs(tmp_path))
     (chief_rc, chief_out, chief_err), (worker_rc, worker_out, worker_err) = results
     assert chief_rc == 0, chief_err
     assert worker_rc == 0, worker_err
@@ -206,10 +212,8 @@ def test_two_workers_train_like_one_device_and_only_the_chief_writes(single_devi
 @pytest.mark.slow
 def test_two_workers_resume_a_run_trained_on_one_device(single_device, tmp_path, runner):
     out = tmp_path / "resumed"
-    import shutil
-
     shutil.copytree(single_device[1], out)
-    results = run_workers(["train", "--out", out, "--resume", "--epochs", "2"], tmp_path)
+    results = run_workers(["train", "--out", out, "--resume", "--epochs", "2"], tf_config_envs(tmp_path))
     for rc, _, err in results:
         assert rc == 0, err
     assert "resuming" in results[0][2] and "from epoch 1" in results[0][2]
@@ -244,3 +248,28 @@ def test_float16_loss_scaling_under_mirrored_matches_one_device(tmp_path):
                           env=child_env(tmp_path), timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout.strip().splitlines()[-1]) < 1e-3  # summed losses of 4 steps
+
+
+def slurm_env(procid, tasks=2):
+    return {"SLURM_PROCID": str(procid), "SLURM_STEP_NUM_TASKS": str(tasks), "SLURM_STEP_NODELIST": "localhost",
+            "SLURM_STEP_TASKS_PER_NODE": str(tasks)}
+
+
+def test_a_slurm_step_of_several_tasks_is_a_multi_worker_run():
+    assert resolve("auto", gpus=0, env=slurm_env(0)) == "multi-worker"
+    assert resolve("multi-worker", gpus=0, env=slurm_env(1)) == "multi-worker"
+    assert resolve("auto", gpus=0, env=slurm_env(0, tasks=1)) == "default"
+    assert early_role("auto", env=slurm_env(0)) and not early_role("auto", env=slurm_env(1))
+
+
+@pytest.mark.slow
+def test_two_slurm_tasks_train_through_tensorflows_slurm_resolver(single_device, session_npz, tmp_path, runner):
+    """What `srun -n 2 mnistgan train ...` gives each task, on one node (localhost)."""
+    port = free_ports(1)[0]  # the second task takes the next port, as Slurm's resolver assigns them
+    out = tmp_path / "slurm"
+    envs = [child_env(tmp_path, MNISTGAN_SLURM_PORT=str(port), **slurm_env(i)) for i in range(2)]
+    results = run_workers(["train", "--data", session_npz, "--out", out, "--epochs", "1", *SMALL], envs)
+    for rc, _, err in results:
+        assert rc == 0, err
+    assert "multi-worker strategy, 2 workers, 2 replicas" in results[0][2]
+    assert_same_training(out, single_device[1], runner, tmp_path)

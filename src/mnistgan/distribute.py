@@ -35,19 +35,24 @@ def _tf_config(env: Mapping[str, str]) -> dict | None:
     return cfg
 
 
+SLURM_PORT_ENV = "MNISTGAN_SLURM_PORT"  # first port of the workers on each node (TensorFlow's default: 8888)
+
+
 def _in_slurm_step(env: Mapping[str, str]) -> bool:
     """Started by ``srun`` with more than one task: Slurm says where every worker is."""
-    return "SLURM_PROCID" in env and int(env.get("SLURM_NTASKS", env.get("SLURM_NPROCS", "1")) or 1) > 1
+    tasks = env.get("SLURM_STEP_NUM_TASKS", "1")
+    return "SLURM_PROCID" in env and tasks.isdigit() and int(tasks) > 1
 
 
 def resolve(requested: str, gpus: int, env: Mapping[str, str] | None = None) -> str:
     """The strategy ``--strategy`` means here: ``auto`` picks multi-worker when TF_CONFIG is
-    set, mirrored when more than one GPU is visible, otherwise the default strategy."""
+    set (or in a Slurm job step of several tasks), mirrored when more than one GPU is visible,
+    otherwise the default strategy."""
     env = os.environ if env is None else env
     if requested not in STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {requested!r}")
     if requested == "auto":
-        if _tf_config(env) is not None:
+        if _tf_config(env) is not None or _in_slurm_step(env):
             return "multi-worker"
         return "mirrored" if gpus > 1 else "default"
     if requested == "multi-worker" and _tf_config(env) is None and not _in_slurm_step(env):
@@ -69,7 +74,7 @@ def early_role(requested: str, env: Mapping[str, str] | None = None) -> bool:
         return True
     cfg = _tf_config(env)
     if cfg is None:
-        return requested == "auto" or not _in_slurm_step(env) or env.get("SLURM_PROCID") == "0"
+        return not _in_slurm_step(env) or env.get("SLURM_PROCID") == "0"
     return _is_chief(cfg["cluster"], cfg["task"].get("type"), cfg["task"].get("index", 0))
 
 
@@ -137,7 +142,7 @@ def make(requested: str, gpus: int, env: Mapping[str, str] | None = None) -> Dis
         return Distribution(strategy, name, strategy.num_replicas_in_sync, 1, "chief", True)
     resolver = None
     if _tf_config(env) is None:  # a Slurm job step (resolve() checked that it is one)
-        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver()
+        resolver = _slurm_resolver(tf, gpus, env)
     strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
     cluster = strategy.cluster_resolver.cluster_spec().as_dict()
     task_type, task_id = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
@@ -145,3 +150,17 @@ def make(requested: str, gpus: int, env: Mapping[str, str] | None = None) -> Dis
     workers = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
     task = "chief" if chief else f"{task_type} {task_id}"
     return Distribution(strategy, name, strategy.num_replicas_in_sync, workers, task, chief)
+
+
+def _slurm_resolver(tf, gpus: int, env: Mapping[str, str]):
+    """TensorFlow's Slurm resolver, for one worker per node using all of the node's GPUs.
+
+    GPUs are already initialised when this runs, so the resolver must not reassign them
+    (auto_set_gpu=False). On CPU-only nodes it would divide by a GPU count of zero; any
+    per-task GPU count keeps it working there, since nothing is set from it.
+    """
+    port = env.get(SLURM_PORT_ENV, "8888")
+    if not port.isdigit():
+        raise UsageError(f"{SLURM_PORT_ENV} must be a port number, not {port!r}")
+    gpu_counts = {"gpus_per_node": gpus} if gpus else {"gpus_per_node": 1024, "gpus_per_task": 1}
+    return tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=int(port), auto_set_gpu=False, **gpu_counts)
