@@ -8,6 +8,7 @@ Their results are compared with the same run on one device in this process.
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -273,3 +274,29 @@ def test_two_slurm_tasks_train_through_tensorflows_slurm_resolver(single_device,
         assert rc == 0, err
     assert "multi-worker strategy, 2 workers, 2 replicas" in results[0][2]
     assert_same_training(out, single_device[1], runner, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_worker_stops_every_worker_and_the_run_resumes(session_npz, tmp_path, runner):
+    out = tmp_path / "stopped"
+    args = ["train", "--data", str(session_npz), "--out", str(out), "--epochs", "3", "--subset", "640",
+            "--batch-size", "16", "--seed", "4"]
+    procs = [subprocess.Popen([sys.executable, "-m", "mnistgan", *args], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, env=env) for env in tf_config_envs(tmp_path)]
+    try:
+        seen = []
+        for line in procs[0].stderr:  # the chief's progress; EOF ends the loop if it dies
+            seen.append(line)
+            if line.startswith("epoch 1:"):
+                procs[1].send_signal(signal.SIGINT)  # Ctrl-C reaches the second worker only
+                break
+        errors = [p.communicate(timeout=TIMEOUT)[1] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [128 + signal.SIGTERM, 128 + signal.SIGINT], "".join(seen) + errors[0]
+    for err in errors:
+        assert "checkpoint saved. Continue with: mnistgan train --out" in err
+    result = runner.invoke(app, ["train", "--out", str(out), "--resume"])
+    assert result.exit_code == 0, result.output
+    assert len(losses(out)) == 3

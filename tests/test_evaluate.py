@@ -104,3 +104,14 @@ def test_training_writes_tensorboard_loss_curves_and_scores(runner, data, tmp_pa
     tags = set(acc.Tags()["tensors"])
     assert {"loss/generator", "loss/discriminator", "quality/fid", "samples"} <= tags
     assert [e.step for e in acc.Tensors("loss/generator")] == [1, 2]
+
+
+def test_conditional_training_scores_the_digits_it_asked_for(runner, data, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(run), *TINY, "--epochs", "1", "--eval-every", "1",
+            "--conditional"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "epoch 1 quality: fid" in result.stderr and "digit as asked" in result.stderr
+    rows = (run / "evaluation.csv").read_text().splitlines()
+    assert rows[0] == "epoch,fid,inception_score,coverage,confident,conditional_accuracy" and len(rows) == 2

@@ -235,6 +235,10 @@ class DCGAN:
         n = self.train_cfg.num_examples
         return (10, n) if self.model_cfg.conditional else grid_shape(n)
 
+    def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Images in inference mode; ``labels`` (the digits asked for) matter for conditional runs only."""
+        return self._g(tf.constant(noise), tf.constant(labels, tf.int32), training=False).numpy()
+
     def progress_images(self) -> np.ndarray:
         """The fixed-noise samples in inference mode (BatchNorm uses its moving statistics).
 

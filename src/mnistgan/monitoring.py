@@ -12,6 +12,7 @@ from mnistgan.runs import RunLayout
 from mnistgan.training import EpochMetrics, Reporter
 
 EVAL_FIELDS = ("epoch", "fid", "inception_score", "coverage", "confident")
+CONDITIONAL_FIELDS = (*EVAL_FIELDS, "conditional_accuracy")  # share classified as the digit asked for
 
 
 class EpochOutputs:
@@ -27,7 +28,8 @@ class EpochOutputs:
 
             self.classifier = load_or_train(lambda: mnist, notify=reporter.message)
         self.reporter = reporter
-        self.eval_rows = read_rows(layout.evaluation, EVAL_FIELDS, up_to_epoch=int(gan.epoch.numpy()))
+        self.fields = CONDITIONAL_FIELDS if gan.model_cfg.conditional else EVAL_FIELDS
+        self.eval_rows = read_rows(layout.evaluation, self.fields, up_to_epoch=int(gan.epoch.numpy()))
 
     def epoch_done(self, epoch: int, metrics: EpochMetrics, history: list[EpochMetrics], grid: Path,
                    last: bool) -> None:
@@ -41,12 +43,13 @@ class EpochOutputs:
         if self.classifier is not None and (epoch % self.tcfg.eval_every == 0 or last):
             ev = self._evaluate(epoch)
             self.eval_rows = [r for r in self.eval_rows if int(r["epoch"]) < epoch] + [ev]
-            write_rows(self.layout.evaluation, EVAL_FIELDS,
+            write_rows(self.layout.evaluation, self.fields,
                        [{k: (v if k == "epoch" else f"{v:.6f}") for k, v in r.items()} for r in self.eval_rows])
             scalars |= {f"quality/{k}": float(v) for k, v in ev.items() if k != "epoch"}
             self.reporter.message(
                 f"epoch {epoch} quality: fid {ev['fid']:.2f}, inception score {ev['inception_score']:.2f}, "
                 f"coverage {ev['coverage']:.3f}, confident {ev['confident']:.1%}"
+                + (f", digit as asked {ev['conditional_accuracy']:.1%}" if "conditional_accuracy" in ev else "")
             )
         with self.writer.as_default(step=epoch):
             for name, value in scalars.items():
@@ -63,15 +66,20 @@ class EpochOutputs:
         from mnistgan.images import to_uint8
         from mnistgan.sampling import sample_noise
 
-        noise = sample_noise(self.tcfg.seed + 1, self.tcfg.eval_samples, self.gan.model_cfg.noise_dim)
-        images = to_uint8(np.concatenate([self.gan.generator(noise[i : i + 1000], training=False).numpy()
-                                          for i in range(0, len(noise), 1000)]))
+        n = self.tcfg.eval_samples
+        noise = sample_noise(self.tcfg.seed + 1, n, self.gan.model_cfg.noise_dim)
+        asked = np.arange(n, dtype=np.int32) % 10  # conditional runs: every digit equally often
+        images = to_uint8(np.concatenate([self.gan.generate(noise[i : i + 1000], asked[i : i + 1000])
+                                          for i in range(0, n, 1000)]))
         feats, probs = self.classifier.features_and_probs(images)
         mu, cov = m.feature_stats(feats)
-        return {
+        row = {
             "epoch": epoch,
             "fid": m.frechet_distance(mu, cov, self.classifier.reference_mean, self.classifier.reference_cov),
             "inception_score": m.inception_score(probs),
             "coverage": m.normalized_entropy(m.class_shares(probs)),
             "confident": m.confident_share(probs),
         }
+        if self.gan.model_cfg.conditional:
+            row["conditional_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == asked))
+        return row
