@@ -195,60 +195,22 @@ def test_a_batch_that_does_not_split_over_the_replicas_is_refused(session_npz, t
 
 
 @pytest.mark.slow
-def test_two_workers_train_like_one_device_and_only_the_chief_writes(single_device, session_npz, tmp_path, runner):
+def test_two_workers_resume_a_one_device_run_like_one_device_and_only_the_chief_writes(
+    single_device, tmp_path, runner
+):
     out = tmp_path / "cluster"
-    results = run_workers(["train", "--data", session_npz, "--out", out, "--epochs", "1", *SMALL],
-                          tf_config_envs(tmp_path))
+    shutil.copytree(single_device[1], out)
+    results = run_workers(["train", "--out", out, "--resume", "--epochs", "2"], tf_config_envs(tmp_path))
     (chief_rc, chief_out, chief_err), (worker_rc, worker_out, worker_err) = results
     assert chief_rc == 0, chief_err
     assert worker_rc == 0, worker_err
+    assert "resuming" in chief_err and "from epoch 1" in chief_err
     assert "multi-worker strategy, 2 workers, 2 replicas" in chief_err
     assert "worker 1 done" in worker_err
     assert chief_out.strip() == str(out) and worker_out == ""
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single_device[1].iterdir())
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single_device[2].iterdir())
     assert list((tmp_path / "tmpdir").iterdir()) == []  # the worker's scratch run is gone
-    assert_same_training(out, single_device[1], runner, tmp_path)
-
-
-@pytest.mark.slow
-def test_two_workers_resume_a_run_trained_on_one_device(single_device, tmp_path, runner):
-    out = tmp_path / "resumed"
-    shutil.copytree(single_device[1], out)
-    results = run_workers(["train", "--out", out, "--resume", "--epochs", "2"], tf_config_envs(tmp_path))
-    for rc, _, err in results:
-        assert rc == 0, err
-    assert "resuming" in results[0][2] and "from epoch 1" in results[0][2]
     assert_same_training(out, single_device[2], runner, tmp_path)
-
-
-FLOAT16_MIRRORED = """
-import numpy as np
-from mnistgan.backend import import_tensorflow
-tf = import_tensorflow()
-from mnistgan.distribute import split_cpu
-split_cpu(2)
-from mnistgan.config import ModelConfig, TrainConfig
-from mnistgan.gan import DCGAN, epoch_batches
-sums = []
-for strategy in (None, tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
-    gan = DCGAN(ModelConfig(dtype_policy="mixed_float16"), TrainConfig(batch_size=16, seed=2), strategy)
-    rng = np.random.default_rng(0)
-    images, labels = gan.place_data(rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), np.zeros(64, np.uint8))
-    full, _ = epoch_batches(64, 16, 2, 1)
-    step = lambda s: tf.constant(s, tf.int64)
-    sums.append(gan.run_steps(images, labels, tf.constant(full), step(1), step(0), step(4)).numpy())
-    assert type(gan.generator_optimizer).__name__ == "LossScaleOptimizer"
-print(np.abs(sums[0] - sums[1]).max())
-"""
-
-
-@pytest.mark.slow
-def test_float16_loss_scaling_under_mirrored_matches_one_device(tmp_path):
-    """The GPU recipe (float16 + dynamic loss scaling) under MirroredStrategy, on two CPU devices."""
-    proc = subprocess.run([sys.executable, "-c", FLOAT16_MIRRORED], capture_output=True, text=True,
-                          env=child_env(tmp_path), timeout=TIMEOUT)
-    assert proc.returncode == 0, proc.stderr
-    assert float(proc.stdout.strip().splitlines()[-1]) < 1e-3  # summed losses of 4 steps
 
 
 def slurm_env(procid, tasks=2):
@@ -279,7 +241,7 @@ def test_two_slurm_tasks_train_through_tensorflows_slurm_resolver(single_device,
 @pytest.mark.slow
 def test_a_signal_to_one_worker_stops_every_worker_and_the_run_resumes(session_npz, tmp_path, runner):
     out = tmp_path / "stopped"
-    args = ["train", "--data", str(session_npz), "--out", str(out), "--epochs", "3", "--subset", "640",
+    args = ["train", "--data", str(session_npz), "--out", str(out), "--epochs", "2", "--subset", "640",
             "--batch-size", "16", "--seed", "4"]
     procs = [subprocess.Popen([sys.executable, "-m", "mnistgan", *args], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, env=env) for env in tf_config_envs(tmp_path)]
@@ -299,4 +261,4 @@ def test_a_signal_to_one_worker_stops_every_worker_and_the_run_resumes(session_n
         assert "checkpoint saved. Continue with: mnistgan train --out" in err
     result = runner.invoke(app, ["train", "--out", str(out), "--resume"])
     assert result.exit_code == 0, result.output
-    assert len(losses(out)) == 3
+    assert len(losses(out)) == 2

@@ -49,8 +49,12 @@ def wait_for_line(proc, needle):
 
 
 def samples(run, tmp_path, name):
+    """Sampled in this process: what is compared is the checkpoint the child processes left."""
+    from typer.testing import CliRunner
+
     out = tmp_path / f"{name}.npy"
-    mnistgan("sample", "--run", run, "--out", out, "-n", "8", "--seed", "11")
+    result = CliRunner().invoke(app, ["sample", "--run", str(run), "--out", str(out), "-n", "8", "--seed", "11"])
+    assert result.exit_code == 0, result.output
     return np.load(out)
 
 
