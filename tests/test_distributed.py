@@ -176,7 +176,7 @@ def test_mirrored_on_two_cpu_devices_matches_one_device_and_resumes_on_one(
     assert_same_training(out, single_device[1], runner, tmp_path)
 
     # The same run continues on one device (this process) and matches two epochs on one device.
-    result = runner.invoke(app, ["train", "--out", str(out), "--resume", "--epochs", "2", "--strategy", "default"])
+    result = runner.invoke(app, ["train", "--out", str(out), "--resume", "--epochs", "2"])  # auto: one device here
     assert result.exit_code == 0, result.output
     assert_same_training(out, single_device[2], runner, tmp_path)
 

@@ -125,6 +125,7 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
         if conflicts:
             raise UsageError(f"cannot resume {layout.root} with different settings: {'; '.join(conflicts)}")
         train_changes = {k: v for k, v in request.train.items() if k in RESUMABLE_CHANGES}
+        train_changes.setdefault("strategy", "auto")  # where it runs now, not where it ran before
         return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **train_changes))
     if writer and layout.exists() and not request.overwrite:
         raise RunError(
