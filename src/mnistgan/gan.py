@@ -51,8 +51,8 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 def shard(x: tf.Tensor, replica: tf.Tensor, replicas: int) -> tf.Tensor:
     """Replica ``replica``'s rows of a global batch: equal consecutive slices.
 
-    A batch that does not divide evenly (only an epoch's short last batch can) gives the last
-    replicas one row fewer.
+    Only an epoch's short last batch can fail to divide evenly; its shards then differ in size
+    by at most one row.
     """
     size = tf.shape(x)[0]
     replica = tf.cast(replica, tf.int32)

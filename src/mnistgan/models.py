@@ -78,7 +78,8 @@ class ShardedDropout(layers.Dropout):
     replica draws the mask of the whole batch from the same seed (the seed state advances in
     step on every replica) and keeps its own rows, so replica r's images get exactly the mask
     they would get on one device. Stateless random numbers are counter-based, so a mask's first
-    rows do not depend on how many rows are drawn.
+    rows do not depend on how many rows are drawn. (An epoch's short last batch, when it does not
+    divide by the number of replicas, gets unequal shards: valid masks, but not one device's.)
     """
 
     def call(self, inputs, training=False):
@@ -87,7 +88,7 @@ class ShardedDropout(layers.Dropout):
         if not training or self.rate == 0 or replicas == 1:
             return super().call(inputs, training=training)
         local = tf.shape(inputs)[0]
-        offset = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local  # equal shards (see gan.shard)
+        offset = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local  # exact for equal shards
         whole = tf.concat([[local * replicas], tf.shape(inputs)[1:]], 0)
         mask = keras.random.dropout(tf.ones(whole, inputs.dtype), self.rate, seed=self.seed_generator)
         return inputs * mask[offset : offset + local]
