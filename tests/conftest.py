@@ -11,6 +11,12 @@ from typer.testing import CliRunner
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 
+# The tests train on one device unless a test sets up a cluster itself: none of them may join a
+# cluster the test process happens to run in (TF_CONFIG, a Slurm job step, a split CPU).
+for _name in list(os.environ):
+    if _name in ("TF_CONFIG", "MNISTGAN_CPU_DEVICES") or _name.startswith("SLURM_"):
+        del os.environ[_name]
+
 
 def make_digits(per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Fake digits: class d is a bright bar at row 2 + 2*d on a noisy background.

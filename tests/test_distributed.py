@@ -47,7 +47,7 @@ def free_ports(count):
 
 
 def child_env(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "MNISTGAN_CPU_DEVICES")}
+    env = dict(os.environ)  # already without TF_CONFIG, SLURM_* and MNISTGAN_CPU_DEVICES (conftest)
     scratch = tmp_path / "tmpdir"
     scratch.mkdir(exist_ok=True)
     env["TMPDIR"] = str(scratch)  # where non-chief workers keep their scratch run
