@@ -184,8 +184,8 @@ def train(
     strategy: Annotated[
         Optional[str],
         typer.Option("--strategy", metavar="[auto|default|mirrored|multi-worker]", callback=_strategy,
-                     help="tf.distribute strategy. auto: multi-worker if TF_CONFIG is set, mirrored on "
-                     "several GPUs, else default. --batch-size is the global batch. Default: auto.",
+                     help="tf.distribute strategy. auto: multi-worker if TF_CONFIG is set (or under srun), "
+                     "mirrored on several GPUs, else default. --batch-size is the global batch. Default: auto.",
                      show_default=False),
     ] = None,
 ) -> None:
