@@ -51,3 +51,11 @@ def test_nearest_distances_find_exact_copies():
     assert d[:2] == pytest.approx([0.0, 0.0], abs=1e-3)
     expected = np.sqrt(((ref.reshape(50, -1) / 255.0) ** 2).sum(axis=1)).min()
     assert d[2] == pytest.approx(expected, rel=1e-5)
+
+
+def test_pixel_spread_is_zero_for_copies_and_grows_with_variety():
+    rng = np.random.default_rng(0)
+    one = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+    assert metrics.pixel_spread(np.stack([one] * 20)) == 0.0
+    half = np.stack([np.zeros((28, 28), np.uint8), np.full((28, 28), 200, np.uint8)] * 10)
+    assert metrics.pixel_spread(half) == pytest.approx(100.0)  # two values 200 apart: std 100

@@ -131,4 +131,7 @@ def evaluation_table(ev) -> None:
     if ev.digit_accuracy is not None:
         digits.add_row(*(f"{s:.0%}" for s in ev.digit_accuracy))
         digits.caption = "second row: accuracy for each requested digit"
+    if ev.digit_diversity is not None:
+        digits.add_row(*(f"{s:.2f}" for s in ev.digit_diversity))
+        digits.caption += "; third row: variety within each digit vs MNIST's (1 = as varied, 0 = one image)"
     out.print(digits)

@@ -31,6 +31,9 @@ class Evaluation:
     classifier_accuracy: float  # the classifier's MNIST test accuracy
     conditional_accuracy: float | None = None  # conditional runs: share classified as the digit asked for
     digit_accuracy: list[float] | None = None  # the same per requested digit 0..9
+    # conditional runs: per requested digit, how much its samples vary relative to the real test
+    # images of that digit (pixel spread ratio; 1 = as varied as MNIST, near 0 = one image per digit)
+    digit_diversity: list[float] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,17 +82,24 @@ def load_samples(path: Path) -> np.ndarray:
 
 
 def score(images: np.ndarray, classifier, train_images: np.ndarray, test_images: np.ndarray,
-          source: str, requested: np.ndarray | None = None) -> Evaluation:
+          source: str, requested: np.ndarray | None = None, test_labels: np.ndarray | None = None) -> Evaluation:
     """All metrics for uint8 ``images`` (N, 28, 28); ``requested`` digits for conditional samples."""
     feats, probs = classifier.features_and_probs(images)
     conditional = {}
     if requested is not None:
         hits = np.argmax(probs, axis=1) == requested
+
+        def per_digit(value):
+            return [round(float(value(d)), 4) if np.any(requested == d) else float("nan") for d in range(10)]
+
         conditional = {
             "conditional_accuracy": float(hits.mean()),
-            "digit_accuracy": [round(float(hits[requested == d].mean()), 4) if np.any(requested == d) else float("nan")
-                               for d in range(10)],
+            "digit_accuracy": per_digit(lambda d: hits[requested == d].mean()),
         }
+        if test_labels is not None:
+            conditional["digit_diversity"] = per_digit(
+                lambda d: metrics.pixel_spread(images[requested == d]) / metrics.pixel_spread(test_images[test_labels == d])
+            )
     mu, cov = metrics.feature_stats(feats)
     shares = metrics.class_shares(probs)
     k = min(MEMORIZATION_SAMPLES, len(images), len(test_images))
@@ -145,4 +155,4 @@ def evaluate(
     from mnistgan.classifier import load_or_train
 
     classifier = load_or_train(lambda: mnist, retrain=retrain, progress=progress, notify=notify)
-    return score(images, classifier, mnist.x_train, mnist.x_test, source, requested)
+    return score(images, classifier, mnist.x_train, mnist.x_test, source, requested, mnist.y_test)

@@ -63,6 +63,12 @@ def confident_share(probs: np.ndarray, threshold: float = CONFIDENT) -> float:
     return float(np.mean(np.max(probs, axis=1) >= threshold))
 
 
+def pixel_spread(images: np.ndarray) -> float:
+    """How much a set of images varies: the per-pixel standard deviation across them, averaged
+    over the pixels (grey levels). Identical images give 0."""
+    return float(images.reshape(len(images), -1).astype(np.float32).std(axis=0).mean())
+
+
 def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Euclidean distance from each query image to its nearest reference image (pixels in [0, 1])."""
     q = queries.reshape(len(queries), -1).astype(np.float32) / 255.0
