@@ -108,3 +108,4 @@ def test_evaluate_reports_per_digit_accuracy_for_conditional_runs(runner, cond_r
     assert result.exit_code == 0, result.output
     ev = json.loads(result.stdout)
     assert 0.0 <= ev["conditional_accuracy"] <= 1.0 and len(ev["digit_accuracy"]) == 10
+    assert len(ev["digit_diversity"]) == 10 and all(d >= 0 for d in ev["digit_diversity"])

@@ -4,7 +4,7 @@ Between the noise vectors of consecutive seeds the walk follows the great circle
 interpolation, "slerp"): Gaussian noise vectors concentrate near a sphere, and a straight line
 between two of them passes through lower-norm points the generator rarely saw. The last seed
 leads back to the first, so the GIF loops without a jump. Conditional runs can also walk between
-digits with the noise held fixed, interpolating the learned label embeddings linearly.
+digits with the noise held fixed, blending the one-hot labels linearly.
 """
 
 from __future__ import annotations
@@ -67,9 +67,9 @@ def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float,
     nd = config.model.noise_dim
 
     if digits is not None:
-        # Noise fixed (first seed); the label embedding moves from digit to digit.
-        table = generator.get_layer("label_embedding").embeddings.numpy()
-        embs = _path([table[d] for d in digits], frames, lambda a, b, t: (1 - t) * a + t * b)
+        # Noise fixed (first seed); the one-hot label moves linearly from digit to digit.
+        onehot = np.eye(10, dtype=np.float32)
+        embs = _path([onehot[d] for d in digits], frames, lambda a, b, t: (1 - t) * a + t * b)
         z = np.repeat(sample_noise(seeds[0], 1, nd), len(embs), axis=0)
         images = generator.get_layer("generator_body")(np.concatenate([z, embs], axis=1), training=False).numpy()
         tiles = to_uint8(images)[:, None]  # one digit per frame

@@ -33,7 +33,6 @@ class _Seeds:
         return keras.initializers.GlorotUniform(seed=self())
 
 
-LABEL_EMBEDDING = 50  # conditional generator: size of the learned label vector joined to the noise
 NUM_CLASSES = 10
 
 
@@ -110,42 +109,49 @@ def _discriminator_layers(s: _Seeds, p: str) -> list:
     ]
 
 
-class LabelPlanes(layers.Layer):
-    """Integer labels (N,) -> one-hot planes (N, 28, 28, classes); no weights."""
+class OneHotLabels(layers.Layer):
+    """Integer labels (N,) -> one-hot vectors (N, classes), or with ``planes`` constant one-hot
+    planes (N, 28, 28, classes); no weights."""
 
-    def __init__(self, classes: int, **kwargs) -> None:
+    def __init__(self, classes: int, planes: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.classes = classes
+        self.classes, self.planes = classes, planes
 
     def call(self, labels):
         onehot = keras.ops.one_hot(keras.ops.cast(labels, "int32"), self.classes, dtype=self.compute_dtype)
+        if not self.planes:
+            return onehot
         return keras.ops.broadcast_to(onehot[:, None, None, :], (keras.ops.shape(labels)[0], 28, 28, self.classes))
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], 28, 28, self.classes)
+        return (input_shape[0], 28, 28, self.classes) if self.planes else (input_shape[0], self.classes)
 
 
 def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -> keras.Model:
     """Noise (N, noise_dim) [and labels (N,)] -> image (N, 28, 28, 1) in [-1, 1] (Listing 7).
 
-    Conditional: a learned 50-d label embedding is joined to the noise, and the report's layers
-    take the longer vector; they live in the sub-model ``generator_body`` so that latent walks
-    can feed it interpolated label embeddings. ``sync_batchnorm``: see :func:`_generator_layers`
-    (no effect on the variables, so checkpoints load either way).
+    Conditional: the digit, one-hot encoded, is joined to the noise (Mirza and Osindero's
+    conditional GAN) and the report's layers take the longer vector; they live in the sub-model
+    ``generator_body`` so that latent walks can feed it blends of one-hot vectors.
+    ``sync_batchnorm``: see :func:`_generator_layers` (no effect on the variables, so
+    checkpoints load either way).
+
+    Why one-hot and not a learned embedding on the noise's scale (the first two designs, see
+    docs/conditional.md): with a strong label input the generator learned to draw one image per
+    digit whatever the noise; a one-hot label starts as a small part of the input, and the
+    generator learns to use it while the noise keeps its say.
     """
     s = _Seeds(seed)
     p = cfg.dtype_policy
     if not cfg.conditional:
         return keras.Sequential([keras.Input((cfg.noise_dim,)), *_generator_layers(s, p, sync_batchnorm)], name="generator")
     body = keras.Sequential(
-        [keras.Input((cfg.noise_dim + LABEL_EMBEDDING,)), *_generator_layers(s, p, sync_batchnorm)], name="generator_body"
+        [keras.Input((cfg.noise_dim + NUM_CLASSES,)), *_generator_layers(s, p, sync_batchnorm)], name="generator_body"
     )
     noise = keras.Input((cfg.noise_dim,), name="noise")
     label = keras.Input((), dtype="int32", name="label")
-    # Initialized on the noise's scale (N(0, 1)): a small init lets the generator ignore the label.
-    emb = layers.Embedding(NUM_CLASSES, LABEL_EMBEDDING, embeddings_initializer=keras.initializers.RandomNormal(
-        stddev=1.0, seed=s()), name="label_embedding")(label)
-    image = body(layers.Concatenate(dtype=p)([noise, emb]))
+    onehot = OneHotLabels(NUM_CLASSES, name="label_onehot")(label)
+    image = body(layers.Concatenate(dtype=p)([noise, onehot]))
     return keras.Model([noise, label], image, name="generator")
 
 
@@ -161,7 +167,7 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
         return keras.Sequential([keras.Input((28, 28, 1)), *_discriminator_layers(s, p)], name="discriminator")
     image = keras.Input((28, 28, 1), name="image")
     label = keras.Input((), dtype="int32", name="label")
-    planes = LabelPlanes(NUM_CLASSES, name="label_planes")(label)  # N x 28 x 28 x 10, one-hot
+    planes = OneHotLabels(NUM_CLASSES, planes=True, name="label_planes")(label)  # N x 28 x 28 x 10, one-hot
     x = layers.Concatenate(dtype=p)([image, planes])  # N x 28 x 28 x 11
     for layer in _discriminator_layers(s, p):
         x = layer(x)
