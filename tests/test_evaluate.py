@@ -114,4 +114,5 @@ def test_conditional_training_scores_the_digits_it_asked_for(runner, data, tmp_p
     assert result.exit_code == 0, result.output
     assert "epoch 1 quality: fid" in result.stderr and "digit as asked" in result.stderr
     rows = (run / "evaluation.csv").read_text().splitlines()
-    assert rows[0] == "epoch,fid,inception_score,coverage,confident,conditional_accuracy" and len(rows) == 2
+    assert rows[0] == "epoch,fid,inception_score,coverage,confident,conditional_accuracy,digit_diversity"
+    assert len(rows) == 2

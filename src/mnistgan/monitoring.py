@@ -12,7 +12,9 @@ from mnistgan.runs import RunLayout
 from mnistgan.training import EpochMetrics, Reporter
 
 EVAL_FIELDS = ("epoch", "fid", "inception_score", "coverage", "confident")
-CONDITIONAL_FIELDS = (*EVAL_FIELDS, "conditional_accuracy")  # share classified as the digit asked for
+# Conditional runs also: the share classified as the digit asked for, and the within-digit
+# variety relative to MNIST's (mean over digits; near 0 means one image per digit).
+CONDITIONAL_FIELDS = (*EVAL_FIELDS, "conditional_accuracy", "digit_diversity")
 
 
 class EpochOutputs:
@@ -20,7 +22,7 @@ class EpochOutputs:
     and every ``eval_every`` epochs the quality metrics of ``mnistgan evaluate``."""
 
     def __init__(self, layout: RunLayout, tf, gan, tcfg: TrainConfig, mnist, reporter: Reporter) -> None:
-        self.layout, self.tf, self.gan, self.tcfg = layout, tf, gan, tcfg
+        self.layout, self.tf, self.gan, self.tcfg, self.mnist = layout, tf, gan, tcfg, mnist
         self.writer = tf.summary.create_file_writer(str(layout.tensorboard))
         self.classifier = None
         if tcfg.eval_every is not None:
@@ -49,7 +51,8 @@ class EpochOutputs:
             self.reporter.message(
                 f"epoch {epoch} quality: fid {ev['fid']:.2f}, inception score {ev['inception_score']:.2f}, "
                 f"coverage {ev['coverage']:.3f}, confident {ev['confident']:.1%}"
-                + (f", digit as asked {ev['conditional_accuracy']:.1%}" if "conditional_accuracy" in ev else "")
+                + (f", digit as asked {ev['conditional_accuracy']:.1%}, within-digit variety "
+                   f"{ev['digit_diversity']:.2f}" if "conditional_accuracy" in ev else "")
             )
         with self.writer.as_default(step=epoch):
             for name, value in scalars.items():
@@ -82,4 +85,8 @@ class EpochOutputs:
         }
         if self.gan.model_cfg.conditional:
             row["conditional_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == asked))
+            x_test, y_test = self.mnist.x_test, self.mnist.y_test
+            row["digit_diversity"] = float("nan") if x_test is None else float(np.mean([
+                m.pixel_spread(images[asked == d]) / m.pixel_spread(x_test[y_test == d]) for d in range(10)
+            ]))
         return row
