@@ -153,6 +153,9 @@ def test_bad_tf_config_and_bad_strategy_are_usage_errors(runner, npz, tmp_path, 
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(UsageError, match="TF_CONFIG is not valid JSON"):
         resolve("auto", gpus=0)
+    wrong_job = {"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}
+    with pytest.raises(UsageError, match="must name a job of its"):
+        early_role("auto", env={"TF_CONFIG": json.dumps(wrong_job)})
     result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(tmp_path / "out"),
                                  "--strategy", "horovod"])
     assert result.exit_code == 2

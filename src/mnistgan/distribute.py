@@ -32,6 +32,9 @@ def _tf_config(env: Mapping[str, str]) -> dict | None:
         raise UsageError("TF_CONFIG is not valid JSON") from None
     if not isinstance(cfg, dict) or not isinstance(cfg.get("cluster"), dict) or not isinstance(cfg.get("task"), dict):
         raise UsageError('TF_CONFIG needs "cluster" and "task" entries (see docs/distributed.md)')
+    index = cfg["task"].get("index", 0)
+    if cfg["task"].get("type") not in cfg["cluster"] or not isinstance(index, int) or index < 0:
+        raise UsageError('TF_CONFIG\'s "task" must name a job of its "cluster" and a whole-number "index"')
     return cfg
 
 
