@@ -239,6 +239,13 @@ class DCGAN:
         """Images in inference mode; ``labels`` (the digits asked for) matter for conditional runs only."""
         return self._g(tf.constant(noise), tf.constant(labels, tf.int32), training=False).numpy()
 
+    def recalibrate(self) -> None:
+        """Re-estimate the generator's BatchNorm statistics (see models.recalibrate_batchnorm)."""
+        from mnistgan.models import recalibrate_batchnorm
+
+        with self.strategy.scope():  # cross-replica: every replica's copy gets the same statistics
+            recalibrate_batchnorm(self.generator, self.model_cfg, self.train_cfg.seed, self.train_cfg.batch_size)
+
     def progress_images(self) -> np.ndarray:
         """The fixed-noise samples in inference mode (BatchNorm uses its moving statistics).
 

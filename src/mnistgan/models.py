@@ -7,6 +7,8 @@ and the layers that produce the image and the logits stay float32 under a mixed 
 
 from __future__ import annotations
 
+import numpy as np
+
 from mnistgan.backend import import_tensorflow
 from mnistgan.config import ModelConfig
 
@@ -189,3 +191,31 @@ def seed_states(model: keras.Model) -> list:
     lists them explicitly; without them a resumed run would draw different dropout masks.
     """
     return [layer.seed_generator.state for layer in all_layers(model) if hasattr(layer, "seed_generator")]
+
+
+def recalibrate_batchnorm(generator: keras.Model, cfg: ModelConfig, seed: int, batch_size: int,
+                          batches: int = 8) -> None:
+    """Re-estimate the generator's BatchNorm moving statistics for its current weights.
+
+    Inference (epoch grids, ``sample``, ``evaluate``) normalizes with the moving statistics, an
+    exponential average (momentum 0.99) of past batches. When the generator changes quickly, as
+    GANs do, those lag behind the weights and inference images can go black or blotchy while
+    the generator itself draws digits. Noise costs nothing, so the statistics are recomputed
+    from one training-mode pass over ``batches`` batches' worth of fixed noise (and uniformly
+    drawn digits). Only the moving statistics change; the weights, and so training, are untouched.
+    """
+    norms = [layer for layer in all_layers(generator) if isinstance(layer, layers.BatchNormalization)]
+    if not norms:
+        return
+    momenta = [layer.momentum for layer in norms]
+    rng = np.random.default_rng([seed, 0x424E])
+    n = batches * batch_size
+    noise = rng.standard_normal((n, cfg.noise_dim), dtype=np.float32)
+    digits = rng.integers(0, NUM_CLASSES, n).astype(np.int32)
+    try:
+        for layer in norms:
+            layer.momentum = 0.0  # the statistics of this pass replace the moving ones
+        generator([noise, digits] if cfg.conditional else noise, training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum

@@ -46,12 +46,15 @@ def load_generator(run: Path, ckpt: str):
 
     from mnistgan import checkpoints
     from mnistgan.backend import import_tensorflow
-    from mnistgan.models import build_generator
+    from mnistgan.models import build_generator, recalibrate_batchnorm
 
     tf = import_tensorflow()
     info = checkpoints.resolve(layout, ckpt)
     generator = build_generator(config.model, config.train.seed)
     checkpoints.restore(tf.train.Checkpoint(generator=generator), info, partial=True)
+    # Checkpoints saved before the epoch-end re-estimation (or mid-epoch) may hold lagging
+    # statistics; re-estimating is deterministic, so same checkpoint and seed stay same bytes.
+    recalibrate_batchnorm(generator, config.model, config.train.seed, config.train.batch_size)
     return generator, config, info
 
 

@@ -371,7 +371,9 @@ def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, 
                 seconds=seconds,
                 images_per_second=n * (steps - (start_step if epoch == start_epoch else 0)) / steps / seconds,
             )
-            # Image and metrics first, checkpoint last: a kill in between redoes this epoch.
+            # Inference statistics for the epoch's weights, then image and metrics, checkpoint
+            # last: a kill in between redoes this epoch.
+            gan.recalibrate()
             image_path = layout.epoch_image(epoch)
             history.append(metrics)
             if writer:
