@@ -97,9 +97,9 @@ def score(images: np.ndarray, classifier, train_images: np.ndarray, test_images:
             "digit_accuracy": per_digit(lambda d: hits[requested == d].mean()),
         }
         if test_labels is not None:
-            conditional["digit_diversity"] = per_digit(
-                lambda d: metrics.pixel_spread(images[requested == d]) / metrics.pixel_spread(test_images[test_labels == d])
-            )
+            conditional["digit_diversity"] = [
+                round(v, 4) for v in metrics.digit_diversity(images, requested, test_images, test_labels)
+            ]
     mu, cov = metrics.feature_stats(feats)
     shares = metrics.class_shares(probs)
     k = min(MEMORIZATION_SAMPLES, len(images), len(test_images))

@@ -69,6 +69,13 @@ def pixel_spread(images: np.ndarray) -> float:
     return float(images.reshape(len(images), -1).astype(np.float32).std(axis=0).mean())
 
 
+def digit_diversity(images: np.ndarray, asked: np.ndarray, real: np.ndarray, real_labels: np.ndarray) -> list[float]:
+    """Per digit 0-9: the pixel spread of the samples asked to be that digit over that of the real
+    images of it (1 = as varied as the real digits, near 0 = one image per digit; nan if absent)."""
+    return [pixel_spread(images[asked == d]) / pixel_spread(real[real_labels == d])
+            if np.any(asked == d) else float("nan") for d in range(10)]
+
+
 def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Euclidean distance from each query image to its nearest reference image (pixels in [0, 1])."""
     q = queries.reshape(len(queries), -1).astype(np.float32) / 255.0

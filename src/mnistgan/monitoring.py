@@ -86,7 +86,6 @@ class EpochOutputs:
         if self.gan.model_cfg.conditional:
             row["conditional_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == asked))
             x_test, y_test = self.mnist.x_test, self.mnist.y_test
-            row["digit_diversity"] = float("nan") if x_test is None else float(np.mean([
-                m.pixel_spread(images[asked == d]) / m.pixel_spread(x_test[y_test == d]) for d in range(10)
-            ]))
+            row["digit_diversity"] = (float("nan") if x_test is None
+                                      else float(np.mean(m.digit_diversity(images, asked, x_test, y_test))))
         return row

@@ -91,7 +91,7 @@ def generate(
         labels = np.full(n, digit, np.int32)
     elif conditional and labels is None:
         labels = np.random.default_rng([seed, 10]).integers(0, 10, n).astype(np.int32)
-    # training=False: BatchNorm uses its moving statistics and is not updated.
+    # training=False: BatchNorm uses its statistics (re-estimated at load) and is not updated.
     parts = []
     for i in range(0, len(noise), BATCH):
         z = noise[i : i + BATCH]
