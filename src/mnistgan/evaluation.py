@@ -81,43 +81,48 @@ def load_samples(path: Path) -> np.ndarray:
     raise DataError(f"{path} has dtype {arr.dtype}; expected uint8 or float")
 
 
+def classifier_scores(images: np.ndarray, classifier, requested: np.ndarray | None = None,
+                      test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None) -> dict:
+    """The scores that need only the classifier (no pixel search over the training set): fid,
+    inception_score, classes, coverage, confident and, with ``requested`` digits, the conditional
+    ones (digit_diversity also needs the labelled test images). Shared by ``evaluate`` and
+    ``train --eval-every``."""
+    feats, probs = classifier.features_and_probs(images)
+    mu, cov = metrics.feature_stats(feats)
+    shares = metrics.class_shares(probs)
+    out = {
+        "fid": metrics.frechet_distance(mu, cov, classifier.reference_mean, classifier.reference_cov),
+        "inception_score": metrics.inception_score(probs),
+        "classes": [round(float(s), 4) for s in shares],
+        "coverage": metrics.normalized_entropy(shares),
+        "confident": metrics.confident_share(probs),
+    }
+    if requested is not None:
+        hits = np.argmax(probs, axis=1) == requested
+        out["conditional_accuracy"] = float(hits.mean())
+        out["digit_accuracy"] = [round(float(hits[requested == d].mean()), 4) if np.any(requested == d)
+                                 else float("nan") for d in range(10)]
+        if test_images is not None and test_labels is not None:
+            out["digit_diversity"] = [round(v, 4) for v in
+                                      metrics.digit_diversity(images, requested, test_images, test_labels)]
+    return out
+
+
 def score(images: np.ndarray, classifier, train_images: np.ndarray, test_images: np.ndarray,
           source: str, requested: np.ndarray | None = None, test_labels: np.ndarray | None = None) -> Evaluation:
     """All metrics for uint8 ``images`` (N, 28, 28); ``requested`` digits for conditional samples."""
-    feats, probs = classifier.features_and_probs(images)
-    conditional = {}
-    if requested is not None:
-        hits = np.argmax(probs, axis=1) == requested
-
-        def per_digit(value):
-            return [round(float(value(d)), 4) if np.any(requested == d) else float("nan") for d in range(10)]
-
-        conditional = {
-            "conditional_accuracy": float(hits.mean()),
-            "digit_accuracy": per_digit(lambda d: hits[requested == d].mean()),
-        }
-        if test_labels is not None:
-            conditional["digit_diversity"] = [
-                round(v, 4) for v in metrics.digit_diversity(images, requested, test_images, test_labels)
-            ]
-    mu, cov = metrics.feature_stats(feats)
-    shares = metrics.class_shares(probs)
+    scores = classifier_scores(images, classifier, requested, test_images, test_labels)
     k = min(MEMORIZATION_SAMPLES, len(images), len(test_images))
     sample_nn = float(np.median(metrics.nearest_distances(images[:k], train_images)))
     test_nn = float(np.median(metrics.nearest_distances(test_images[:k], train_images)))
     return Evaluation(
         source=source,
         count=len(images),
-        fid=metrics.frechet_distance(mu, cov, classifier.reference_mean, classifier.reference_cov),
-        inception_score=metrics.inception_score(probs),
-        classes=[round(float(s), 4) for s in shares],
-        coverage=metrics.normalized_entropy(shares),
-        confident=metrics.confident_share(probs),
         nearest_train_distance=sample_nn,
         test_nearest_train_distance=test_nn,
         memorization_ratio=sample_nn / test_nn if test_nn > 0 else float("nan"),
         classifier_accuracy=classifier.test_accuracy,
-        **conditional,
+        **scores,
     )
 
 

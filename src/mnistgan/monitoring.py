@@ -65,27 +65,21 @@ class EpochOutputs:
         self.writer.flush()
 
     def _evaluate(self, epoch: int) -> dict[str, float]:
-        from mnistgan import metrics as m
+        from mnistgan.evaluation import classifier_scores
         from mnistgan.images import to_uint8
         from mnistgan.sampling import sample_noise
 
         n = self.tcfg.eval_samples
         noise = sample_noise(self.tcfg.seed + 1, n, self.gan.model_cfg.noise_dim)
+        conditional = self.gan.model_cfg.conditional
         asked = np.arange(n, dtype=np.int32) % 10  # conditional runs: every digit equally often
         images = to_uint8(np.concatenate([self.gan.generate(noise[i : i + 1000], asked[i : i + 1000])
                                           for i in range(0, n, 1000)]))
-        feats, probs = self.classifier.features_and_probs(images)
-        mu, cov = m.feature_stats(feats)
-        row = {
-            "epoch": epoch,
-            "fid": m.frechet_distance(mu, cov, self.classifier.reference_mean, self.classifier.reference_cov),
-            "inception_score": m.inception_score(probs),
-            "coverage": m.normalized_entropy(m.class_shares(probs)),
-            "confident": m.confident_share(probs),
-        }
-        if self.gan.model_cfg.conditional:
-            row["conditional_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == asked))
-            x_test, y_test = self.mnist.x_test, self.mnist.y_test
-            row["digit_diversity"] = (float("nan") if x_test is None
-                                      else float(np.mean(m.digit_diversity(images, asked, x_test, y_test))))
+        scores = classifier_scores(images, self.classifier, asked if conditional else None,
+                                   self.mnist.x_test, self.mnist.y_test)
+        row = {"epoch": epoch} | {k: scores[k] for k in ("fid", "inception_score", "coverage", "confident")}
+        if conditional:
+            row["conditional_accuracy"] = scores["conditional_accuracy"]
+            row["digit_diversity"] = float(np.mean(scores["digit_diversity"])) if "digit_diversity" in scores \
+                else float("nan")
         return row
