@@ -63,7 +63,7 @@ def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float,
     config = RunLayout(Path(run)).load_config()  # cheap checks before TensorFlow is loaded
     if digits is not None:
         require_conditional(run, config.model.conditional, "--digits")
-    generator, config, info = load_generator(run, ckpt)
+    generator, config, info = load_generator(run, ckpt, config)
     nd = config.model.noise_dim
 
     if digits is not None:

@@ -15,6 +15,7 @@ from mnistgan.runs import RunLayout
 
 if TYPE_CHECKING:
     from mnistgan.checkpoints import CheckpointInfo
+    from mnistgan.config import RunConfig
 
 OUTPUT_SUFFIXES = (".png", ".npy")
 BATCH = 1000  # images per generator call: bounded memory for large -n
@@ -39,10 +40,11 @@ def check_sample_output(out: Path) -> Path:
     return check_output_file(out)
 
 
-def load_generator(run: Path, ckpt: str):
-    """The generator of ``run`` at ``ckpt`` (checked restore), with the run's config and checkpoint."""
+def load_generator(run: Path, ckpt: str, config: RunConfig | None = None):
+    """The generator of ``run`` at ``ckpt`` (checked restore), with the run's config (read unless
+    given) and checkpoint."""
     layout = RunLayout(Path(run))
-    config = layout.load_config()
+    config = config or layout.load_config()
 
     from mnistgan import checkpoints
     from mnistgan.backend import import_tensorflow
@@ -78,7 +80,7 @@ def generate(
     config = RunLayout(Path(run)).load_config()  # cheap check before TensorFlow is loaded
     if digit is not None or all_digits:
         require_conditional(run, config.model.conditional, "--digit and --digits")
-    generator, config, info = load_generator(run, ckpt)
+    generator, config, info = load_generator(run, ckpt, config)
 
     conditional = config.model.conditional
     if conditional and labels is not None:
