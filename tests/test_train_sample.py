@@ -184,6 +184,17 @@ def test_corrupted_checkpoint_is_an_error_not_an_untrained_model(runner, trained
     assert not (tmp_path / "s.png").exists()
 
 
+def test_a_resume_that_cannot_load_its_checkpoint_changes_nothing(runner, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    data = next((run / "checkpoints").glob("ckpt-2.data-*"))
+    data.write_bytes(data.read_bytes()[:1000])
+    before = snapshot(run)
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "5"])
+    assert result.exit_code == 1 and "ckpt-2" in result.stderr and "Traceback" not in result.output
+    assert snapshot(run) == before  # config.json still says 2 epochs
+
+
 def test_mixed_precision_policies_train_and_sample_on_cpu(runner, session_npz, tmp_path):
     """The GPU's float16 path (with loss scaling) runs on the CPU too; so does bfloat16."""
     from mnistgan.training import TrainRequest, train as core_train

@@ -112,21 +112,17 @@ def _discriminator_layers(s: _Seeds, p: str) -> list:
 
 
 class OneHotLabels(layers.Layer):
-    """Integer labels (N,) -> one-hot vectors (N, classes), or with ``planes`` constant one-hot
-    planes (N, 28, 28, classes); no weights."""
+    """Integer labels (N,) -> one-hot vectors (N, classes); no weights."""
 
-    def __init__(self, classes: int, planes: bool = False, **kwargs) -> None:
+    def __init__(self, classes: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.classes, self.planes = classes, planes
+        self.classes = classes
 
     def call(self, labels):
-        onehot = keras.ops.one_hot(keras.ops.cast(labels, "int32"), self.classes, dtype=self.compute_dtype)
-        if not self.planes:
-            return onehot
-        return keras.ops.broadcast_to(onehot[:, None, None, :], (keras.ops.shape(labels)[0], 28, 28, self.classes))
+        return keras.ops.one_hot(keras.ops.cast(labels, "int32"), self.classes, dtype=self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], 28, 28, self.classes) if self.planes else (input_shape[0], self.classes)
+        return (input_shape[0], self.classes)
 
 
 def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -> keras.Model:
@@ -160,8 +156,12 @@ def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -
 def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
     """Image (N, 28, 28, 1) [and labels (N,)] -> one real-vs-fake logit per image (Listing 6).
 
-    Conditional: the label is one-hot encoded as ten constant 28x28 planes stacked on the image
-    (as in Mirza and Osindero's conditional GAN); the report's layers follow unchanged.
+    Conditional: a projection discriminator (Miyato and Koyama, 2018). The report's layers run
+    unchanged on the image up to its last Dense; the digit's learned embedding (one vector of
+    the flattened features' size per digit) is multiplied with those features and the product
+    added to the report's logit. Stacking one-hot planes on the input instead (the previous
+    design, see docs/conditional.md) left the digit a weak say: the noise, not the label, chose
+    which digit the generator drew.
     """
     s = _Seeds(seed + 7919)  # a different stream from the generator's
     p = cfg.dtype_policy
@@ -169,11 +169,18 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
         return keras.Sequential([keras.Input((28, 28, 1)), *_discriminator_layers(s, p)], name="discriminator")
     image = keras.Input((28, 28, 1), name="image")
     label = keras.Input((), dtype="int32", name="label")
-    planes = OneHotLabels(NUM_CLASSES, planes=True, name="label_planes")(label)  # N x 28 x 28 x 10, one-hot
-    x = layers.Concatenate(dtype=p)([image, planes])  # N x 28 x 28 x 11
-    for layer in _discriminator_layers(s, p):
-        x = layer(x)
-    return keras.Model([image, label], x, name="discriminator")
+    *body, head = _discriminator_layers(s, p)
+    features = image
+    for layer in body:
+        features = layer(features)  # N x 6272
+    report_logit = head(features)
+    onehot = OneHotLabels(NUM_CLASSES, name="label_onehot")(label)
+    # A Dense on the one-hot is a lookup of the digit's embedding (no bias, so no constant term).
+    embedding = layers.Dense(features.shape[-1], use_bias=False, kernel_initializer=s.glorot(),
+                             name="label_projection", dtype=p)(onehot)
+    projection = layers.Dot(axes=1, dtype="float32")([embedding, features])
+    logit = layers.Add(dtype="float32")([report_logit, projection])
+    return keras.Model([image, label], logit, name="discriminator")
 
 
 def all_layers(model: keras.Model) -> list:

@@ -22,7 +22,7 @@ import numpy as np
 
 from mnistgan import __version__
 from mnistgan.config import ModelConfig, RunConfig, TrainConfig
-from mnistgan.errors import RunError, TrainingDiverged, TrainingInterrupted, UsageError
+from mnistgan.errors import CheckpointError, RunError, TrainingDiverged, TrainingInterrupted, UsageError
 from mnistgan.epochlog import read_rows, write_rows
 from mnistgan.runs import RunLayout
 
@@ -254,8 +254,6 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
     _prepare_output(layout)
     if not request.resume:
         config.save(layout.config)
-    elif config != layout.load_config():
-        config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
 
     return _train_loop(config, layout, layout, images, labels, device, dist, reporter,
                        resume=request.resume, mnist=mnist)
@@ -297,10 +295,19 @@ def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, 
         if info is None:
             reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
         else:
-            checkpoints.restore(gan.checkpoint, info)
+            try:
+                checkpoints.restore(gan.checkpoint, info)
+            except CheckpointError as exc:
+                if not config.model.conditional:
+                    raise
+                raise CheckpointError(f"{exc}. Conditional runs from mnistgan before 0.2.0 (another discriminator) "
+                                      "cannot be resumed; sample, evaluate and interpolate still read them") from None
             start_epoch, start_step = info.epoch + 1, info.step
             where = f"epoch {info.epoch}" + (f", step {info.step} of epoch {start_epoch}" if info.step else "")
             reporter.message(f"resuming {layout.root} from {where}")
+        # Only once the checkpoint has loaded: a refused resume leaves the run as it was.
+        if writer and config != layout.load_config():
+            config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
     history = read_metrics(layout.metrics, start_epoch - 1)
     if start_epoch > tcfg.epochs:
         reporter.message(f"{layout.root} already has {start_epoch - 1} epochs (--epochs {tcfg.epochs})")
