@@ -247,7 +247,8 @@ class DCGAN:
             recalibrate_batchnorm(self.generator, self.model_cfg, self.train_cfg.seed, self.train_cfg.batch_size)
 
     def progress_images(self) -> np.ndarray:
-        """The fixed-noise samples in inference mode (BatchNorm uses its moving statistics).
+        """The fixed-noise samples in inference mode (BatchNorm uses its moving statistics,
+        re-estimated by :meth:`recalibrate` before each epoch's grid).
 
         Conditional runs draw every digit from the same noise vectors: row d holds digit d.
         """

@@ -298,7 +298,8 @@ def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, 
             try:
                 checkpoints.restore(gan.checkpoint, info)
             except CheckpointError as exc:
-                if not config.model.conditional:
+                made = tuple(int(v) for v in config.versions.get("mnistgan", "0").split(".")[:2] if v.isdigit())
+                if not config.model.conditional or made >= (0, 2):  # a damaged checkpoint, not an old design
                     raise
                 raise CheckpointError(f"{exc}. Conditional runs from mnistgan before 0.2.0 (another discriminator) "
                                       "cannot be resumed; sample, evaluate and interpolate still read them") from None
