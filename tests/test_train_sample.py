@@ -88,6 +88,8 @@ def test_overwrite_replaces_the_run(runner, session_npz, tmp_path):
         ["--subset", "0"],
         ["--subset", "100000"],
         ["--keep", "0"],
+        ["--ema-decay", "1"],
+        ["--ema-decay", "-0.5"],
         ["--no-such-option"],
         ["--resume", "--overwrite"],
     ],
@@ -237,17 +239,19 @@ def test_samples_do_not_depend_on_lagging_batchnorm_statistics(runner, trained_r
     gan = DCGAN(cfg.model, cfg.train)
     prefix = str(run / "checkpoints" / "ckpt-2")
     gan.checkpoint.restore(prefix).assert_consumed()
-    for layer in all_layers(gan.generator):
+    for layer in all_layers(gan.generator) + all_layers(gan.average):  # the trained and the averaged one
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.moving_mean.assign(layer.moving_mean + 5.0)
             layer.moving_variance.assign(layer.moving_variance * 40.0)
     gan.checkpoint.write(prefix)  # the copy's epoch-2 checkpoint now holds wrecked statistics
 
-    outs = []
-    for name, where in (("a", trained_run), ("b", run)):
-        out = tmp_path / f"{name}.npy"
-        result = runner.invoke(app, ["sample", "--run", str(where), "--ckpt", "2", "-n", "8", "--out", str(out)])
-        assert result.exit_code == 0, result.output
-        outs.append(np.load(out))
-    assert np.array_equal(outs[0], outs[1])
-    assert outs[0].std() > 10  # and the images are not blank
+    for weights in ("--ema", "--no-ema"):
+        outs = []
+        for name, where in (("a", trained_run), ("b", run)):
+            out = tmp_path / f"{name}{weights}.npy"
+            result = runner.invoke(app, ["sample", "--run", str(where), "--ckpt", "2", "-n", "8", "--out", str(out),
+                                         weights])
+            assert result.exit_code == 0, result.output
+            outs.append(np.load(out))
+        assert np.array_equal(outs[0], outs[1])
+        assert outs[0].std() > 10  # and the images are not blank

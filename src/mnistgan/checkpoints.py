@@ -22,6 +22,8 @@ tf = import_tensorflow()
 
 PREFIX = "ckpt"  # checkpoints are <run>/checkpoints/ckpt-<epoch>
 INTERRUPTED = "interrupted"  # a mid-epoch checkpoint saved on Ctrl-C/SIGTERM lives in this subfolder
+AVERAGE_KEY = "generator_average"  # the averaged generator's weights (runs with ema_decay > 0)
+AVERAGE_UPDATES_KEY = "generator_average_updates"
 _NUMBERED = re.compile(rf"^{PREFIX}-(\d+)\.index$")
 
 
@@ -48,6 +50,13 @@ def describe(prefix: str) -> CheckpointInfo:
     except Exception as exc:  # TensorFlow raises OpError, ValueError or IndexError for damaged files
         raise CheckpointError(f"{prefix} is not a readable mnistgan checkpoint ({_first_line(exc)})") from exc
     return CheckpointInfo(prefix=prefix, epoch=epoch, step=step)
+
+
+def has_average(info: CheckpointInfo) -> bool:
+    """Whether the checkpoint holds an averaged generator (not those of runs without one, nor
+    those written before mnistgan 0.3.0)."""
+    names = tf.train.load_checkpoint(info.prefix).get_variable_to_shape_map()
+    return any(name.startswith(f"{AVERAGE_KEY}/") for name in names)
 
 
 def _first_line(exc: BaseException) -> str:

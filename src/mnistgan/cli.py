@@ -181,6 +181,12 @@ def train(
         typer.Option("--deterministic/--no-deterministic",
                      help="Bit-exact reruns and resumes (TensorFlow op determinism; slower).", show_default=False),
     ] = None,
+    ema_decay: Annotated[
+        Optional[float],
+        typer.Option("--ema-decay", min=0.0, max=0.999999, help="Decay of the averaged generator (a moving average "
+                     "of the generator's weights that grids, scores and samples are drawn from; training is "
+                     "unchanged). 0: none, the report's single generator. Default: 0.999.", show_default=False),
+    ] = None,
     strategy: Annotated[
         Optional[str],
         typer.Option("--strategy", metavar="[auto|default|mirrored|multi-worker]", callback=_strategy,
@@ -201,7 +207,7 @@ def train(
     given = {
         "epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "seed": seed, "subset": subset,
         "keep": keep, "jit_compile": xla, "deterministic": deterministic, "eval_every": eval_every,
-        "strategy": strategy,
+        "strategy": strategy, "ema_decay": ema_decay,
     }
     request = TrainRequest(
         out=out,
@@ -225,6 +231,13 @@ def train(
     console.result(str(result.layout.root))
 
 
+EmaOpt = Annotated[
+    Optional[bool],
+    typer.Option("--ema/--no-ema", help="Draw from the averaged generator (--ema) or the trained one (--no-ema). "
+                 "Default: the averaged one when the checkpoint has it.", show_default=False),
+]
+
+
 @app.command()
 @handle_errors
 def sample(
@@ -244,6 +257,7 @@ def sample(
         Optional[str], typer.Option("--digits", help="Conditional runs: 'all' draws a 10-row grid, "
                                     "-n of each digit (row d is digit d).", show_default=False)
     ] = None,
+    ema: EmaOpt = None,
 ) -> None:
     """Draw images from a trained generator.
 
@@ -254,13 +268,15 @@ def sample(
       mnistgan sample --run cond/ --digits all -n 10
     """
     from mnistgan.sampling import sample as core
+    from mnistgan.sampling import weights_name
 
     if digits is not None and digits != "all":
         raise typer.BadParameter("only 'all' is supported", param_hint="'--digits'")
     if digits is not None and digit is not None:
         raise typer.BadParameter("give --digit or --digits, not both", param_hint="'--digits'")
-    result = core(run, ckpt, n, seed, out, scale, digit=digit, all_digits=digits == "all")
-    console.info(f"{result.count} images from {result.checkpoint} (epoch {result.epoch})")
+    result = core(run, ckpt, n, seed, out, scale, digit=digit, all_digits=digits == "all", ema=ema)
+    console.info(f"{result.count} images from {result.checkpoint} (epoch {result.epoch}, "
+                 f"{weights_name(result.averaged)})")
     console.result(str(result.path))
 
 
@@ -313,6 +329,7 @@ def interpolate(
     fps: Annotated[float, typer.Option(min=0.1, max=100.0, help="Frames per second.")] = 12.0,
     out: Annotated[Path, typer.Option("--out", help="GIF to write.")] = Path("walk.gif"),
     scale: Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge frames by this factor.")] = 4,
+    ema: EmaOpt = None,
 ) -> None:
     """A looping GIF walking the latent space through several seeds (spherical interpolation).
 
@@ -325,11 +342,13 @@ def interpolate(
       mnistgan interpolate --run cond/ --digits 0,1,2,3,4,5,6,7,8,9 --seeds 5
     """
     from mnistgan.interpolation import interpolate as core
+    from mnistgan.sampling import weights_name
 
     seed_list = _int_list(seeds, "'--seeds'", 0, 2**32 - 1)
     digit_list = _int_list(digits, "'--digits'", 0, 9)
-    result = core(run, ckpt, seed_list, frames, fps, out, digits=digit_list, scale=scale)
-    console.info(f"{result.frames} frames, {result.what}, from {result.checkpoint} (epoch {result.epoch})")
+    result = core(run, ckpt, seed_list, frames, fps, out, digits=digit_list, scale=scale, ema=ema)
+    console.info(f"{result.frames} frames, {result.what}, from {result.checkpoint} (epoch {result.epoch}, "
+                 f"{weights_name(result.averaged)})")
     console.result(str(result.path))
 
 
@@ -349,6 +368,7 @@ def evaluate(
     data: DataOpt = None,
     retrain: Annotated[bool, typer.Option("--retrain", help="Retrain the cached MNIST classifier first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")] = False,
+    ema: EmaOpt = None,
 ) -> None:
     """Score generated digits with an MNIST classifier trained locally (cached after first use).
 
@@ -368,7 +388,7 @@ def evaluate(
     if samples is None and not run.is_dir():
         raise typer.BadParameter(f"run folder {run} does not exist", param_hint="'--run'")
     with console.TaskProgress("training the evaluation classifier") as bar:
-        result = core(run=run, ckpt=ckpt, n=n, seed=seed, samples=samples, data=data, retrain=retrain,
+        result = core(run=run, ckpt=ckpt, n=n, seed=seed, samples=samples, data=data, retrain=retrain, ema=ema,
                       progress=bar.update, notify=console.info)
     if as_json:
         console.result(json.dumps(result.to_dict(), indent=2))

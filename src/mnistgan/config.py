@@ -53,6 +53,10 @@ class TrainConfig:
     eval_samples: int = 2000  # samples drawn for those scores
     data: str | None = None  # where MNIST came from (a path, or keras.datasets.mnist)
     strategy: str = "auto"  # tf.distribute strategy; batch_size is the global batch over all replicas
+    # Decay of the averaged generator (an exponential moving average of the generator's weights,
+    # updated every step; grids, scores and samples are drawn from it). 0: no average, the
+    # report's single generator. Training itself is the same either way.
+    ema_decay: float = 0.999
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -67,6 +71,8 @@ class TrainConfig:
             raise ValueError("eval_samples must be at least 2")
         if not self.learning_rate > 0:
             raise ValueError("learning_rate must be positive")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError("ema_decay must be at least 0 and below 1")
 
 
 @dataclass(frozen=True)
@@ -97,10 +103,13 @@ class RunConfig:
             raise RunError(
                 f"{path} has config format {version!r}; this mnistgan reads format {FORMAT_VERSION}"
             )
+        train = payload.get("train", {})
+        if isinstance(train, dict) and "ema_decay" not in train:
+            train = {**train, "ema_decay": 0.0}  # saved before mnistgan 0.3.0: the run has no average
         try:
             return cls(
                 model=_build(ModelConfig, payload.get("model", {})),
-                train=_build(TrainConfig, payload.get("train", {})),
+                train=_build(TrainConfig, train),
                 versions=dict(payload.get("versions", {})),
             )
         except (TypeError, ValueError) as exc:

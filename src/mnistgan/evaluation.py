@@ -135,6 +135,7 @@ def evaluate(
     samples: Path | None = None,
     data: Path | None = None,
     retrain: bool = False,
+    ema: bool | None = None,
     progress: Callable[[int, int], None] = lambda done, total: None,
     notify: Callable[[str], None] = lambda text: None,
 ) -> Evaluation:
@@ -147,12 +148,12 @@ def evaluate(
         source = str(samples)
     else:
         from mnistgan.runs import RunLayout
-        from mnistgan.sampling import generate
+        from mnistgan.sampling import generate, weights_name
 
         if RunLayout(Path(run)).load_config().model.conditional:
             requested = np.arange(n) % 10  # ask for every digit equally often
-        images, info = generate(run, ckpt, n, seed, labels=requested)
-        source = f"{info.prefix} (epoch {info.epoch}, seed {seed})"
+        images, info, averaged = generate(run, ckpt, n, seed, labels=requested, ema=ema)
+        source = f"{info.prefix} (epoch {info.epoch}, {weights_name(averaged)}, seed {seed})"
     mnist = load_mnist(data)
     if mnist.x_test is None:
         raise DataError(f"{mnist.source} has no test set (x_test, y_test); evaluation compares against it")

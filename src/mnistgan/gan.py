@@ -6,6 +6,13 @@ epoch and step counters, the running loss sums of the epoch in progress, the fix
 the discriminator's dropout RNG state. Step noise and shuffling are derived from (seed, epoch,
 step), so nothing else is needed to continue exactly where a checkpoint left off.
 
+The averaged generator (``ema_decay`` > 0): a second copy of the generator whose weights follow
+the trained ones as an exponential moving average, updated after every step. Training never
+reads it; the epoch grids, ``--eval-every``, ``sample``, ``evaluate`` and ``interpolate`` draw
+from it, because a GAN's weights swing from epoch to epoch and their recent average draws
+steadier digits (Yazici et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training";
+measured on this project's conditional run in docs/conditional.md). It is part of the checkpoint.
+
 Speed (see docs/performance.md): the training images live on the device as one uint8 tensor;
 a whole chunk of steps runs inside one ``tf.function`` call (a graph-side loop with no Python or
 tf.data work between steps); every full batch has a static shape.
@@ -22,6 +29,7 @@ import numpy as np
 
 from mnistgan.backend import import_tensorflow
 from mnistgan.config import ModelConfig, TrainConfig
+from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY
 from mnistgan.models import build_discriminator, build_generator, seed_states
 
 tf = import_tensorflow()
@@ -106,7 +114,7 @@ class DCGAN:
         self.fixed_noise = tf.Variable(
             fixed_noise(train_cfg.seed, train_cfg.num_examples, model_cfg.noise_dim), trainable=False
         )
-        self.checkpoint = tf.train.Checkpoint(
+        trained = dict(
             generator=self.generator,
             discriminator=self.discriminator,
             generator_optimizer=self.generator_optimizer,
@@ -117,15 +125,50 @@ class DCGAN:
             fixed_noise=self.fixed_noise,
             dropout_state=seed_states(self.discriminator),
         )
+        self.average = None
+        if train_cfg.ema_decay > 0:
+            self.average = build_generator(model_cfg, train_cfg.seed, sync_batchnorm=self.replicas > 1)
+            self.average_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.start_average()
+            trained |= {AVERAGE_KEY: self.average, AVERAGE_UPDATES_KEY: self.average_updates}
+        self.checkpoint = tf.train.Checkpoint(**trained)
+        # For checkpoints written before the run had an average: everything but the average.
+        self.checkpoint_without_average = tf.train.Checkpoint(
+            **{k: v for k, v in trained.items() if k not in (AVERAGE_KEY, AVERAGE_UPDATES_KEY)}
+        )
+
+    def start_average(self) -> None:
+        """Start the average at the generator's current weights (a new run, or a run that had none)."""
+        for avg, var in zip(self.average.variables, self.generator.variables):
+            avg.assign(var)
+        self.average_updates.assign(0)
+
+    def _update_average(self) -> None:
+        """One step of the moving average, in cross-replica context (every replica holds the
+        same weights). The decay warms up as (1 + t) / (10 + t), like TensorFlow's
+        ExponentialMovingAverage with num_updates, so early epochs are not dominated by the
+        random initial weights."""
+        t = tf.cast(self.average_updates, tf.float32)
+        decay = tf.minimum(tf.constant(self.train_cfg.ema_decay, tf.float32), (1.0 + t) / (10.0 + t))
+        for avg, var in zip(self.average.trainable_variables, self.generator.trainable_variables):
+            avg.assign(decay * avg + (1.0 - decay) * tf.cast(var, avg.dtype))
+        self.average_updates.assign_add(1)
 
     def trackables(self) -> list:
         """The models and optimizers whose variables make up a checkpoint."""
-        return [self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer]
+        parts = [self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer]
+        return parts + ([self.average] if self.average is not None else [])
+
+    @property
+    def inference_generator(self) -> keras.Model:
+        """The generator that draws pictures: the average when the run keeps one."""
+        return self.average if self.average is not None else self.generator
 
     # -- one optimisation step (Listing 12) -------------------------------------------------
 
-    def _g(self, noise, labels, training: bool):
-        return self.generator([noise, labels] if self.model_cfg.conditional else noise, training=training)
+    def _g(self, noise, labels, training: bool, generator: keras.Model | None = None):
+        generator = generator or self.generator
+        return generator([noise, labels] if self.model_cfg.conditional else noise, training=training)
 
     def _d(self, images, labels, training: bool):
         out = self.discriminator([images, labels] if self.model_cfg.conditional else images, training=training)
@@ -193,6 +236,8 @@ class DCGAN:
         noise, fake_labels = self._noise(epoch, step)
         per_replica = self.strategy.run(self._replica_step, args=(images, labels, indices, noise, fake_labels))
         losses = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        if self.average is not None:
+            self._update_average()
         self._record(step, losses[0], losses[1])
 
     def place_data(self, images: np.ndarray, labels: np.ndarray):
@@ -237,14 +282,17 @@ class DCGAN:
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Images in inference mode; ``labels`` (the digits asked for) matter for conditional runs only."""
-        return self._g(tf.constant(noise), tf.constant(labels, tf.int32), training=False).numpy()
+        return self._g(tf.constant(noise), tf.constant(labels, tf.int32), training=False,
+                       generator=self.inference_generator).numpy()
 
     def recalibrate(self) -> None:
-        """Re-estimate the generator's BatchNorm statistics (see models.recalibrate_batchnorm)."""
+        """Re-estimate the BatchNorm statistics of the generator that draws pictures (see
+        models.recalibrate_batchnorm)."""
         from mnistgan.models import recalibrate_batchnorm
 
         with self.strategy.scope():  # cross-replica: every replica's copy gets the same statistics
-            recalibrate_batchnorm(self.generator, self.model_cfg, self.train_cfg.seed, self.train_cfg.batch_size)
+            recalibrate_batchnorm(self.inference_generator, self.model_cfg, self.train_cfg.seed,
+                                  self.train_cfg.batch_size)
 
     def progress_images(self) -> np.ndarray:
         """The fixed-noise samples in inference mode (BatchNorm uses its moving statistics,
@@ -252,9 +300,9 @@ class DCGAN:
 
         Conditional runs draw every digit from the same noise vectors: row d holds digit d.
         """
-        noise = self.fixed_noise
+        noise, generator = self.fixed_noise, self.inference_generator
         if not self.model_cfg.conditional:
-            return self.generator(noise, training=False).numpy()
+            return generator(noise, training=False).numpy()
         n = noise.shape[0]
         labels = tf.repeat(tf.range(10, dtype=tf.int32), n)
-        return self._g(tf.tile(noise, [10, 1]), labels, training=False).numpy()
+        return self._g(tf.tile(noise, [10, 1]), labels, training=False, generator=generator).numpy()

@@ -28,6 +28,7 @@ class Walk:
     checkpoint: str
     epoch: int
     what: str  # "seeds 0 -> 1 -> 0" or "digits 3 -> 8 -> 3"
+    averaged: bool  # drawn by the averaged generator (else the trained one)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -49,7 +50,7 @@ def _path(points: list[np.ndarray], frames: int, interpolate) -> np.ndarray:
 
 
 def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float, out: Path,
-                digits: list[int] | None = None, scale: int = 4) -> Walk:
+                digits: list[int] | None = None, scale: int = 4, ema: bool | None = None) -> Walk:
     """Write the walk GIF to ``out``; one frame per interpolation step."""
     from mnistgan.animation import write_gif
 
@@ -63,7 +64,7 @@ def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float,
     config = RunLayout(Path(run)).load_config()  # cheap checks before TensorFlow is loaded
     if digits is not None:
         require_conditional(run, config.model.conditional, "--digits")
-    generator, config, info = load_generator(run, ckpt, config)
+    generator, config, info, averaged = load_generator(run, ckpt, config, ema)
     nd = config.model.noise_dim
 
     if digits is not None:
@@ -85,4 +86,5 @@ def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float,
         what = "seeds " + " -> ".join(map(str, [*seeds, seeds[0]]))
     frames_px = np.stack([upscale(make_grid(t, 1, len(t)), scale) for t in tiles])
     write_gif(frames_px, out, fps, loop=0, hold_last_ms=0)
-    return Walk(path=out, frames=len(frames_px), checkpoint=info.prefix, epoch=info.epoch, what=what)
+    return Walk(path=out, frames=len(frames_px), checkpoint=info.prefix, epoch=info.epoch, what=what,
+                averaged=averaged)

@@ -27,6 +27,7 @@ class SampleResult:
     count: int
     checkpoint: str
     epoch: int
+    averaged: bool  # drawn from the averaged generator (else the trained one)
 
 
 def sample_noise(seed: int, n: int, noise_dim: int) -> np.ndarray:
@@ -40,9 +41,13 @@ def check_sample_output(out: Path) -> Path:
     return check_output_file(out)
 
 
-def load_generator(run: Path, ckpt: str, config: RunConfig | None = None):
+def load_generator(run: Path, ckpt: str, config: RunConfig | None = None, ema: bool | None = None):
     """The generator of ``run`` at ``ckpt`` (checked restore), with the run's config (read unless
-    given) and checkpoint."""
+    given), the checkpoint, and whether the weights are the averaged generator's.
+
+    ``ema``: True for the averaged generator (an error if the checkpoint has none), False for
+    the trained one, None for the averaged one when the checkpoint has it.
+    """
     layout = RunLayout(Path(run))
     config = config or layout.load_config()
 
@@ -52,12 +57,22 @@ def load_generator(run: Path, ckpt: str, config: RunConfig | None = None):
 
     tf = import_tensorflow()
     info = checkpoints.resolve(layout, ckpt)
+    available = checkpoints.has_average(info)
+    if ema and not available:
+        raise UsageError(f"{info.prefix} has no averaged generator (the run was trained with --ema-decay 0 "
+                         "or before mnistgan 0.3.0); drop --ema to use the trained one")
+    averaged = available if ema is None else ema
     generator = build_generator(config.model, config.train.seed)
-    checkpoints.restore(tf.train.Checkpoint(generator=generator), info, partial=True)
+    key = checkpoints.AVERAGE_KEY if averaged else "generator"
+    checkpoints.restore(tf.train.Checkpoint(**{key: generator}), info, partial=True)
     # Checkpoints saved before the epoch-end re-estimation (or mid-epoch) may hold lagging
     # statistics; re-estimating is deterministic, so same checkpoint and seed stay same bytes.
     recalibrate_batchnorm(generator, config.model, config.train.seed, config.train.batch_size)
-    return generator, config, info
+    return generator, config, info, averaged
+
+
+def weights_name(averaged: bool) -> str:
+    return "averaged generator" if averaged else "trained generator"
 
 
 def require_conditional(run: Path, conditional: bool, what: str) -> None:
@@ -67,20 +82,21 @@ def require_conditional(run: Path, conditional: bool, what: str) -> None:
 
 def generate(
     run: Path, ckpt: str, n: int, seed: int, digit: int | None = None, all_digits: bool = False,
-    labels: np.ndarray | None = None,
-) -> tuple[np.ndarray, CheckpointInfo]:
+    labels: np.ndarray | None = None, ema: bool | None = None,
+) -> tuple[np.ndarray, CheckpointInfo, bool]:
     """uint8 images (N, 28, 28) from the generator of ``run`` at ``ckpt``, noise from ``seed``.
 
     Unconditional runs: N = n. Conditional runs: ``digit`` gives n images of that digit;
     ``all_digits`` gives 10 * n images, digit-major, every digit drawn from the same n noise
     vectors; ``labels`` gives one image per label; otherwise n images of digits drawn from ``seed``.
+    ``ema``: which weights, as in :func:`load_generator` (returned: whether they are the average).
     """
     if n < 1:
         raise UsageError("-n must be at least 1")
     config = RunLayout(Path(run)).load_config()  # cheap check before TensorFlow is loaded
     if digit is not None or all_digits:
         require_conditional(run, config.model.conditional, "--digit and --digits")
-    generator, config, info = load_generator(run, ckpt, config)
+    generator, config, info, averaged = load_generator(run, ckpt, config, ema)
 
     conditional = config.model.conditional
     if conditional and labels is not None:
@@ -98,20 +114,20 @@ def generate(
     for i in range(0, len(noise), BATCH):
         z = noise[i : i + BATCH]
         parts.append(generator([z, labels[i : i + BATCH]] if conditional else z, training=False).numpy())
-    return to_uint8(np.concatenate(parts)), info
+    return to_uint8(np.concatenate(parts)), info, averaged
 
 
 def sample(run: Path, ckpt: str, n: int, seed: int, out: Path, scale: int = 2, digit: int | None = None,
-           all_digits: bool = False) -> SampleResult:
+           all_digits: bool = False, ema: bool | None = None) -> SampleResult:
     """Draw images from the generator of ``run`` at checkpoint ``ckpt`` and write ``out``."""
     if n < 1:
         raise UsageError("-n must be at least 1")
     out = check_sample_output(Path(out))
-    images, info = generate(run, ckpt, n, seed, digit=digit, all_digits=all_digits)
+    images, info, averaged = generate(run, ckpt, n, seed, digit=digit, all_digits=all_digits, ema=ema)
     if out.suffix.lower() == ".npy":
         with atomic_path(out) as tmp:
             np.save(tmp, images, allow_pickle=False)
     else:
         rows, cols = (10, n) if all_digits else grid_shape(n)
         save_grid_png(images, out, rows, cols, scale)
-    return SampleResult(path=out, count=len(images), checkpoint=info.prefix, epoch=info.epoch)
+    return SampleResult(path=out, count=len(images), checkpoint=info.prefix, epoch=info.epoch, averaged=averaged)

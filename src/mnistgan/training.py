@@ -117,6 +117,7 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
             for cfg, given in ((saved.model, request.model), (saved.train, request.train))
             for name, value in given.items()
             if name not in RESUMABLE_CHANGES and value != getattr(cfg, name)
+            and not (name == "ema_decay" and saved.train.ema_decay == 0)  # a run without an average may start one
         ]
         if request.mixed_precision is not None and request.mixed_precision != (
             saved.model.dtype_policy != "float32"
@@ -124,7 +125,7 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
             conflicts.append(f"--mixed-precision (the run uses {saved.model.dtype_policy})")
         if conflicts:
             raise UsageError(f"cannot resume {layout.root} with different settings: {'; '.join(conflicts)}")
-        train_changes = {k: v for k, v in request.train.items() if k in RESUMABLE_CHANGES}
+        train_changes = {k: v for k, v in request.train.items() if k in RESUMABLE_CHANGES or k == "ema_decay"}
         train_changes.setdefault("strategy", "auto")  # where it runs now, not where it ran before
         return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **train_changes))
     if writer and layout.exists() and not request.overwrite:
@@ -295,8 +296,9 @@ def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, 
         if info is None:
             reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
         else:
+            start_average = gan.average is not None and not checkpoints.has_average(info)
             try:
-                checkpoints.restore(gan.checkpoint, info)
+                checkpoints.restore(gan.checkpoint_without_average if start_average else gan.checkpoint, info)
             except CheckpointError as exc:
                 made = tuple(int(v) for v in config.versions.get("mnistgan", "0").split(".")[:2] if v.isdigit())
                 if not config.model.conditional or made >= (0, 2):  # a damaged checkpoint, not an old design
@@ -306,6 +308,10 @@ def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, 
             start_epoch, start_step = info.epoch + 1, info.step
             where = f"epoch {info.epoch}" + (f", step {info.step} of epoch {start_epoch}" if info.step else "")
             reporter.message(f"resuming {layout.root} from {where}")
+            if start_average:
+                gan.start_average()
+                reporter.message(f"the averaged generator (--ema-decay {tcfg.ema_decay}) starts from the "
+                                 f"weights of {where}")
         # Only once the checkpoint has loaded: a refused resume leaves the run as it was.
         if writer and config != layout.load_config():
             config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
