@@ -84,6 +84,12 @@ def _positive(value: float | None) -> float | None:
     return value
 
 
+def _decay(value: float | None) -> float | None:
+    if value is not None and not 0 <= value < 1:  # also refuses nan
+        raise typer.BadParameter(f"{value} is not in [0, 1).")
+    return value
+
+
 def _strategy(value: str | None) -> str | None:
     from mnistgan.config import STRATEGIES
 
@@ -183,7 +189,7 @@ def train(
     ] = None,
     ema_decay: Annotated[
         Optional[float],
-        typer.Option("--ema-decay", min=0.0, max=0.999999, help="Decay of the averaged generator (a moving average "
+        typer.Option("--ema-decay", callback=_decay, help="Decay of the averaged generator (a moving average "
                      "of the generator's weights that grids, scores and samples are drawn from; training is "
                      "unchanged). 0: none, the report's single generator. Default: 0.999.", show_default=False),
     ] = None,

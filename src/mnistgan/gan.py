@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from mnistgan.backend import import_tensorflow
-from mnistgan.config import ModelConfig, TrainConfig
 from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY
+from mnistgan.config import ModelConfig, TrainConfig
 from mnistgan.models import build_discriminator, build_generator, seed_states
 
 tf = import_tensorflow()
@@ -167,7 +167,7 @@ class DCGAN:
     # -- one optimisation step (Listing 12) -------------------------------------------------
 
     def _g(self, noise, labels, training: bool, generator: keras.Model | None = None):
-        generator = generator or self.generator
+        generator = self.generator if generator is None else generator
         return generator([noise, labels] if self.model_cfg.conditional else noise, training=training)
 
     def _d(self, images, labels, training: bool):
