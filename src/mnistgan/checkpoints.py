@@ -32,6 +32,8 @@ class CheckpointInfo:
     prefix: str  # path prefix TensorFlow reads (without .index)
     epoch: int  # completed epochs
     step: int  # steps done in the following epoch (non-zero only for interrupted saves)
+    # holds an averaged generator (not in runs trained with ema_decay 0 or before mnistgan 0.3.0)
+    has_average: bool = False
 
 
 def available_epochs(folder: Path) -> list[int]:
@@ -47,16 +49,10 @@ def describe(prefix: str) -> CheckpointInfo:
         reader = tf.train.load_checkpoint(prefix)
         epoch = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
         step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+        has_average = any(name.startswith(f"{AVERAGE_KEY}/") for name in reader.get_variable_to_shape_map())
     except Exception as exc:  # TensorFlow raises OpError, ValueError or IndexError for damaged files
         raise CheckpointError(f"{prefix} is not a readable mnistgan checkpoint ({_first_line(exc)})") from exc
-    return CheckpointInfo(prefix=prefix, epoch=epoch, step=step)
-
-
-def has_average(info: CheckpointInfo) -> bool:
-    """Whether the checkpoint holds an averaged generator (not those of runs without one, nor
-    those written before mnistgan 0.3.0)."""
-    names = tf.train.load_checkpoint(info.prefix).get_variable_to_shape_map()
-    return any(name.startswith(f"{AVERAGE_KEY}/") for name in names)
+    return CheckpointInfo(prefix=prefix, epoch=epoch, step=step, has_average=has_average)
 
 
 def _first_line(exc: BaseException) -> str:

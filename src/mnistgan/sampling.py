@@ -57,7 +57,7 @@ def load_generator(run: Path, ckpt: str, config: RunConfig | None = None, ema: b
 
     tf = import_tensorflow()
     info = checkpoints.resolve(layout, ckpt)
-    available = checkpoints.has_average(info)
+    available = info.has_average
     if ema and not available:
         raise UsageError(f"{info.prefix} has no averaged generator (the run was trained with --ema-decay 0 "
                          "or before mnistgan 0.3.0); drop --ema to use the trained one")

@@ -296,7 +296,7 @@ def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, 
         if info is None:
             reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
         else:
-            start_average = gan.average is not None and not checkpoints.has_average(info)
+            start_average = gan.average is not None and not info.has_average
             try:
                 checkpoints.restore(gan.checkpoint_without_average if start_average else gan.checkpoint, info)
             except CheckpointError as exc:
