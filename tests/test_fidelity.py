@@ -66,3 +66,32 @@ def test_one_step_equals_the_plain_port(tf):
     for ours, ref in ((gan.generator, ref_g), (gan.discriminator, ref_d)):
         for a, b in zip(ours.get_weights(), ref.get_weights()):  # includes BatchNorm moving statistics
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_batchnorm_reestimation_is_a_training_mode_pass_of_the_whole_generator(tf, conditional):
+    # recalibrate_batchnorm walks the layers one at a time to save memory; the statistics it
+    # leaves must be those of calling the whole model in training mode on the same inputs.
+    from mnistgan.config import ModelConfig
+    import keras
+
+    from mnistgan.models import all_layers, build_generator, recalibrate_batchnorm, recalibration_inputs
+
+    cfg = ModelConfig(noise_dim=12, conditional=conditional)
+
+    def statistics(generator):
+        norms = [l for l in all_layers(generator) if isinstance(l, keras.layers.BatchNormalization)]
+        assert len(norms) == 3
+        return norms, [v.numpy() for l in norms for v in (l.moving_mean, l.moving_variance)]
+
+    walked, whole = build_generator(cfg, 5), build_generator(cfg, 5)
+    recalibrate_batchnorm(walked, cfg, seed=5, batch_size=16, batches=2)
+    norms, untouched = statistics(whole)
+    noise, digits = recalibration_inputs(cfg, 5, 32)
+    for layer in norms:
+        layer.momentum = 0.0
+    whole([noise, digits] if conditional else noise, training=True)
+    expected, got = statistics(whole)[1], statistics(walked)[1]
+    assert not np.allclose(expected[0], untouched[0])  # the pass did move the statistics
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(g, e)

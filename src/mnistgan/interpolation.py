@@ -65,14 +65,14 @@ def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float,
     if digits is not None:
         require_conditional(run, config.model.conditional, "--digits")
     generator, config, info, averaged = load_generator(run, ckpt, config, ema)
+    from mnistgan.models import GENERATOR_BODY, one_hot  # loaded by now
     nd = config.model.noise_dim
 
     if digits is not None:
         # Noise fixed (first seed); the one-hot label moves linearly from digit to digit.
-        onehot = np.eye(10, dtype=np.float32)
-        embs = _path([onehot[d] for d in digits], frames, lambda a, b, t: (1 - t) * a + t * b)
+        embs = _path(list(one_hot(digits)), frames, lambda a, b, t: (1 - t) * a + t * b)
         z = np.repeat(sample_noise(seeds[0], 1, nd), len(embs), axis=0)
-        images = generator.get_layer("generator_body")(np.concatenate([z, embs], axis=1), training=False).numpy()
+        images = generator.get_layer(GENERATOR_BODY)(np.concatenate([z, embs], axis=1), training=False).numpy()
         tiles = to_uint8(images)[:, None]  # one digit per frame
         what = "digits " + " -> ".join(map(str, [*digits, digits[0]]))
     else:
