@@ -144,6 +144,8 @@ def evaluate(
 
     requested = None
     if samples is not None:
+        if ema is not None:
+            raise UsageError("--ema/--no-ema choose a checkpoint's generator; they do not apply to --samples")
         images = load_samples(samples)
         source = str(samples)
     else:
