@@ -74,6 +74,15 @@ def test_configs_saved_before_averaging_existed_mean_no_average(trained_run, tmp
     assert RunConfig.load(trained_run / "config.json").train.ema_decay == 0.999
 
 
+def test_the_version_that_trained_a_run_compares_as_numbers():
+    # Resume tells old conditional designs (before 0.2.0) from damaged checkpoints by it.
+    def made(version):
+        return RunConfig(versions={"mnistgan": version} if version else {}).trained_by()
+
+    assert made("0.10.1") > made("0.2.0") > made("0.1.9") > made(None)
+    assert made("0.2.0rc1") == (0, 2)
+
+
 def test_evaluate_and_interpolate_name_the_weights(runner, trained_run, session_npz, tmp_path):
     result = runner.invoke(app, ["evaluate", "--run", str(trained_run), "--data", str(session_npz), "-n", "20",
                                  "--json", "--no-ema"])

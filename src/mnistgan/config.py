@@ -83,6 +83,11 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     versions: dict[str, str] = field(default_factory=dict)  # mnistgan, tensorflow, keras, numpy
 
+    def trained_by(self) -> tuple[int, ...]:
+        """The (major, minor) mnistgan version that trained the run; (0,) when not recorded."""
+        parts = self.versions.get("mnistgan", "0").split(".")[:2]
+        return tuple(int(p) for p in parts if p.isdigit()) or (0,)
+
     def to_json(self) -> str:
         payload = {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
         return json.dumps(payload, indent=2, sort_keys=True) + "\n"

@@ -112,12 +112,13 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
         raise UsageError("--resume and --overwrite contradict each other; choose one")
     if request.resume:
         saved = layout.load_config()
+        # A run without an averaged generator may start one; one that has it keeps its decay.
+        changeable = RESUMABLE_CHANGES | ({"ema_decay"} if saved.train.ema_decay == 0 else set())
         conflicts = [
             f"--{name.replace('_', '-')} {value} (the run has {getattr(cfg, name)})"
             for cfg, given in ((saved.model, request.model), (saved.train, request.train))
             for name, value in given.items()
-            if name not in RESUMABLE_CHANGES and value != getattr(cfg, name)
-            and not (name == "ema_decay" and saved.train.ema_decay == 0)  # a run without an average may start one
+            if name not in changeable and value != getattr(cfg, name)
         ]
         if request.mixed_precision is not None and request.mixed_precision != (
             saved.model.dtype_policy != "float32"
@@ -125,7 +126,7 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
             conflicts.append(f"--mixed-precision (the run uses {saved.model.dtype_policy})")
         if conflicts:
             raise UsageError(f"cannot resume {layout.root} with different settings: {'; '.join(conflicts)}")
-        train_changes = {k: v for k, v in request.train.items() if k in RESUMABLE_CHANGES or k == "ema_decay"}
+        train_changes = {k: v for k, v in request.train.items() if k in changeable}
         train_changes.setdefault("strategy", "auto")  # where it runs now, not where it ran before
         return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **train_changes))
     if writer and layout.exists() and not request.overwrite:
@@ -300,8 +301,7 @@ def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, 
             try:
                 checkpoints.restore(gan.checkpoint_without_average if start_average else gan.checkpoint, info)
             except CheckpointError as exc:
-                made = tuple(int(v) for v in config.versions.get("mnistgan", "0").split(".")[:2] if v.isdigit())
-                if not config.model.conditional or made >= (0, 2):  # a damaged checkpoint, not an old design
+                if not config.model.conditional or config.trained_by() >= (0, 2):  # damaged, not an old design
                     raise
                 raise CheckpointError(f"{exc}. Conditional runs from mnistgan before 0.2.0 (another discriminator) "
                                       "cannot be resumed; sample, evaluate and interpolate still read them") from None
