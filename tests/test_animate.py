@@ -106,3 +106,24 @@ def test_every_command_has_help_with_an_example(runner):
         assert name in listing
         result = runner.invoke(cli_app, [name, "--help"])
         assert result.exit_code == 0 and "Example:" in result.stdout and f"mnistgan {name}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["trian"], "No such command 'trian'. Did you mean 'train'? (see 'mnistgan -h')"),
+        (["--bogus"], "No such option: --bogus (see 'mnistgan -h')"),
+        (["animate", "x", "--fps", "0"], "Invalid value for '--fps'"),
+        (["sample", "--digit", "3", "--digits", "all"], "give --digit or --digits, not both (see 'mnistgan sample -h')"),
+    ],
+)
+def test_usage_errors_are_one_line_with_where_to_look(runner, args, text):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: ") and text in line
+
+
+def test_no_arguments_still_print_the_help(runner):
+    result = runner.invoke(app, [])
+    assert "Commands:" in result.output and "Error" not in result.output

@@ -97,7 +97,8 @@ def test_overwrite_replaces_the_run(runner, session_npz, tmp_path):
 def test_bad_training_options_are_usage_errors(runner, session_npz, tmp_path, args):
     result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(tmp_path / "r"), *args])
     assert result.exit_code == 2, result.output
-    assert "Error" in result.stderr and "Traceback" not in result.output
+    [line] = result.stderr.splitlines()  # one line: no usage block, no traceback
+    assert line.startswith("Error: ")
     assert not (tmp_path / "r").exists()
 
 

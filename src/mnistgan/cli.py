@@ -6,6 +6,7 @@ sample, so ``--help`` and ``animate`` stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -14,17 +15,46 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 
 from mnistgan import __version__, console
 from mnistgan.errors import MnistganError
 
+# click's UsageError; typer vendors click since 0.17, and does not export the class itself.
+ClickUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors():
+    """click prints a usage error as its usage line, a help hint, a blank line and the error;
+    ours is the error alone, with the hint at its end (click prints no usage when ctx is None)."""
+    try:
+        yield
+    except ClickUsageError as exc:
+        if exc.ctx is None or type(exc).show is not ClickUsageError.show:  # e.g. no arguments: the help
+            raise
+        message = f"{exc.format_message().rstrip('.')} (see '{exc.ctx.command_path} -h')"
+        raise ClickUsageError(message) from None
+
+
+class _Commands(typer.core.TyperGroup):
+    def make_context(self, *args, **kwargs):  # the top level's own options: mnistgan --bogus
+        with _one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):  # the command's name, its options, and what the command refuses
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="mnistgan",
     help="Train and explore the classic TensorFlow DCGAN on MNIST.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain click help and errors: "Error: ..." on one line, no boxes
+    rich_markup_mode=None,  # plain click help and errors, no boxes
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
