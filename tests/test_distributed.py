@@ -185,6 +185,22 @@ def test_mirrored_on_two_cpu_devices_matches_one_device_and_resumes_on_one(
 
 
 @pytest.mark.slow
+def test_conditional_training_on_two_cpu_devices_matches_one_device(session_npz, tmp_path, runner):
+    # The digit labels are split over the replicas with their images (and the projection
+    # discriminator sees each replica's own labels): same losses and samples as one device.
+    conditional = ["--data", session_npz, "--epochs", "1", "--conditional", *SMALL]
+    one = tmp_path / "one"
+    result = runner.invoke(app, ["train", "--out", str(one), *map(str, conditional)])
+    assert result.exit_code == 0, result.output
+    two = tmp_path / "two"
+    proc = run_child(["train", "--out", two, "--strategy", "mirrored", *conditional],
+                     child_env(tmp_path, MNISTGAN_CPU_DEVICES="2"))
+    assert proc.returncode == 0, proc.stderr
+    assert "2 replicas" in proc.stderr and "conditional" in proc.stderr
+    assert_same_training(two, one, runner, tmp_path)
+
+
+@pytest.mark.slow
 def test_a_batch_that_does_not_split_over_the_replicas_is_refused(session_npz, tmp_path):
     out = tmp_path / "odd"
     proc = run_child(["train", "--data", session_npz, "--out", out, "--strategy", "mirrored",
