@@ -72,9 +72,9 @@ def test_one_step_equals_the_plain_port(tf):
 def test_batchnorm_reestimation_is_a_training_mode_pass_of_the_whole_generator(tf, conditional):
     # recalibrate_batchnorm walks the layers one at a time to save memory; the statistics it
     # leaves must be those of calling the whole model in training mode on the same inputs.
-    from mnistgan.config import ModelConfig
     import keras
 
+    from mnistgan.config import ModelConfig
     from mnistgan.models import all_layers, build_generator, recalibrate_batchnorm, recalibration_inputs
 
     cfg = ModelConfig(noise_dim=12, conditional=conditional)
