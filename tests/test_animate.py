@@ -116,6 +116,7 @@ def test_every_command_has_help_with_an_example(runner):
         (["animate", "x", "--fps", "0"], "Invalid value for '--fps'"),
         (["sample", "--run", "{tmp}", "--digit", "3", "--digits", "all"],
          "give --digit or --digits, not both (see 'mnistgan sample -h')"),
+        (["sample", "--seed"], "Option '--seed' requires an argument (see 'mnistgan sample -h')"),
     ],
 )
 def test_usage_errors_are_one_line_with_where_to_look(runner, tmp_path, args, text):

@@ -37,6 +37,15 @@ def _one_line_usage_errors():
         raise ClickUsageError(message) from None
 
 
+class _Command(typer.core.TyperCommand):
+    def parse_args(self, ctx, args):  # click raises "Option '--seed' requires an argument." with no ctx
+        try:
+            return super().parse_args(ctx, args)
+        except ClickUsageError as exc:
+            exc.ctx = exc.ctx or ctx
+            raise
+
+
 class _Commands(typer.core.TyperGroup):
     def make_context(self, *args, **kwargs):  # the top level's own options: mnistgan --bogus
         with _one_line_usage_errors():
@@ -145,7 +154,7 @@ RunOpt = Annotated[
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge the PNG by this integer factor.")]
 
 
-@app.command("preview-dataset")
+@app.command("preview-dataset", cls=_Command)
 @handle_errors
 def preview_dataset(
     out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = DEFAULT_PREVIEW,
@@ -165,7 +174,7 @@ def preview_dataset(
     console.result(str(core(out, data, scale)))
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def train(
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Total epochs. Default: 200.", show_default=False)] = None,
@@ -274,7 +283,7 @@ EmaOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def sample(
     run: RunOpt = Path("out"),
@@ -316,7 +325,7 @@ def sample(
     console.result(str(result.path))
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def animate(
     folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A run folder, or a folder of epoch_XXXX.png files.",
@@ -351,7 +360,7 @@ def _int_list(text: str | None, name: str, lo: int, hi: int) -> list[int] | None
     return values
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def interpolate(
     run: RunOpt = Path("out"),
@@ -388,7 +397,7 @@ def interpolate(
     console.result(str(result.path))
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def evaluate(
     run: Annotated[Path, typer.Option("--run", help="Run folder whose checkpoint to score (ignored with --samples).")]
