@@ -44,8 +44,10 @@ def write_npz(path: Path, per_class: int = 24, **overrides) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
-    """No test sees the user's data, Keras cache or config."""
+    """No test sees the user's data, Keras cache or config, nor what is in the directory pytest
+    was started from (a default like out/ must not resolve to a folder a developer has there)."""
     home = tmp_path_factory.mktemp("home")
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KERAS_HOME", str(home / ".keras"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
