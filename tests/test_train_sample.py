@@ -66,6 +66,16 @@ def test_resume_with_conflicting_settings_is_refused(runner, trained_run):
     assert snapshot(trained_run) == before
 
 
+@pytest.mark.parametrize("epochs", ["1", "2"])
+def test_resume_of_a_finished_run_changes_nothing(runner, trained_run, epochs):
+    before = snapshot(trained_run)
+    result = runner.invoke(app, ["train", "--out", str(trained_run), "--resume", "--epochs", epochs])
+    assert result.exit_code == 0, result.output
+    assert "already has 2 epochs" in result.stderr and "nothing to train" in result.stderr
+    assert "has 2 of 2 epochs" in result.stderr  # the run's own count, not the --epochs asked for
+    assert snapshot(trained_run) == before
+
+
 def test_overwrite_replaces_the_run(runner, session_npz, tmp_path):
     run = tmp_path / "run"
     assert train(runner, session_npz, run, "--epochs", "2").exit_code == 0

@@ -312,13 +312,15 @@ def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, 
                 gan.start_average()
                 reporter.message(f"the averaged generator (--ema-decay {tcfg.ema_decay}) starts from the "
                                  f"weights of {where}")
-        # Only once the checkpoint has loaded: a refused resume leaves the run as it was.
-        if writer and config != layout.load_config():
-            config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
     history = read_metrics(layout.metrics, start_epoch - 1)
-    if start_epoch > tcfg.epochs:
-        reporter.message(f"{layout.root} already has {start_epoch - 1} epochs (--epochs {tcfg.epochs})")
-        return TrainResult(layout, config, start_epoch - 1, history, None if writer else dist.task)
+    if start_epoch > tcfg.epochs:  # nothing to train, so nothing of the run changes, its config included
+        reporter.message(f"{layout.root} already has {start_epoch - 1} epochs (--epochs {tcfg.epochs}); "
+                         "nothing to train")
+        saved = layout.load_config() if resume and writer else config
+        return TrainResult(layout, saved, start_epoch - 1, history, None if writer else dist.task)
+    # Only once the checkpoint has loaded: a refused resume leaves the run as it was.
+    if resume and writer and config != layout.load_config():
+        config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
     from mnistgan.monitoring import EpochOutputs
 
     # After the restore, so it knows the epoch. Non-chief workers draw and score nothing.
