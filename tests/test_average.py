@@ -62,7 +62,7 @@ def test_a_run_without_an_average_can_start_one_on_resume(runner, session_npz, t
 
     before = snapshot(run)
     result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "3", "--ema-decay", "0.9"])
-    assert result.exit_code == 2 and "--ema-decay 0.9 (the run has 0.99)" in result.stderr
+    assert result.exit_code == 2 and "--ema-decay 0.9 (the run was trained with --ema-decay 0.99)" in result.stderr
     assert snapshot(run) == before
 
 

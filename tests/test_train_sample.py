@@ -60,9 +60,11 @@ def test_resume_continues_to_the_new_epoch_count(runner, trained_run, session_np
 
 def test_resume_with_conflicting_settings_is_refused(runner, trained_run):
     before = snapshot(trained_run)
-    result = runner.invoke(app, ["train", "--out", str(trained_run), "--resume", "--noise-dim", "64"])
+    result = runner.invoke(app, ["train", "--out", str(trained_run), "--resume", "--noise-dim", "64", "--lr", "1e-3"])
     assert result.exit_code == 2
-    assert "--noise-dim 64" in result.stderr and "100" in result.stderr
+    [line] = result.stderr.splitlines()
+    assert "--noise-dim 64 (the run was trained with --noise-dim 100)" in line
+    assert "--lr 0.001 (the run was trained with --lr 0.0001)" in line  # the option's name, not the field's
     assert snapshot(trained_run) == before
 
 

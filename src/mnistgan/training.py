@@ -99,6 +99,14 @@ class TrainResult:
 RESUMABLE_CHANGES = {"epochs", "keep", "data", "jit_compile", "eval_every", "eval_samples", "strategy"}
 
 
+def _as_option(name: str, value) -> str:
+    """A config field as the train option that sets it: --seed 3, --conditional, --no-deterministic."""
+    option = {"learning_rate": "lr", "jit_compile": "xla"}.get(name, name.replace("_", "-"))
+    if isinstance(value, bool):
+        return f"--{option}" if value else f"--no-{option}"
+    return f"--{option} {value}"
+
+
 def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
     """The run's config: from the options for a new run, from config.json for --resume.
 
@@ -115,7 +123,7 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
         # A run without an averaged generator may start one; one that has it keeps its decay.
         changeable = RESUMABLE_CHANGES | ({"ema_decay"} if saved.train.ema_decay == 0 else set())
         conflicts = [
-            f"--{name.replace('_', '-')} {value} (the run has {getattr(cfg, name)})"
+            f"{_as_option(name, value)} (the run was trained with {_as_option(name, getattr(cfg, name))})"
             for cfg, given in ((saved.model, request.model), (saved.train, request.train))
             for name, value in given.items()
             if name not in changeable and value != getattr(cfg, name)
