@@ -1,5 +1,7 @@
 """`mnistgan preview-dataset` through the real CLI."""
 
+from pathlib import Path
+
 import numpy as np
 from conftest import snapshot, write_npz
 from PIL import Image
@@ -44,11 +46,10 @@ def test_preview_reads_data_from_env_var(runner, npz, tmp_path, monkeypatch):
     assert out.is_file()
 
 
-def test_preview_default_path_is_out_folder(runner, npz, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_preview_default_path_is_out_folder(runner, npz):  # in the test's own empty cwd (conftest)
     result = runner.invoke(app, ["preview-dataset", "--data", str(npz)])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "out" / "dataset_preview.png").is_file()
+    assert Path("out", "dataset_preview.png").is_file()
 
 
 def test_preview_bad_inputs_one_line_and_nothing_written(runner, tmp_path):

@@ -324,7 +324,7 @@ def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, 
     if start_epoch > tcfg.epochs:  # nothing to train, so nothing of the run changes, its config included
         reporter.message(f"{layout.root} already has {start_epoch - 1} epochs (--epochs {tcfg.epochs}); "
                          "nothing to train")
-        saved = layout.load_config() if resume and writer else config
+        saved = layout.load_config() if writer else config  # only a resume gets here
         return TrainResult(layout, saved, start_epoch - 1, history, None if writer else dist.task)
     # Only once the checkpoint has loaded: a refused resume leaves the run as it was.
     if resume and writer and config != layout.load_config():
