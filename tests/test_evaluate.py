@@ -38,7 +38,7 @@ def test_training_images_score_far_better_than_noise_and_look_memorized(runner, 
     assert {"fid", "coverage", "confident", "classes", "inception_score", "memorization_ratio"} <= set(real)
     assert len(real["classes"]) == 10 and sum(real["classes"]) == pytest.approx(1.0, abs=1e-3)
     assert real["fid"] < fake["fid"]
-    assert real["memorization_ratio"] == pytest.approx(0.0, abs=1e-3)  # these ARE training images
+    assert real["memorization_ratio"] == 0.0  # these ARE training images: exactly, on any CPU
     assert fake["memorization_ratio"] > 1.0
 
 

@@ -76,14 +76,21 @@ def digit_diversity(images: np.ndarray, asked: np.ndarray, real: np.ndarray, rea
             if np.any(asked == d) else float("nan") for d in range(10)]
 
 
-def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 512) -> np.ndarray:
-    """Euclidean distance from each query image to its nearest reference image (pixels in [0, 1])."""
-    q = queries.reshape(len(queries), -1).astype(np.float32) / 255.0
-    r = reference.reshape(len(reference), -1).astype(np.float32) / 255.0
+def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Euclidean distance from each query image to its nearest reference image (pixels in [0, 1]).
+
+    Exact: on the raw grey levels (0-255) every term of |a|^2 - 2ab + |b|^2 is an integer below
+    255^2 * 784 < 2^26, so float64 holds every partial sum exactly whatever order the CPU's
+    matrix kernels add in; an image is at distance 0 from itself on every machine. (float32,
+    with its 24-bit mantissa, rounds those sums, and how depends on the kernels: an AVX2 and
+    an AVX-512 machine disagreed in the third decimal.)
+    """
+    q = queries.reshape(len(queries), -1).astype(np.float64)
+    r = reference.reshape(len(reference), -1).astype(np.float64)
     r_sq = np.einsum("ij,ij->i", r, r)
-    out = np.empty(len(q), np.float32)
+    out = np.empty(len(q), np.float64)
     for i in range(0, len(q), chunk):
         block = q[i : i + chunk]
         d2 = np.einsum("ij,ij->i", block, block)[:, None] - 2 * block @ r.T + r_sq[None, :]
-        out[i : i + chunk] = np.sqrt(np.clip(d2.min(axis=1), 0, None))
+        out[i : i + chunk] = np.sqrt(np.clip(d2.min(axis=1), 0, None)) / 255.0
     return out
