@@ -49,8 +49,11 @@ def test_offline_without_data_names_the_three_ways(monkeypatch):
     monkeypatch.setattr(data, "download_with_keras", offline)
     with pytest.raises(DataError) as err:
         data.load_mnist(None)
-    msg = str(err.value)
-    assert "--data" in msg and "MNISTGAN_DATA" in msg and "Keras" in msg
+    msg = str(err.value)  # the library names its argument, the CLI its option
+    assert "give data (an mnist.npz" in msg and "MNISTGAN_DATA" in msg and "Keras" in msg
+    from mnistgan.cli import option_name
+
+    assert "give --data (an mnist.npz" in err.value.render(option_name)
 
 
 BAD_FILES = {

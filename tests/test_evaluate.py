@@ -87,7 +87,7 @@ def test_missing_run_or_samples_are_usage_errors(runner, tmp_path):
     np.save(tmp_path / "s.npy", np.zeros((4, 28, 28), np.uint8))
     for flag in ("--ema", "--no-ema"):  # they pick a checkpoint's generator; a file has none
         result = runner.invoke(app, ["evaluate", "--samples", str(tmp_path / "s.npy"), flag])
-        assert result.exit_code == 2 and "do not apply to --samples" in result.stderr
+        assert result.exit_code == 2 and "--ema/--no-ema chooses a checkpoint's generator; it does not apply to --samples" in result.stderr
 
 
 def test_training_writes_tensorboard_loss_curves_and_scores(runner, data, tmp_path):

@@ -75,7 +75,8 @@ def test_batchnorm_reestimation_is_a_training_mode_pass_of_the_whole_generator(t
     import keras
 
     from mnistgan.config import ModelConfig
-    from mnistgan.models import all_layers, build_generator, recalibrate_batchnorm, recalibration_inputs
+    from mnistgan.models import all_layers, build_generator, recalibrate_batchnorm
+    from mnistgan.seeds import recalibration_inputs
 
     cfg = ModelConfig(noise_dim=12, conditional=conditional)
 
@@ -87,7 +88,7 @@ def test_batchnorm_reestimation_is_a_training_mode_pass_of_the_whole_generator(t
     walked, whole = build_generator(cfg, 5), build_generator(cfg, 5)
     recalibrate_batchnorm(walked, cfg, seed=5, batch_size=16, batches=2)
     norms, untouched = statistics(whole)
-    noise, digits = recalibration_inputs(cfg, 5, 32)
+    noise, digits = recalibration_inputs(5, 32, cfg.noise_dim)
     for layer in norms:
         layer.momentum = 0.0
     whole([noise, digits] if conditional else noise, training=True)

@@ -96,6 +96,25 @@ def test_interrupt_saves_a_checkpoint_and_resume_is_exact(session_npz, straight,
     assert np.array_equal(samples(straight, tmp_path, "a"), samples(run, tmp_path, "b"))
 
 
+def test_a_time_budget_stops_cleanly_and_resume_adds_more_and_is_exact(session_npz, straight, tmp_path):
+    run = tmp_path / "run"
+    # 0.0001 minutes: spent after the first call of 10 steps, half-way through epoch 1 (20 steps).
+    first = mnistgan("train", "--data", session_npz, "--out", run, *LONGER, "--epochs", "3", "--minutes", "0.0001")
+    assert "stopped at step 10/20 of epoch 1: the 0.0001-minute budget is spent" in first.stderr
+    assert f"mnistgan train --out {run} --resume --minutes 0.0001" in first.stderr
+    assert first.stdout.strip() == str(run)
+    assert (run / "images" / "stopped.png").is_file() and not (run / "images" / "epoch_0001.png").exists()
+    drawn = mnistgan("sample", "--run", run, "--out", tmp_path / "s.png")  # latest: the mid-epoch state
+    assert "step 10 of epoch 1" in drawn.stderr
+
+    second = mnistgan("train", "--out", run, "--resume", "--minutes", "0.0001")
+    assert "from step 10 of epoch 1" in second.stderr and "stopped after epoch 1" in second.stderr
+    assert (run / "images" / "epoch_0001.png").is_file() and not (run / "images" / "stopped.png").exists()
+
+    mnistgan("train", "--out", run, "--resume")  # no budget: on to the run's 3 epochs
+    assert np.array_equal(samples(straight, tmp_path, "a"), samples(run, tmp_path, "b"))
+
+
 def test_kill_9_mid_training_leaves_a_resumable_run(session_npz, tmp_path):
     run = tmp_path / "run"
     proc = start_training(session_npz, run, *LONGER, "--epochs", "50")
@@ -111,6 +130,24 @@ def test_kill_9_mid_training_leaves_a_resumable_run(session_npz, tmp_path):
     lines = (run / "metrics.csv").read_text().splitlines()
     assert [ln.split(",")[0] for ln in lines] == ["epoch", "1", "2", "3", "4"]
     assert not list(run.rglob(".*.tmp-*")), "temporary files were left behind"
+
+
+def test_a_run_being_trained_is_locked_against_a_second_writer_but_not_readers(session_npz, tmp_path):
+    run = tmp_path / "run"
+    proc = start_training(session_npz, run, *LONGER, "--epochs", "50", "--keep", "50")
+    try:
+        wait_for_line(proc, "epoch 1:")
+        for args in (["--overwrite"], ["--resume"], []):  # all refused, naming the writer
+            second = mnistgan("train", "--data", session_npz, "--out", run, *LONGER, *args, check=False)
+            assert second.returncode == 1, second.stderr
+            assert f"is being written by process {proc.pid}" in second.stderr
+        assert (run / "checkpoints" / "ckpt-1.index").is_file()  # --overwrite removed nothing
+        assert samples(run, tmp_path, "while-training").shape == (8, 28, 28)  # readers need no lock
+    finally:
+        proc.kill()  # kill -9: the lock dies with the process
+        proc.wait(timeout=TIMEOUT)
+    result = mnistgan("train", "--out", run, "--resume", "--epochs", "2")
+    assert "resuming" in result.stderr
 
 
 def test_leftovers_of_a_killed_save_are_ignored_and_cleaned(runner, trained_run, tmp_path):
@@ -180,6 +217,43 @@ def test_full_disk_is_one_line_not_a_traceback(runner, trained_run, tmp_path, mo
     assert result.exit_code == 1
     assert result.stderr.strip() .endswith(f"No space left on device: {tmp_path / 's.png'}")
     assert "Traceback" not in result.output
+
+
+def test_a_disk_that_fills_mid_run_is_one_line_and_leaves_no_temporaries(runner, session_npz, tmp_path,
+                                                                         monkeypatch):
+    import tensorflow as tf
+
+    real_save = tf.train.CheckpointManager.save
+
+    def save(self, checkpoint_number=None, **kwargs):  # what TensorFlow does when the disk is full
+        if checkpoint_number == 2:
+            (Path(self.directory) / "ckpt-2_temp").mkdir()
+            raise tf.errors.ResourceExhaustedError(None, None, "ckpt-2_temp; No space left on device")
+        return real_save(self, checkpoint_number=checkpoint_number, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(run), *TINY, "--epochs", "3"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"Error: cannot save a checkpoint in {run / 'checkpoints'}")
+    assert "No space left on device" in last and "MiB are free" in last
+    assert not list(run.rglob("*_temp*"))
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", real_save)
+    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume"])
+    assert resumed.exit_code == 0 and "from epoch 1" in resumed.stderr
+
+
+def test_too_little_space_for_the_kept_checkpoints_is_refused_up_front(runner, session_npz, tmp_path, monkeypatch):
+    import shutil as sh
+
+    usage = sh.disk_usage(tmp_path)
+    monkeypatch.setattr(sh, "disk_usage", lambda path: usage._replace(free=60 * 2**20))  # 60 MiB free
+    result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(tmp_path / "r"), *TINY])
+    assert result.exit_code == 1
+    assert "keeping 5 checkpoints of 38 MiB needs" in result.stderr and "(a smaller --keep needs less)" in result.stderr
+    assert runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(tmp_path / "r2"), *TINY,
+                               "--epochs", "1", "--keep", "1"]).exit_code == 1  # 2 x 38 MiB > 60 MiB too
 
 
 def test_debug_flag_shows_the_traceback(runner, tmp_path):

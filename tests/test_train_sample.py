@@ -68,6 +68,26 @@ def test_resume_with_conflicting_settings_is_refused(runner, trained_run):
     assert snapshot(trained_run) == before
 
 
+def test_a_recipe_sets_its_values_and_options_given_override_them(tmp_path):
+    from mnistgan.training import TrainRequest, plan_config
+
+    fast = plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast", "learning_rate": 1e-3}))
+    assert fast.train.recipe == "fast" and (fast.train.batch_size, fast.train.beta1, fast.train.beta2) == (32, 0.5, 0.99)
+    assert fast.train.learning_rate == 1e-3  # given explicitly: not the recipe's
+    report = plan_config(TrainRequest(out=tmp_path / "r")).train
+    assert (report.recipe, report.batch_size, report.learning_rate, report.beta1, report.beta2) == (
+        "report", 256, 1e-4, 0.9, 0.999)  # the report's Listings 5 and 10, and Keras's Adam defaults
+    assert report.discriminator_learning_rate == 1e-4 and not (tmp_path / "r").exists()
+
+
+def test_a_resume_keeps_the_recipe(runner, trained_run):
+    before = snapshot(trained_run)
+    result = runner.invoke(app, ["train", "--out", str(trained_run), "--resume", "--recipe", "fast"])
+    assert result.exit_code == 2
+    assert "--recipe fast (the run was trained with --recipe report)" in result.stderr
+    assert snapshot(trained_run) == before
+
+
 @pytest.mark.parametrize("epochs", ["1", "2"])
 def test_resume_of_a_finished_run_changes_nothing(runner, trained_run, epochs):
     before = snapshot(trained_run)
@@ -104,6 +124,12 @@ def test_overwrite_replaces_the_run(runner, session_npz, tmp_path):
         ["--ema-decay", "-0.5"],
         ["--no-such-option"],
         ["--resume", "--overwrite"],
+        ["--minutes", "0"],
+        ["--minutes", "-1"],
+        ["--minutes", "nan"],
+        ["--recipe", "slow"],
+        ["--beta1", "1"],
+        ["--lr-d", "0"],
     ],
 )
 def test_bad_training_options_are_usage_errors(runner, session_npz, tmp_path, args):
@@ -210,14 +236,16 @@ def test_a_resume_that_cannot_load_its_checkpoint_changes_nothing(runner, traine
     assert snapshot(run) == before  # config.json still says 2 epochs
 
 
-def test_mixed_precision_policies_train_and_sample_on_cpu(runner, session_npz, tmp_path):
+def test_mixed_precision_policies_train_and_sample_on_cpu(runner, session_npz, tmp_path, monkeypatch):
     """The GPU's float16 path (with loss scaling) runs on the CPU too; so does bfloat16."""
     from mnistgan.training import TrainRequest, train as core_train
 
+    monkeypatch.setenv("MNISTGAN_ALLOW_EMULATED_BFLOAT16", "1")  # whatever this CPU has
+
     run16 = tmp_path / "fp16"
     result = core_train(
-        TrainRequest(out=run16, data=session_npz, model={"dtype_policy": "mixed_float16"},
-                     train={"epochs": 1, "subset": 64, "batch_size": 32})
+        TrainRequest(out=run16, data=session_npz,
+                     settings={"dtype_policy": "mixed_float16", "epochs": 1, "subset": 64, "batch_size": 32})
     )
     assert result.config.model.dtype_policy == "mixed_float16"
     assert np.isfinite(result.metrics[0].generator_loss)
@@ -228,6 +256,30 @@ def test_mixed_precision_policies_train_and_sample_on_cpu(runner, session_npz, t
     assert json.loads((runbf / "config.json").read_text())["model"]["dtype_policy"] == "mixed_bfloat16"
     arr_result = sample(runner, runbf, tmp_path / "b.npy")
     assert arr_result.exit_code == 0 and np.load(tmp_path / "b.npy").shape == (16, 28, 28)
+
+
+def test_mixed_precision_is_refused_where_bfloat16_would_be_emulated(runner, session_npz, tmp_path, monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # an AVX2-only laptop, whatever this CPU has
+    result = train(runner, session_npz, tmp_path / "r", "--epochs", "1", "--mixed-precision")
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert "emulation" in line and "MNISTGAN_ALLOW_EMULATED_BFLOAT16=1" in line
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("cpuinfo, env, expected", [
+    ("flags\t\t: fpu sse avx2 fma\n", {}, False),  # AMD Zen 3, Intel Alder Lake
+    ("flags\t\t: fpu avx2 avx512f avx512_bf16\n", {}, True),  # AMD Zen 4, Intel Cooper Lake
+    ("flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n", {}, True),  # Intel Sapphire Rapids
+    ("flags\t\t: fpu avx2 avx512f avx512_bf16\n", {"ONEDNN_MAX_CPU_ISA": "avx2"}, False),
+    ("Features\t: fp asimd bf16 i8mm\n", {}, True),  # ARM (Graviton 3)
+    ("Features\t: fp asimd\n", {}, False),
+    ("processor\t: 0\n", {}, None),  # flags not listed: unknown, not refused
+])
+def test_bfloat16_hardware_is_read_from_the_cpu_flags(cpuinfo, env, expected):
+    from mnistgan.backend import cpu_bfloat16
+
+    assert cpu_bfloat16(cpuinfo, env) is expected
 
 
 def test_xla_compiled_step_trains(runner, session_npz, tmp_path):

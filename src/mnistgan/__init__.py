@@ -1,3 +1,61 @@
-"""mnistgan: train and explore the report's DCGAN on MNIST from the command line."""
+"""mnistgan: train and explore the report's DCGAN on MNIST, from Python or the command line.
 
-__version__ = "0.3.2"
+The API (docs/api.md)::
+
+    import mnistgan
+    run = mnistgan.train("out/", recipe="fast", minutes=10)
+    images = run.generator().sample(16, seed=1)
+    mnistgan.grid(images)
+
+Importing mnistgan does not import TensorFlow; the functions that need it do.
+"""
+
+__version__ = "0.4.0.dev0"
+
+from mnistgan.animation import Animation, animate
+from mnistgan.api import Run, Table, evaluate, grid, open_run, preview_dataset, train
+from mnistgan.config import ModelConfig, RunConfig, TrainConfig
+from mnistgan.data import Mnist, load_mnist
+from mnistgan.errors import (
+    CheckpointError,
+    DataError,
+    MnistganError,
+    RunError,
+    TrainingDiverged,
+    TrainingInterrupted,
+    UsageError,
+)
+from mnistgan.evaluation import Evaluation
+from mnistgan.interpolation import Walk
+from mnistgan.interpolation import walk as interpolate
+from mnistgan.sampling import Generator, load_generator
+
+__all__ = [
+    "Animation",
+    "CheckpointError",
+    "DataError",
+    "Evaluation",
+    "Generator",
+    "Mnist",
+    "MnistganError",
+    "ModelConfig",
+    "Run",
+    "RunConfig",
+    "RunError",
+    "Table",
+    "TrainConfig",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "UsageError",
+    "Walk",
+    "__version__",
+    "animate",
+    "evaluate",
+    "grid",
+    "interpolate",
+    "load_generator",
+    "load_mnist",
+    "open_run",
+    "preview_dataset",
+    "train",
+]

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mnistgan.errors import MnistganError
+from mnistgan.errors import MnistganError, UsageError
 
 
 # Lines TensorFlow's C++ side prints on every start-up or first graph run that say nothing
@@ -87,8 +87,8 @@ def select_device(require_gpu: bool) -> DeviceInfo:
     gpus = tf.config.list_physical_devices("GPU")
     if require_gpu and not gpus:
         raise MnistganError(
-            "--gpu was given but TensorFlow sees no GPU (install with `pip install mnistgan[gpu]` on a "
-            "machine with an NVIDIA driver, or drop --gpu to train on the CPU)"
+            "{gpu} was given but TensorFlow sees no GPU (install with `pip install mnistgan[gpu]` on a "
+            "machine with an NVIDIA driver, or drop {gpu} to train on the CPU)"
         )
     for gpu in gpus:
         # Allocate GPU memory as needed, so sampling or evaluating beside a training run works.
@@ -108,3 +108,45 @@ def dtype_policy(mixed_precision: bool, device: str) -> str:
     if not mixed_precision:
         return "float32"
     return "mixed_float16" if device == "GPU" else "mixed_bfloat16"
+
+
+ALLOW_EMULATED_BF16_ENV = "MNISTGAN_ALLOW_EMULATED_BFLOAT16"
+# oneDNN instruction-set caps (ONEDNN_MAX_CPU_ISA) below its first one with bfloat16 arithmetic.
+_ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
+def cpu_bfloat16(cpuinfo: str | None = None, env: dict | None = None) -> bool | None:
+    """Whether this CPU computes bfloat16 in hardware, as oneDNN will use it: x86's avx512_bf16
+    or amx_bf16, ARM's bf16; False when ONEDNN_MAX_CPU_ISA holds oneDNN below them; None when
+    it cannot be told (no /proc/cpuinfo, as on macOS)."""
+    env = os.environ if env is None else env
+    if env.get("ONEDNN_MAX_CPU_ISA", "").upper() in _ISAS_WITHOUT_BF16:
+        return False
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                cpuinfo = fh.read()
+        except OSError:
+            return None
+    flags = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):  # x86, ARM
+            flags.update(value.split())
+    if not flags:
+        return None
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def check_cpu_precision(policy: str, device: str) -> None:
+    """Refuse bfloat16 on a CPU that would emulate it: many times slower than float32, a trap
+    rather than a speed-up (measured in docs/performance.md). The environment variable
+    MNISTGAN_ALLOW_EMULATED_BFLOAT16=1 insists."""
+    if policy != "mixed_bfloat16" or device != "CPU" or os.environ.get(ALLOW_EMULATED_BF16_ENV) == "1":
+        return
+    if cpu_bfloat16() is False:
+        raise UsageError(
+            "{mixed_precision} would run bfloat16 in emulation on this CPU (no avx512_bf16 or amx_bf16), "
+            "many times slower than float32: train without it, or set "
+            f"{ALLOW_EMULATED_BF16_ENV}=1 to use it anyway"
+        )

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistgan.backend import import_tensorflow
-from mnistgan.errors import CheckpointError
+from mnistgan.errors import CheckpointError, RunError
 from mnistgan.runs import RunLayout
 
 tf = import_tensorflow()
@@ -34,6 +34,11 @@ class CheckpointInfo:
     step: int  # steps done in the following epoch (non-zero only for interrupted saves)
     # holds an averaged generator (not in runs trained with ema_decay 0 or before mnistgan 0.3.0)
     has_average: bool = False
+
+    @property
+    def where(self) -> str:
+        """'epoch 3', or 'step 40 of epoch 4' for a mid-epoch save."""
+        return f"step {self.step} of epoch {self.epoch + 1}" if self.step else f"epoch {self.epoch}"
 
 
 def available_epochs(folder: Path) -> list[int]:
@@ -77,13 +82,17 @@ def _latest_in(folder: Path) -> str | None:
 
 
 def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
-    """Turn ``--ckpt latest|EPOCH|PATH`` into a checked checkpoint."""
+    """Turn ``--ckpt latest|EPOCH|PATH`` into a checked checkpoint.
+
+    ``latest`` is the newest state of the run: a mid-epoch save (Ctrl-C, --minutes) when it is
+    newer than the last epoch's checkpoint.
+    """
     folder = layout.checkpoints
     if spec == "latest":
-        prefix = _latest_in(folder)
-        if prefix is None:
+        info = latest_for_resume(layout)
+        if info is None:
             raise CheckpointError(f"{layout.root} has no checkpoint yet (train it first)")
-        return describe(prefix)
+        return info
     if spec.isdigit():
         epoch = int(spec)
         if epoch not in available_epochs(folder):
@@ -157,10 +166,15 @@ def state_bytes(checkpoint_objects: list) -> int:
 
 
 class CheckpointSaver:
-    """Numbered end-of-epoch checkpoints (keep the newest N) and one mid-epoch slot."""
+    """Numbered end-of-epoch checkpoints (keep the newest N) and one mid-epoch slot.
 
-    def __init__(self, checkpoint: tf.train.Checkpoint, layout: RunLayout, keep: int) -> None:
+    A save that fails (a full disk, most often) removes what it half-wrote and raises RunError;
+    the checkpoints saved before it stay, so the run resumes from the last of them.
+    """
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, layout: RunLayout, keep: int, size: int) -> None:
         repair_state(layout.checkpoints)
+        self._folder, self._size = layout.checkpoints, size  # size: bytes of one checkpoint
         self._epochs = tf.train.CheckpointManager(
             checkpoint, str(layout.checkpoints), max_to_keep=keep, checkpoint_name=PREFIX
         )
@@ -170,15 +184,26 @@ class CheckpointSaver:
         )
         clean_temporaries(layout.checkpoints)
 
+    def _save(self, manager: tf.train.CheckpointManager, number: int) -> str:
+        try:
+            return manager.save(checkpoint_number=number)
+        except (tf.errors.OpError, OSError) as exc:
+            clean_temporaries(self._folder)
+            clean_temporaries(self._interrupted_dir)
+            free = shutil.disk_usage(self._folder).free / 2**20
+            raise RunError(f"cannot save a checkpoint in {self._folder} ({_first_line(exc)}); one needs "
+                           f"{self._size / 2**20:.0f} MiB and {free:.0f} MiB are free. The checkpoints saved before are kept: "
+                           "free some space and resume") from None
+
     def save_epoch(self, epoch: int) -> str:
-        path = self._epochs.save(checkpoint_number=epoch)
+        path = self._save(self._epochs, epoch)
         # A finished epoch supersedes any mid-epoch save.
         if self._interrupted_dir.is_dir():
             shutil.rmtree(self._interrupted_dir)
         return path
 
     def save_interrupted(self, epoch: int) -> str:
-        return self._interrupted.save(checkpoint_number=epoch)
+        return self._save(self._interrupted, epoch)
 
 
 def clean_temporaries(folder: Path) -> None:

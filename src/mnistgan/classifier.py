@@ -22,6 +22,7 @@ import numpy as np
 from mnistgan.backend import import_tensorflow
 from mnistgan.data import Mnist
 from mnistgan.errors import DataError, MnistganError
+from mnistgan.seeds import classifier_order
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -99,7 +100,7 @@ def _train(mnist: Mnist, progress: Callable[[int, int], None]) -> tuple[keras.Mo
 
     total = EPOCHS * steps
     for epoch in range(EPOCHS):
-        order = np.random.default_rng([7, epoch]).permutation(len(x))
+        order = classifier_order(len(x), epoch)
         for s in range(steps):
             idx = order[s * BATCH : (s + 1) * BATCH]
             step(tf.constant(_scaled(x[idx])), tf.constant(y[idx]))

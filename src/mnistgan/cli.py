@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
 import os
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,6 +20,7 @@ import typer
 import typer.core
 
 from mnistgan import __version__, console
+from mnistgan.config import positive
 from mnistgan.errors import MnistganError
 
 # click's UsageError; typer vendors click since 0.17, and does not export the class itself.
@@ -75,6 +78,22 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def option_name(argument: str) -> str:
+    """How the CLI names an argument of the core's error messages: learning_rate -> --lr."""
+    from mnistgan.config import flag_of
+
+    if argument == "n":
+        return "-n"
+    if argument == "ema":
+        return "--ema/--no-ema"
+    negated = argument.startswith("no_")
+    try:
+        flag = flag_of(argument[3:] if negated else argument)
+    except KeyError:
+        return "--" + argument.replace("_", "-")
+    return f"--no-{flag[2:]}" if negated else flag
+
+
 def handle_errors(command):
     """Turn the core's errors (and I/O errors) into one line on stderr and an exit code."""
 
@@ -85,7 +104,7 @@ def handle_errors(command):
         except MnistganError as exc:
             if _debug["on"]:
                 raise
-            raise _fail(str(exc), exc.exit_code) from None
+            raise _fail(exc.render(option_name), exc.exit_code) from None
         except OSError as exc:
             if _debug["on"]:
                 raise
@@ -117,24 +136,63 @@ def main_options(
     _debug["on"] = debug or os.environ.get("MNISTGAN_DEBUG") == "1"
 
 
-def _positive(value: float | None) -> float | None:
-    if value is not None and not value > 0:  # also refuses nan
-        raise typer.BadParameter(f"{value} is not a positive number.")
-    return value
+def _checked(check) -> typing.Callable:
+    """A Typer callback from a config check: a bad value is a usage error naming the option."""
+
+    def callback(value):
+        problem = None if value is None else check(value)
+        if problem:
+            raise typer.BadParameter(f"{problem}, not {value}")
+        return value
+
+    return callback
 
 
-def _decay(value: float | None) -> float | None:
-    if value is not None and not 0 <= value < 1:  # also refuses nan
-        raise typer.BadParameter(f"{value} is not in [0, 1).")
-    return value
+def _default_text(name: str, default) -> str:
+    """' Default: 200; fast: 64.': the field's default and what each recipe sets instead."""
+    from mnistgan.config import RECIPES
+
+    def show(v):
+        return ("on" if v else "off") if isinstance(v, bool) else str(v)
+
+    text = "" if default is None else f" Default: {show(default)}"
+    others = [f"{recipe}: {show(values[name])}" for recipe, values in RECIPES.items() if name in values]
+    if others:
+        text += ("; " if text else " ") + "; ".join(others)
+    return text + ("." if text else "")
 
 
-def _strategy(value: str | None) -> str | None:
-    from mnistgan.config import STRATEGIES
+def config_parameters() -> list[inspect.Parameter]:
+    """A keyword parameter, None by default, for each config field a user may set (config.py)."""
+    from mnistgan.config import ModelConfig, TrainConfig, options
 
-    if value is not None and value not in STRATEGIES:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(STRATEGIES)}.")
-    return value
+    params = []
+    for cls in (ModelConfig, TrainConfig):
+        hints = typing.get_type_hints(cls)
+        for name, opt, default in options(cls):
+            if not opt.cli:
+                continue
+            kind = next(t for t in typing.get_args(hints[name]) or (hints[name],) if t is not type(None))
+            flag = "--" + (opt.flag or name.replace("_", "-"))
+            decl = f"{flag}/--no-{flag[2:]}" if kind is bool else flag
+            info = typer.Option(
+                decl,
+                help=opt.help + _default_text(name, default),
+                callback=_checked(opt.check) if opt.check else None,
+                metavar=f"[{'|'.join(opt.choices)}]" if opt.choices else None,
+                show_default=False,
+            )
+            params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                            annotation=Annotated[Optional[kind], info]))
+    return params
+
+
+def with_config_options(command):
+    """Replace ``command``'s ``**settings`` by one option per config field (see config.py)."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    command.__signature__ = signature.replace(parameters=[*own, *config_parameters()])
+    return command
 
 
 DataOpt = Annotated[
@@ -176,104 +234,45 @@ def preview_dataset(
 
 @app.command(cls=_Command)
 @handle_errors
+@with_config_options
 def train(
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Total epochs. Default: 200.", show_default=False)] = None,
-    batch_size: Annotated[
-        Optional[int], typer.Option("--batch-size", min=1, help="Images per step. Default: 256.", show_default=False)
-    ] = None,
-    lr: Annotated[
-        Optional[float],
-        typer.Option("--lr", callback=_positive, help="Adam learning rate for both networks. Default: 1e-4.",
-                     show_default=False),
-    ] = None,
-    noise_dim: Annotated[
-        Optional[int], typer.Option("--noise-dim", min=1, help="Generator input size. Default: 100.", show_default=False)
-    ] = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Seed for everything random. Default: 0.",
-                                                show_default=False)] = None,
-    subset: Annotated[
-        Optional[int], typer.Option(min=1, help="Train on the first N training images only.", show_default=False)
-    ] = None,
-    data: DataOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("out"),
+    data: DataOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run in --out.")] = False,
-    keep: Annotated[
-        Optional[int], typer.Option(min=1, help="Checkpoints to keep. Default: 5.", show_default=False)
+    minutes: Annotated[
+        Optional[float],
+        typer.Option("--minutes", callback=_checked(positive), help="Stop after this many minutes of training "
+                     "(a checkpoint and grid are saved; --resume continues). With --epochs: whichever comes first.",
+                     show_default=False),
     ] = None,
     gpu: Annotated[bool, typer.Option("--gpu", help="Require a GPU (an error if TensorFlow sees none).")] = False,
     mixed_precision: Annotated[
         Optional[bool],
         typer.Option("--mixed-precision/--no-mixed-precision",
-                     help="float16 (GPU) or bfloat16 (CPU) compute; logits and losses stay float32.",
+                     help="float16 (GPU) or bfloat16 (CPU) compute; logits and losses stay float32. Refused on a "
+                     "CPU without bfloat16 instructions, where it is many times slower.",
                      show_default=False),
     ] = None,
-    xla: Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile the training step with XLA.",
-                                                show_default=False)] = None,
-    conditional: Annotated[
-        Optional[bool],
-        typer.Option("--conditional/--no-conditional",
-                     help="Class-conditional DCGAN: both networks see the digit; sample with --digit.",
-                     show_default=False),
-    ] = None,
-    eval_every: Annotated[
-        Optional[int],
-        typer.Option("--eval-every", min=1, help="Every K epochs, score samples like `mnistgan evaluate` "
-                     "(evaluation.csv, TensorBoard).", show_default=False),
-    ] = None,
-    deterministic: Annotated[
-        Optional[bool],
-        typer.Option("--deterministic/--no-deterministic",
-                     help="Bit-exact reruns and resumes (TensorFlow op determinism; slower).", show_default=False),
-    ] = None,
-    ema_decay: Annotated[
-        Optional[float],
-        typer.Option("--ema-decay", callback=_decay, help="Decay of the averaged generator (a moving average "
-                     "of the generator's weights that grids, scores and samples are drawn from; training is "
-                     "unchanged). 0: none, the report's single generator. Default: 0.999.", show_default=False),
-    ] = None,
-    strategy: Annotated[
-        Optional[str],
-        typer.Option("--strategy", metavar="[auto|default|mirrored|multi-worker]", callback=_strategy,
-                     help="tf.distribute strategy. auto: multi-worker if TF_CONFIG is set (or under srun), "
-                     "mirrored on several GPUs, else default. --batch-size is the global batch. Default: auto.",
-                     show_default=False),
-    ] = None,
+    **settings,
 ) -> None:
     """Train the report's DCGAN; one grid PNG, metrics line and checkpoint per epoch.
 
     \b
     Example:
+      mnistgan train --recipe fast --minutes 10        # good digits in minutes on a CPU
       mnistgan train --epochs 2 --subset 2048 --out out/
     """
-    from mnistgan.training import TrainRequest
-    from mnistgan.training import train as core
+    from mnistgan.api import train as core
 
-    given = {
-        "epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "seed": seed, "subset": subset,
-        "keep": keep, "jit_compile": xla, "deterministic": deterministic, "eval_every": eval_every,
-        "strategy": strategy, "ema_decay": ema_decay,
-    }
-    request = TrainRequest(
-        out=out,
-        data=data,
-        resume=resume,
-        overwrite=overwrite,
-        gpu=gpu,
-        mixed_precision=mixed_precision,
-        model={k: v for k, v in {"noise_dim": noise_dim, "conditional": conditional}.items() if v is not None},
-        train={k: v for k, v in given.items() if v is not None},
-    )
     reporter = console.TrainingReporter()
-    try:
-        result = core(request, reporter)
-    finally:
-        reporter.close()
-    if result.task is not None:  # a multi-worker run's non-chief worker
-        console.info(f"{result.task} done: trained {result.last_epoch} epochs; the chief wrote {result.layout.root}")
+    run = core(out, data=data, resume=resume, overwrite=overwrite, minutes=minutes, gpu=gpu,
+               mixed_precision=mixed_precision, progress=reporter, **settings)
+    if run.worker is not None:  # a multi-worker run's non-chief process
+        console.info(f"{run.worker} done: trained {run.config.train.epochs} epochs; the chief wrote {run.path}")
         return
-    console.info(f"done: {result.layout.root} has {result.last_epoch} of {result.config.train.epochs} epochs")
-    console.result(str(result.layout.root))
+    console.info(run.stopped or f"done: {run.path} has {run.epochs_done} of {run.config.train.epochs} epochs")
+    console.result(str(run.path))
 
 
 EmaOpt = Annotated[
@@ -313,15 +312,13 @@ def sample(
       mnistgan sample --run cond/ --digits all -n 10
     """
     from mnistgan.sampling import sample as core
-    from mnistgan.sampling import weights_name
 
     if digits is not None and digits != "all":
         raise typer.BadParameter("only 'all' is supported", param_hint="'--digits'")
     if digits is not None and digit is not None:
         raise typer.BadParameter("give --digit or --digits, not both", param_hint="'--digits'")
     result = core(run, ckpt, n, seed, out, scale, digit=digit, all_digits=digits == "all", ema=ema)
-    console.info(f"{result.count} images from {result.checkpoint} (epoch {result.epoch}, "
-                 f"{weights_name(result.averaged)})")
+    console.info(f"{result.count} images from {result.generator}")
     console.result(str(result.path))
 
 
@@ -387,13 +384,11 @@ def interpolate(
       mnistgan interpolate --run cond/ --digits 0,1,2,3,4,5,6,7,8,9 --seeds 5
     """
     from mnistgan.interpolation import interpolate as core
-    from mnistgan.sampling import weights_name
 
     seed_list = _int_list(seeds, "'--seeds'", 0, 2**32 - 1)
     digit_list = _int_list(digits, "'--digits'", 0, 9)
     result = core(run, ckpt, seed_list, frames, fps, out, digits=digit_list, scale=scale, ema=ema)
-    console.info(f"{result.frames} frames, {result.what}, from {result.checkpoint} (epoch {result.epoch}, "
-                 f"{weights_name(result.averaged)})")
+    console.info(f"{len(result.frames)} frames, {result.what}, from {result.generator}")
     console.result(str(result.path))
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from mnistgan.errors import DataError
+from mnistgan.seeds import NUM_CLASSES
 
 ENV_VAR = "MNISTGAN_DATA"
 IMAGE_SIZE = 28
-NUM_CLASSES = 10
 HOW_TO_SUPPLY = (
-    f"pass --data PATH (mnist.npz or a folder of the IDX files), set ${ENV_VAR}, "
+    f"give {{data}} (an mnist.npz file or a folder of the IDX files), set ${ENV_VAR}, "
     "or go online once so Keras can download and cache MNIST"
 )
 

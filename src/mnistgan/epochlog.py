@@ -1,4 +1,5 @@
-"""Per-epoch CSV files (metrics.csv, evaluation.csv): rewritten whole and atomically each epoch.
+"""What an epoch reports: its metrics, the reporter that shows progress, and the per-epoch CSV
+files (metrics.csv, evaluation.csv), rewritten whole and atomically each epoch.
 
 A resumed run keeps only the rows its checkpoint covers; later rows are redone by training.
 """
@@ -8,9 +9,58 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from mnistgan.files import write_text_atomic
+
+METRIC_FIELDS = ("epoch", "generator_loss", "discriminator_loss", "seconds", "images_per_second")
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One line of metrics.csv."""
+
+    epoch: int
+    generator_loss: float  # mean over the epoch's steps
+    discriminator_loss: float
+    seconds: float  # wall-clock time of the epoch's steps
+    images_per_second: float
+
+    def row(self) -> dict[str, str]:
+        return {
+            "epoch": str(self.epoch),
+            "generator_loss": f"{self.generator_loss:.6f}",
+            "discriminator_loss": f"{self.discriminator_loss:.6f}",
+            "seconds": f"{self.seconds:.3f}",
+            "images_per_second": f"{self.images_per_second:.1f}",
+        }
+
+
+class Reporter(Protocol):
+    """How training tells the outside world about progress; the core never prints itself."""
+
+    def message(self, text: str) -> None: ...
+    def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
+    def steps_done(self, done: int) -> None: ...
+    def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None: ...
+
+
+class SilentReporter:
+    """A Reporter that shows nothing."""
+
+    def message(self, text: str) -> None:
+        pass
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        pass
+
+    def steps_done(self, done: int) -> None:
+        pass
+
+    def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None:
+        pass
 
 
 def read_rows(path: Path, fields: Sequence[str], up_to_epoch: int) -> list[dict]:
@@ -35,3 +85,12 @@ def write_rows(path: Path, fields: Sequence[str], rows: Sequence[dict]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(path, buf.getvalue())
+
+
+def read_metrics(path: Path, up_to_epoch: int) -> list[EpochMetrics]:
+    """Metrics rows already written, for epochs a checkpoint covers (later rows are redone)."""
+    return [EpochMetrics(**row) for row in read_rows(path, METRIC_FIELDS, up_to_epoch)]
+
+
+def write_metrics(path: Path, rows: list[EpochMetrics]) -> None:
+    write_rows(path, METRIC_FIELDS, [r.row() for r in rows])

@@ -1,10 +1,17 @@
 """Errors the core raises for problems with the user's input or environment.
 
-The CLI turns each into one line on stderr and the exit code it carries; anything else is a bug
-and keeps its traceback.
+Messages speak of arguments, not of command-line options: an argument is written ``{name}`` in
+the message, and shown as ``name`` from Python and as the option (``--name``) by the CLI, which
+calls :meth:`MnistganError.render` with its own naming. The CLI turns each error into one line
+on stderr and the exit code it carries; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+_ARGUMENT = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
 class MnistganError(Exception):
@@ -14,12 +21,20 @@ class MnistganError(Exception):
 
     def __init__(self, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
+        self.template = message
         if exit_code is not None:
             self.exit_code = exit_code
 
+    def render(self, name: Callable[[str], str] = str) -> str:
+        """The message, each ``{argument}`` written as ``name(argument)``."""
+        return _ARGUMENT.sub(lambda m: name(m.group(1)), self.template)
+
+    def __str__(self) -> str:
+        return self.render()
+
 
 class UsageError(MnistganError):
-    """The command line asks for something that cannot be done (Typer's convention: exit 2)."""
+    """The arguments ask for something that cannot be done (the CLI's convention: exit 2)."""
 
     exit_code = 2
 
@@ -29,7 +44,7 @@ class DataError(MnistganError):
 
 
 class RunError(MnistganError):
-    """A run folder is missing, unreadable, or would be overwritten."""
+    """A run folder is missing, unreadable, locked by another process, or would be overwritten."""
 
 
 class CheckpointError(MnistganError):

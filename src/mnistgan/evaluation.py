@@ -59,7 +59,7 @@ def load_samples(path: Path) -> np.ndarray:
             images.append(arr)
         return np.stack(images)
     if path.suffix.lower() != ".npy":
-        raise UsageError(f"--samples takes a .npy file or a folder of PNGs, got {path}")
+        raise UsageError(f"{{samples}} takes a .npy file or a folder of PNGs, got {path}")
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -126,6 +126,50 @@ def score(images: np.ndarray, classifier, train_images: np.ndarray, test_images:
     )
 
 
+def score_images(
+    images: np.ndarray,
+    data: Path | str | None = None,
+    digits: np.ndarray | None = None,
+    *,
+    source: str = "images",
+    retrain: bool = False,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    notify: Callable[[str], None] = lambda text: None,
+) -> Evaluation:
+    """All scores for uint8 ``images`` (N, 28, 28) against MNIST (``data``: as for ``load_mnist``).
+
+    ``digits``: the digit each image was asked to be (conditional generators), which adds the
+    conditional scores. The classifier is trained on first use and cached (``progress`` and
+    ``notify`` hear about that).
+    """
+    from mnistgan.classifier import load_or_train
+    from mnistgan.data import load_mnist
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) < 2:
+        raise UsageError(f"images must be uint8 of shape (N, 28, 28) with N >= 2, not {images.dtype} {images.shape}")
+    mnist = load_mnist(data)
+    if mnist.x_test is None:
+        raise DataError(f"{mnist.source} has no test set (x_test, y_test); evaluation compares against it")
+    classifier = load_or_train(lambda: mnist, retrain=retrain, progress=progress, notify=notify)
+    return score(images, classifier, mnist.x_train, mnist.x_test, source, digits, mnist.y_test)
+
+
+def evaluate_generator(generator, n: int = 10_000, seed: int = 0, data: Path | str | None = None,
+                       **kwargs) -> Evaluation:
+    """Score ``n`` samples of a Generator; a conditional one is asked for every digit equally often."""
+    from mnistgan.sampling import weights_name
+    from mnistgan.seeds import every_digit
+
+    if n < 2:
+        raise UsageError("{n} must be at least 2")
+    digits = every_digit(n) if generator.conditional else None
+    images = generator.images(generator.noise(n, seed), digits)
+    info = generator.checkpoint
+    source = f"{info.prefix} ({info.where}, {weights_name(generator.averaged)}, seed {seed})"
+    return score_images(images, data, digits, source=source, **kwargs)
+
+
 def evaluate(
     *,
     run: Path | None,
@@ -139,28 +183,13 @@ def evaluate(
     progress: Callable[[int, int], None] = lambda done, total: None,
     notify: Callable[[str], None] = lambda text: None,
 ) -> Evaluation:
-    """Score a checkpoint's samples (or a samples file) against MNIST."""
-    from mnistgan.data import load_mnist
-
-    requested = None
+    """Score a checkpoint's samples, or a samples file (``mnistgan evaluate``)."""
     if samples is not None:
         if ema is not None:
-            raise UsageError("--ema/--no-ema choose a checkpoint's generator; they do not apply to --samples")
-        images = load_samples(samples)
-        source = str(samples)
-    else:
-        from mnistgan.runs import RunLayout
-        from mnistgan.sampling import generate, weights_name
+            raise UsageError("{ema} chooses a checkpoint's generator; it does not apply to {samples}")
+        return score_images(load_samples(samples), data, source=str(samples), retrain=retrain,
+                            progress=progress, notify=notify)
+    from mnistgan.sampling import load_generator
 
-        if RunLayout(Path(run)).load_config().model.conditional:
-            requested = np.arange(n) % 10  # ask for every digit equally often
-        images, info, averaged = generate(run, ckpt, n, seed, labels=requested, ema=ema)
-        source = f"{info.prefix} (epoch {info.epoch}, {weights_name(averaged)}, seed {seed})"
-    mnist = load_mnist(data)
-    if mnist.x_test is None:
-        raise DataError(f"{mnist.source} has no test set (x_test, y_test); evaluation compares against it")
-
-    from mnistgan.classifier import load_or_train
-
-    classifier = load_or_train(lambda: mnist, retrain=retrain, progress=progress, notify=notify)
-    return score(images, classifier, mnist.x_train, mnist.x_test, source, requested, mnist.y_test)
+    return evaluate_generator(load_generator(run, ckpt, ema), n, seed, data, retrain=retrain,
+                              progress=progress, notify=notify)

@@ -27,29 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnistgan import seeds
 from mnistgan.backend import import_tensorflow
 from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY
 from mnistgan.config import ModelConfig, TrainConfig
-from mnistgan.models import build_discriminator, build_generator, seed_states
+from mnistgan.models import build_discriminator, build_generator, network_inputs, seed_states
 
 tf = import_tensorflow()
 import keras  # noqa: E402
-
-
-def fixed_noise(seed: int, count: int, noise_dim: int) -> np.ndarray:
-    """The progress grid's noise (Listing 11), from numpy so it is the same on every platform."""
-    return np.random.default_rng([seed, 0x6E6F]).standard_normal((count, noise_dim), dtype=np.float32)
-
-
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """A fresh shuffle of ``n`` image indices for ``epoch`` (1-based), cut into batches.
-
-    Returns the full batches as (steps, batch_size) and the remainder (possibly empty), like
-    ``Dataset.shuffle(n).batch(batch_size)`` in Listing 5 without drop_remainder.
-    """
-    perm = np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
-    full = n // batch_size
-    return perm[: full * batch_size].reshape(full, batch_size), perm[full * batch_size :]
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -67,8 +52,8 @@ def shard(x: tf.Tensor, replica: tf.Tensor, replicas: int) -> tf.Tensor:
     return x[size * replica // replicas : size * (replica + 1) // replicas]
 
 
-def _make_optimizer(cfg: ModelConfig, lr: float) -> keras.optimizers.Optimizer:
-    opt = keras.optimizers.Adam(learning_rate=lr)  # Listing 10
+def _make_optimizer(cfg: ModelConfig, lr: float, train_cfg: TrainConfig) -> keras.optimizers.Optimizer:
+    opt = keras.optimizers.Adam(learning_rate=lr, beta_1=train_cfg.beta1, beta_2=train_cfg.beta2)  # Listing 10
     if cfg.dtype_policy == "mixed_float16":
         # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
         opt = keras.optimizers.LossScaleOptimizer(opt)
@@ -103,8 +88,8 @@ class DCGAN:
     def _build_state(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
         self.generator = build_generator(model_cfg, train_cfg.seed, sync_batchnorm=self.replicas > 1)
         self.discriminator = build_discriminator(model_cfg, train_cfg.seed)
-        self.generator_optimizer = _make_optimizer(model_cfg, train_cfg.learning_rate)
-        self.discriminator_optimizer = _make_optimizer(model_cfg, train_cfg.learning_rate)
+        self.generator_optimizer = _make_optimizer(model_cfg, train_cfg.learning_rate, train_cfg)
+        self.discriminator_optimizer = _make_optimizer(model_cfg, train_cfg.discriminator_learning_rate, train_cfg)
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
@@ -112,7 +97,7 @@ class DCGAN:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps done in the next epoch
         self.loss_sums = tf.Variable(tf.zeros([2]), trainable=False)  # (generator, discriminator)
         self.fixed_noise = tf.Variable(
-            fixed_noise(train_cfg.seed, train_cfg.num_examples, model_cfg.noise_dim), trainable=False
+            seeds.fixed_noise(train_cfg.seed, train_cfg.num_examples, model_cfg.noise_dim), trainable=False
         )
         trained = dict(
             generator=self.generator,
@@ -168,10 +153,10 @@ class DCGAN:
 
     def _g(self, noise, labels, training: bool, generator: keras.Model | None = None):
         generator = self.generator if generator is None else generator
-        return generator([noise, labels] if self.model_cfg.conditional else noise, training=training)
+        return generator(network_inputs(self.model_cfg, noise, labels), training=training)
 
     def _d(self, images, labels, training: bool):
-        out = self.discriminator([images, labels] if self.model_cfg.conditional else images, training=training)
+        out = self.discriminator(network_inputs(self.model_cfg, images, labels), training=training)
         return tf.cast(out, tf.float32)
 
     def _step_impl(
@@ -202,16 +187,6 @@ class DCGAN:
         d_opt.apply(d_tape.gradient(d_scaled, d_vars), d_vars)
         return g_loss, d_loss
 
-    def _noise(self, epoch: tf.Tensor, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Step noise and the digits asked of the generator (conditional runs), both pure
-        functions of (seed, epoch, step): resuming needs no RNG state for them."""
-        key = tf.stack([tf.constant(self.train_cfg.seed, tf.int64), epoch * 1_000_003 + step])
-        noise = tf.random.stateless_normal(self._noise_shape, seed=key)
-        labels = tf.random.stateless_uniform(
-            self._noise_shape[:1], seed=key + tf.constant([0, 1 << 40], tf.int64), maxval=10, dtype=tf.int32
-        )
-        return noise, labels
-
     def _record(self, step: tf.Tensor, g_loss: tf.Tensor, d_loss: tf.Tensor) -> None:
         self.loss_sums.assign_add(tf.stack([g_loss, d_loss]))  # global-batch means
         self.step.assign(step + 1)
@@ -233,7 +208,7 @@ class DCGAN:
         return tf.stack(self._train_step(real, real_labels, noise, fake_labels, real_share, fake_share))
 
     def _batch_step(self, images, labels, indices, epoch, step):
-        noise, fake_labels = self._noise(epoch, step)
+        noise, fake_labels = seeds.step_noise(tf, self.train_cfg.seed, epoch, step, self._noise_shape)
         per_replica = self.strategy.run(self._replica_step, args=(images, labels, indices, noise, fake_labels))
         losses = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
         if self.average is not None:

@@ -9,6 +9,7 @@ digits with the noise held fixed, blending the one-hot labels linearly.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,17 +19,25 @@ from mnistgan.errors import UsageError
 from mnistgan.files import check_output_file
 from mnistgan.images import make_grid, to_uint8, upscale
 from mnistgan.runs import RunLayout
-from mnistgan.sampling import load_generator, require_conditional, sample_noise
+from mnistgan.sampling import Generator, load_generator, require_conditional
 
 
 @dataclass(frozen=True)
 class Walk:
-    path: Path
-    frames: int
-    checkpoint: str
-    epoch: int
+    """A latent walk: its frames and what it walks through."""
+
+    frames: np.ndarray  # uint8 (N, H, W), one per interpolation step
     what: str  # "seeds 0 -> 1 -> 0" or "digits 3 -> 8 -> 3"
-    averaged: bool  # drawn by the averaged generator (else the trained one)
+    generator: str  # where the weights come from (Generator.describe())
+    path: Path | None = None  # the GIF, once saved
+
+    def save(self, path: Path | str, fps: float = 12.0) -> Walk:
+        """Write the frames as a looping GIF, atomically."""
+        from mnistgan.animation import write_gif
+
+        path = check_output_file(Path(path))
+        write_gif(self.frames, path, fps, loop=0, hold_last_ms=0)
+        return dataclasses.replace(self, path=path)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -49,42 +58,49 @@ def _path(points: list[np.ndarray], frames: int, interpolate) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float, out: Path,
-                digits: list[int] | None = None, scale: int = 4, ema: bool | None = None) -> Walk:
-    """Write the walk GIF to ``out``; one frame per interpolation step."""
-    from mnistgan.animation import write_gif
+def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[int] | None = None,
+         scale: int = 4) -> Walk:
+    """Walk ``generator``'s latent space through the noise of ``seeds``, ``frames`` steps from
+    one to the next and back to the first. Conditional generators show digits 0-9 side by side
+    in every frame; with ``digits`` the walk goes from digit to digit instead, the noise of the
+    first seed held fixed."""
+    from mnistgan.models import GENERATOR_BODY, one_hot
 
     if len(seeds) < 1 or (digits is None and len(seeds) < 2):
-        raise UsageError("--seeds needs at least two seeds (or one seed with --digits)")
+        raise UsageError("{seeds} needs at least two seeds (or one seed with {digits})")
     if digits is not None and len(digits) < 2:
-        raise UsageError("--digits needs at least two digits to walk between")
+        raise UsageError("{digits} needs at least two digits to walk between")
     if frames < 2:
-        raise UsageError("--frames must be at least 2")
-    out = check_output_file(Path(out))
-    config = RunLayout(Path(run)).load_config()  # cheap checks before TensorFlow is loaded
-    if digits is not None:
-        require_conditional(run, config.model.conditional, "--digits")
-    generator, config, info, averaged = load_generator(run, ckpt, config, ema)
-    from mnistgan.models import GENERATOR_BODY, one_hot  # loaded by now
-    nd = config.model.noise_dim
-
+        raise UsageError("{frames} must be at least 2")
+    if digits is not None and not generator.conditional:
+        raise UsageError(f"{generator.checkpoint.prefix} is an unconditional generator; "
+                         "{digits} needs a run trained with {conditional}")
     if digits is not None:
         # Noise fixed (first seed); the one-hot label moves linearly from digit to digit.
         embs = _path(list(one_hot(digits)), frames, lambda a, b, t: (1 - t) * a + t * b)
-        z = np.repeat(sample_noise(seeds[0], 1, nd), len(embs), axis=0)
-        images = generator.get_layer(GENERATOR_BODY)(np.concatenate([z, embs], axis=1), training=False).numpy()
-        tiles = to_uint8(images)[:, None]  # one digit per frame
+        z = np.repeat(generator.noise(1, seeds[0]), len(embs), axis=0)
+        body = generator.model.get_layer(GENERATOR_BODY)
+        tiles = to_uint8(body(np.concatenate([z, embs], axis=1), training=False).numpy())[:, None]
         what = "digits " + " -> ".join(map(str, [*digits, digits[0]]))
     else:
-        zs = _path([sample_noise(s, 1, nd)[0] for s in seeds], frames, slerp)
-        if config.model.conditional:  # each frame: digits 0-9 in a row, drawn from the same noise
-            labels = np.tile(np.arange(10, dtype=np.int32), len(zs))
-            images = generator([np.repeat(zs, 10, axis=0), labels], training=False).numpy()
-            tiles = to_uint8(images).reshape(len(zs), 10, 28, 28)
+        zs = _path([generator.noise(1, s)[0] for s in seeds], frames, slerp)
+        if generator.conditional:  # each frame: digits 0-9 in a row, drawn from the same noise
+            tiles = generator.images(np.repeat(zs, 10, axis=0), np.tile(np.arange(10), len(zs))).reshape(
+                len(zs), 10, 28, 28)
         else:
-            tiles = to_uint8(generator(zs, training=False).numpy())[:, None]
+            tiles = generator.images(zs)[:, None]
         what = "seeds " + " -> ".join(map(str, [*seeds, seeds[0]]))
-    frames_px = np.stack([upscale(make_grid(t, 1, len(t)), scale) for t in tiles])
-    write_gif(frames_px, out, fps, loop=0, hold_last_ms=0)
-    return Walk(path=out, frames=len(frames_px), checkpoint=info.prefix, epoch=info.epoch, what=what,
-                averaged=averaged)
+    pixels = np.stack([upscale(make_grid(t, 1, len(t)), scale) for t in tiles])
+    return Walk(frames=pixels, what=what, generator=generator.describe())
+
+
+def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float, out: Path,
+                digits: list[int] | None = None, scale: int = 4, ema: bool | None = None) -> Walk:
+    """Write the walk GIF of ``run``'s generator at ``ckpt`` to ``out`` (``mnistgan interpolate``)."""
+    if len(seeds) < 1 or (digits is None and len(seeds) < 2):
+        raise UsageError("{seeds} needs at least two seeds (or one seed with {digits})")
+    out = check_output_file(Path(out))
+    config = RunLayout(Path(run)).load_config()  # cheap checks before TensorFlow is loaded
+    if digits is not None:
+        require_conditional(run, config.model.conditional, "{digits}")
+    return walk(load_generator(run, ckpt, ema, config), seeds, frames, digits, scale).save(out, fps)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-NUM_CLASSES = 10
+from mnistgan.seeds import NUM_CLASSES
+
 CONFIDENT = 0.9
 
 

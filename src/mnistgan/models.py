@@ -11,6 +11,13 @@ import numpy as np
 
 from mnistgan.backend import import_tensorflow
 from mnistgan.config import ModelConfig
+from mnistgan.seeds import (
+    DISCRIMINATOR_SEEDS_OFFSET,
+    GENERATOR_SEEDS_OFFSET,
+    NUM_CLASSES,
+    LayerSeeds,
+    recalibration_inputs,
+)
 
 tf = import_tensorflow()
 import keras  # noqa: E402  (after import_tensorflow has quietened TensorFlow's start-up)
@@ -20,22 +27,10 @@ LEAKY_SLOPE = 0.3  # tf.keras's default LeakyReLU slope, which the report relies
 DROPOUT = 0.3  # Listing 6
 
 
-class _Seeds:
-    """Hands out distinct integer seeds derived from one base seed."""
-
-    def __init__(self, base: int) -> None:
-        self._base = base * 1009
-        self._n = 0
-
-    def __call__(self) -> int:
-        self._n += 1
-        return (self._base + self._n) % (2**31 - 1)
-
-    def glorot(self) -> keras.initializers.Initializer:
-        return keras.initializers.GlorotUniform(seed=self())
+def _glorot(seeds: LayerSeeds) -> keras.initializers.Initializer:
+    return keras.initializers.GlorotUniform(seed=seeds())
 
 
-NUM_CLASSES = 10
 GENERATOR_BODY = "generator_body"  # the conditional generator's sub-model: the report's layers
 
 
@@ -44,24 +39,24 @@ def one_hot(digits: np.ndarray) -> np.ndarray:
     return np.eye(NUM_CLASSES, dtype=np.float32)[np.asarray(digits)]
 
 
-def _generator_layers(s: _Seeds, p: str, sync: bool) -> list:
+def _generator_layers(s: LayerSeeds, p: str, sync: bool) -> list:
     """Listing 7 after its input: (N, inputs) -> (N, 28, 28, 1) in [-1, 1].
 
     ``sync``: BatchNorm statistics over the global batch when the batch is split across
     replicas, so the normalisation is the one a single device computes.
     """
     return [
-        layers.Dense(7 * 7 * 256, use_bias=False, kernel_initializer=s.glorot(), dtype=p),
+        layers.Dense(7 * 7 * 256, use_bias=False, kernel_initializer=_glorot(s), dtype=p),
         layers.BatchNormalization(synchronized=sync, dtype=p),
         layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
         layers.Reshape((7, 7, 256), dtype=p),  # N x 7 x 7 x 256
         layers.Conv2DTranspose(
-            128, 5, strides=1, padding="same", use_bias=False, kernel_initializer=s.glorot(), dtype=p
+            128, 5, strides=1, padding="same", use_bias=False, kernel_initializer=_glorot(s), dtype=p
         ),  # N x 7 x 7 x 128
         layers.BatchNormalization(synchronized=sync, dtype=p),
         layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
         layers.Conv2DTranspose(
-            64, 5, strides=2, padding="same", use_bias=False, kernel_initializer=s.glorot(), dtype=p
+            64, 5, strides=2, padding="same", use_bias=False, kernel_initializer=_glorot(s), dtype=p
         ),  # N x 14 x 14 x 64
         layers.BatchNormalization(synchronized=sync, dtype=p),
         layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
@@ -72,7 +67,7 @@ def _generator_layers(s: _Seeds, p: str, sync: bool) -> list:
             padding="same",
             use_bias=False,
             activation="tanh",
-            kernel_initializer=s.glorot(),
+            kernel_initializer=_glorot(s),
             dtype="float32",  # the image itself stays float32
         ),  # N x 28 x 28 x 1
     ]
@@ -101,19 +96,19 @@ class ShardedDropout(layers.Dropout):
         return inputs * mask[offset : offset + local]
 
 
-def _discriminator_layers(s: _Seeds, p: str) -> list:
+def _discriminator_layers(s: LayerSeeds, p: str) -> list:
     """Listing 6 after its input: (N, 28, 28, channels) -> one logit per image."""
     return [
-        layers.Conv2D(64, 5, strides=2, padding="same", kernel_initializer=s.glorot(), dtype=p),
+        layers.Conv2D(64, 5, strides=2, padding="same", kernel_initializer=_glorot(s), dtype=p),
         # N x 14 x 14 x 64
         layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
         ShardedDropout(DROPOUT, seed=s(), dtype=p),
-        layers.Conv2D(128, 5, strides=2, padding="same", kernel_initializer=s.glorot(), dtype=p),
+        layers.Conv2D(128, 5, strides=2, padding="same", kernel_initializer=_glorot(s), dtype=p),
         # N x 7 x 7 x 128
         layers.LeakyReLU(LEAKY_SLOPE, dtype=p),
         ShardedDropout(DROPOUT, seed=s(), dtype=p),
         layers.Flatten(dtype=p),  # N x 6272
-        layers.Dense(1, kernel_initializer=s.glorot(), dtype="float32"),  # logits in float32
+        layers.Dense(1, kernel_initializer=_glorot(s), dtype="float32"),  # logits in float32
     ]
 
 
@@ -145,7 +140,7 @@ def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -
     digit whatever the noise; a one-hot label starts as a small part of the input, and the
     generator learns to use it while the noise keeps its say.
     """
-    s = _Seeds(seed)
+    s = LayerSeeds(seed + GENERATOR_SEEDS_OFFSET)
     p = cfg.dtype_policy
     if not cfg.conditional:
         return keras.Sequential([keras.Input((cfg.noise_dim,)), *_generator_layers(s, p, sync_batchnorm)], name="generator")
@@ -169,7 +164,7 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
     design, see docs/conditional.md) left the digit a weak say: the noise, not the label, chose
     which digit the generator drew.
     """
-    s = _Seeds(seed + 7919)  # a different stream from the generator's
+    s = LayerSeeds(seed + DISCRIMINATOR_SEEDS_OFFSET)
     p = cfg.dtype_policy
     if not cfg.conditional:
         return keras.Sequential([keras.Input((28, 28, 1)), *_discriminator_layers(s, p)], name="discriminator")
@@ -182,11 +177,17 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
     report_logit = head(features)
     onehot = OneHotLabels(NUM_CLASSES, name="label_onehot")(label)
     # A Dense on the one-hot is a lookup of the digit's embedding (no bias, so no constant term).
-    embedding = layers.Dense(features.shape[-1], use_bias=False, kernel_initializer=s.glorot(),
+    embedding = layers.Dense(features.shape[-1], use_bias=False, kernel_initializer=_glorot(s),
                              name="label_projection", dtype=p)(onehot)
     projection = layers.Dot(axes=1, dtype="float32")([embedding, features])
     logit = layers.Add(dtype="float32")([report_logit, projection])
     return keras.Model([image, label], logit, name="discriminator")
+
+
+def network_inputs(cfg: ModelConfig, x, digits):
+    """What either network takes: noise or images ``x``, and for a conditional model the digits too.
+    The one place that tells the two kinds of model apart at call time."""
+    return [x, digits] if cfg.conditional else x
 
 
 def all_layers(model: keras.Model) -> list:
@@ -204,13 +205,6 @@ def seed_states(model: keras.Model) -> list:
     lists them explicitly; without them a resumed run would draw different dropout masks.
     """
     return [layer.seed_generator.state for layer in all_layers(model) if hasattr(layer, "seed_generator")]
-
-
-def recalibration_inputs(cfg: ModelConfig, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed noise (n, noise_dim) and uniformly drawn digits (n,) of :func:`recalibrate_batchnorm`."""
-    rng = np.random.default_rng([seed, 0x424E])
-    noise = rng.standard_normal((n, cfg.noise_dim), dtype=np.float32)
-    return noise, rng.integers(0, NUM_CLASSES, n).astype(np.int32)
 
 
 def recalibrate_batchnorm(generator: keras.Model, cfg: ModelConfig, seed: int, batch_size: int,
@@ -232,7 +226,7 @@ def recalibrate_batchnorm(generator: keras.Model, cfg: ModelConfig, seed: int, b
     if not norms:
         return
     momenta = [layer.momentum for layer in norms]
-    noise, digits = recalibration_inputs(cfg, seed, batches * batch_size)
+    noise, digits = recalibration_inputs(seed, batches * batch_size, cfg.noise_dim)
     if cfg.conditional:  # what the generator's Concatenate hands its body: noise, then the one-hot digit
         body, x = generator.get_layer(GENERATOR_BODY), np.concatenate([noise, one_hot(digits)], axis=1)
     else:

@@ -1,4 +1,10 @@
-"""What each epoch adds besides the grid, metrics and checkpoint: TensorBoard, loss curves, scores."""
+"""What training writes into the run folder besides checkpoints: the epoch grids, metrics.csv,
+the loss curves, TensorBoard, and every ``eval_every`` epochs the scores of ``mnistgan evaluate``.
+
+Only the chief process of a run writes these (:class:`RunOutputs`); the other workers of a
+multi-worker run get :class:`NoOutputs`, which does nothing, so the training loop never asks
+which process it is.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistgan.config import TrainConfig
-from mnistgan.epochlog import read_rows, write_rows
+from mnistgan.epochlog import EpochMetrics, Reporter, read_rows, write_metrics, write_rows
 from mnistgan.runs import RunLayout
-from mnistgan.training import EpochMetrics, Reporter
+from mnistgan.seeds import eval_noise, every_digit
 
 EVAL_FIELDS = ("epoch", "fid", "inception_score", "coverage", "confident")
 # Conditional runs also: the share classified as the digit asked for, and the within-digit
@@ -17,62 +22,77 @@ EVAL_FIELDS = ("epoch", "fid", "inception_score", "coverage", "confident")
 CONDITIONAL_FIELDS = (*EVAL_FIELDS, "conditional_accuracy", "digit_diversity")
 
 
-class EpochOutputs:
-    """What each epoch adds besides the grid, metrics and checkpoint: TensorBoard, loss curves,
-    and every ``eval_every`` epochs the quality metrics of ``mnistgan evaluate``."""
+class NoOutputs:
+    """A non-chief worker's outputs: none."""
 
-    def __init__(self, layout: RunLayout, tf, gan, tcfg: TrainConfig, mnist, reporter: Reporter) -> None:
-        self.layout, self.tf, self.gan, self.tcfg, self.mnist = layout, tf, gan, tcfg, mnist
-        self.writer = tf.summary.create_file_writer(str(layout.tensorboard))
+    def epoch_done(self, epoch: int, metrics: EpochMetrics, history: list[EpochMetrics], last: bool) -> None:
+        return None
+
+    def stopped(self) -> None:
+        return None
+
+
+class RunOutputs:
+    """The chief's outputs. Made after the checkpoint is restored, so it knows the epoch."""
+
+    def __init__(self, layout: RunLayout, gan, mnist, reporter: Reporter) -> None:
+        from mnistgan.backend import import_tensorflow
+
+        self.tf = import_tensorflow()
+        self.layout, self.gan, self.tcfg, self.mnist, self.reporter = layout, gan, gan.train_cfg, mnist, reporter
+        self.writer = self.tf.summary.create_file_writer(str(layout.tensorboard))
         self.classifier = None
-        if tcfg.eval_every is not None:
+        if self.tcfg.eval_every is not None:
             from mnistgan.classifier import load_or_train
 
             self.classifier = load_or_train(lambda: mnist, notify=reporter.message)
-        self.reporter = reporter
         self.fields = CONDITIONAL_FIELDS if gan.model_cfg.conditional else EVAL_FIELDS
         self.eval_rows = read_rows(layout.evaluation, self.fields, up_to_epoch=int(gan.epoch.numpy()))
 
-    def epoch_done(self, epoch: int, metrics: EpochMetrics, history: list[EpochMetrics], grid: Path,
-                   last: bool) -> None:
+    def _grid(self, path: Path) -> np.ndarray:
+        """The fixed-noise grid of the generator's current weights, saved to ``path``."""
+        from mnistgan.images import make_grid, save_png, to_uint8, upscale
+
+        rows, cols = self.gan.grid_shape()
+        pixels = upscale(make_grid(to_uint8(self.gan.progress_images()), rows, cols), self.tcfg.image_scale)
+        save_png(pixels, path)
+        return pixels
+
+    def stopped(self) -> Path:
+        """The grid where training stopped mid-epoch (images/stopped.png, until the epoch completes)."""
+        self._grid(self.layout.stopped_image)
+        return self.layout.stopped_image
+
+    def epoch_done(self, epoch: int, metrics: EpochMetrics, history: list[EpochMetrics], last: bool) -> Path:
+        """Everything an epoch adds; returns the grid's path."""
         from mnistgan.plots import save_loss_curves
 
+        grid = self._grid(self.layout.epoch_image(epoch))
+        self.layout.stopped_image.unlink(missing_ok=True)  # the finished epoch supersedes a mid-epoch grid
+        write_metrics(self.layout.metrics, history)
         save_loss_curves([m.epoch for m in history], [m.generator_loss for m in history],
                          [m.discriminator_loss for m in history], self.layout.losses_png)
-        tf = self.tf
         scalars = {"loss/generator": metrics.generator_loss, "loss/discriminator": metrics.discriminator_loss,
                    "speed/images_per_second": metrics.images_per_second}
         if self.classifier is not None and (epoch % self.tcfg.eval_every == 0 or last):
-            ev = self._evaluate(epoch)
-            self.eval_rows = [r for r in self.eval_rows if int(r["epoch"]) < epoch] + [ev]
-            write_rows(self.layout.evaluation, self.fields,
-                       [{k: (v if k == "epoch" else f"{v:.6f}") for k, v in r.items()} for r in self.eval_rows])
-            scalars |= {f"quality/{k}": float(v) for k, v in ev.items() if k != "epoch"}
-            self.reporter.message(
-                f"epoch {epoch} quality: fid {ev['fid']:.2f}, inception score {ev['inception_score']:.2f}, "
-                f"coverage {ev['coverage']:.3f}, confident {ev['confident']:.1%}"
-                + (f", digit as asked {ev['conditional_accuracy']:.1%}, within-digit variety "
-                   f"{ev['digit_diversity']:.2f}" if "conditional_accuracy" in ev else "")
-            )
+            scalars |= {f"quality/{k}": float(v) for k, v in self._evaluate(epoch).items() if k != "epoch"}
+        tf = self.tf
         with self.writer.as_default(step=epoch):
             for name, value in scalars.items():
                 tf.summary.scalar(name, value)
-            from PIL import Image
-
-            with Image.open(grid) as im:
-                pixels = np.asarray(im.convert("L"))
-            tf.summary.image("samples", pixels[None, :, :, None])
+            tf.summary.image("samples", grid[None, :, :, None])
         self.writer.flush()
+        return self.layout.epoch_image(epoch)
 
     def _evaluate(self, epoch: int) -> dict[str, float]:
+        """Score ``eval_samples`` samples, add the row to evaluation.csv and report it."""
         from mnistgan.evaluation import classifier_scores
         from mnistgan.images import to_uint8
-        from mnistgan.sampling import sample_noise
 
         n = self.tcfg.eval_samples
-        noise = sample_noise(self.tcfg.seed + 1, n, self.gan.model_cfg.noise_dim)
+        noise = eval_noise(self.tcfg.seed, n, self.gan.model_cfg.noise_dim)
         conditional = self.gan.model_cfg.conditional
-        asked = np.arange(n, dtype=np.int32) % 10  # conditional runs: every digit equally often
+        asked = every_digit(n)  # conditional runs: every digit equally often
         images = to_uint8(np.concatenate([self.gan.generate(noise[i : i + 1000], asked[i : i + 1000])
                                           for i in range(0, n, 1000)]))
         scores = classifier_scores(images, self.classifier, asked if conditional else None,
@@ -82,4 +102,13 @@ class EpochOutputs:
             row["conditional_accuracy"] = scores["conditional_accuracy"]
             row["digit_diversity"] = float(np.mean(scores["digit_diversity"])) if "digit_diversity" in scores \
                 else float("nan")
+        self.eval_rows = [r for r in self.eval_rows if int(r["epoch"]) < epoch] + [row]
+        write_rows(self.layout.evaluation, self.fields,
+                   [{k: (v if k == "epoch" else f"{v:.6f}") for k, v in r.items()} for r in self.eval_rows])
+        self.reporter.message(
+            f"epoch {epoch} quality: fid {row['fid']:.2f}, inception score {row['inception_score']:.2f}, "
+            f"coverage {row['coverage']:.3f}, confident {row['confident']:.1%}"
+            + (f", digit as asked {row['conditional_accuracy']:.1%}, within-digit variety "
+               f"{row['digit_diversity']:.2f}" if conditional else "")
+        )
         return row

@@ -7,6 +7,7 @@
       evaluation.csv         quality metrics every --eval-every epochs
       tensorboard/           TensorBoard event files (scalars and the epoch grids)
       images/epoch_0001.png  the fixed-noise grid after each epoch (Listing 14's names)
+      images/stopped.png     the grid where training stopped mid-epoch (Ctrl-C, SIGTERM, --minutes)
       checkpoints/           tf.train.CheckpointManager: ckpt-<epoch>.index/.data-*, checkpoint
 """
 
@@ -54,6 +55,11 @@ class RunLayout:
 
     def epoch_image(self, epoch: int) -> Path:
         return self.images / f"epoch_{epoch:04d}.png"
+
+    @property
+    def stopped_image(self) -> Path:
+        """The grid saved where training stopped mid-epoch; removed when that epoch completes."""
+        return self.images / "stopped.png"
 
     def exists(self) -> bool:
         """True when the folder already holds a run (a config or any checkpoint files)."""

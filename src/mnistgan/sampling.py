@@ -1,4 +1,4 @@
-"""``mnistgan sample``: images from a saved generator, reproducible from (checkpoint, seed)."""
+"""A trained generator and the images it draws, reproducible from (checkpoint, seed)."""
 
 from __future__ import annotations
 
@@ -8,45 +8,128 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mnistgan import seeds
 from mnistgan.errors import UsageError
 from mnistgan.files import atomic_path, check_output_file
 from mnistgan.images import grid_shape, save_grid_png, to_uint8
 from mnistgan.runs import RunLayout
 
 if TYPE_CHECKING:
+    import keras
+
     from mnistgan.checkpoints import CheckpointInfo
     from mnistgan.config import RunConfig
 
 OUTPUT_SUFFIXES = (".png", ".npy")
-BATCH = 1000  # images per generator call: bounded memory for large -n
+BATCH = 1000  # images per generator call: bounded memory for large n
 
 
-@dataclass(frozen=True)
-class SampleResult:
-    path: Path
-    count: int
-    checkpoint: str
-    epoch: int
-    averaged: bool  # drawn from the averaged generator (else the trained one)
+def weights_name(averaged: bool) -> str:
+    return "averaged generator" if averaged else "trained generator"
 
 
-def sample_noise(seed: int, n: int, noise_dim: int) -> np.ndarray:
-    """Noise for ``sample``: numpy's PCG64, identical on every platform and TensorFlow version."""
-    return np.random.default_rng(seed).standard_normal((n, noise_dim), dtype=np.float32)
+class Generator:
+    """A trained generator, ready to draw: the weights of one checkpoint, in inference mode,
+    with BatchNorm statistics re-estimated for those weights.
+
+    Images are uint8 arrays (N, 28, 28), 0 = background, 255 = ink, like MNIST's. Made by
+    :func:`load_generator` or ``Run.generator()``.
+    """
+
+    def __init__(self, model: keras.Model, config: RunConfig, checkpoint: CheckpointInfo, averaged: bool) -> None:
+        self.model = model  # the Keras model: noise (N, noise_dim) [and digits (N,)] -> (N, 28, 28, 1) in [-1, 1]
+        self.config = config  # the run's configuration
+        self.checkpoint = checkpoint  # which checkpoint the weights come from
+        self.averaged = averaged  # the averaged generator's weights (else the trained one's)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the generator draws the digit it is asked for."""
+        return self.config.model.conditional
+
+    @property
+    def noise_dim(self) -> int:
+        return self.config.model.noise_dim
+
+    def describe(self) -> str:
+        """Where the weights come from: 'out/checkpoints/ckpt-5 (epoch 5, averaged generator)'."""
+        return f"{self.checkpoint.prefix} ({self.checkpoint.where}, {weights_name(self.averaged)})"
+
+    def __repr__(self) -> str:
+        kind = "conditional" if self.conditional else "unconditional"
+        return f"<mnistgan.Generator {kind}, {self.describe()}>"
+
+    def noise(self, n: int, seed: int = 0) -> np.ndarray:
+        """The noise vectors (n, noise_dim) float32 that ``sample(n, seed)`` draws from."""
+        return seeds.sample_noise(seed, n, self.noise_dim)
+
+    def images(self, noise: np.ndarray, digits: np.ndarray | int | None = None) -> np.ndarray:
+        """The images for the given noise (N, noise_dim), and for a conditional generator the
+        digit of each (N,) or one digit for all."""
+        from mnistgan.models import network_inputs
+
+        noise = np.asarray(noise, np.float32)
+        if noise.ndim != 2 or noise.shape[1] != self.noise_dim:
+            raise UsageError(f"noise must have shape (N, {self.noise_dim}), not {noise.shape}")
+        digits = self._digits(digits, len(noise))
+        parts = [
+            self.model(network_inputs(self.config.model, noise[i : i + BATCH], digits[i : i + BATCH]),
+                       training=False).numpy()  # BatchNorm uses the re-estimated statistics
+            for i in range(0, len(noise), BATCH)
+        ]
+        return to_uint8(np.concatenate(parts)) if parts else np.zeros((0, 28, 28), np.uint8)
+
+    def _digits(self, digits, n: int) -> np.ndarray:
+        if digits is None:
+            if self.conditional:
+                raise UsageError("a conditional generator needs the {digit} of each image")
+            return np.zeros(n, np.int32)  # unused by an unconditional generator
+        if not self.conditional:
+            raise UsageError(f"{self.checkpoint.prefix} is an unconditional generator; "
+                             "asking for a {digit} needs a run trained with {conditional}")
+        digits = np.broadcast_to(np.asarray(digits), (n,)).astype(np.int64)
+        if digits.size and (digits.min() < 0 or digits.max() >= seeds.NUM_CLASSES):
+            raise UsageError("{digit} must be between 0 and 9")
+        return digits.astype(np.int32)
+
+    def sample(self, n: int = 16, seed: int = 0, digit: int | None = None) -> np.ndarray:
+        """``n`` images from the noise of ``seed`` (the bytes ``mnistgan sample`` writes).
+
+        A conditional generator draws ``digit``, or digits drawn from ``seed`` when none is given.
+        """
+        if n < 1:
+            raise UsageError("{n} must be at least 1")
+        if digit is None and self.conditional:
+            digit = seeds.sample_digits(seed, n)
+        return self.images(self.noise(n, seed), digit)
+
+    def sample_all_digits(self, n: int = 10, seed: int = 0) -> np.ndarray:
+        """Conditional generators: every digit from the same ``n`` noise vectors, (10 * n) images,
+        digit-major (reshape to (10, n, 28, 28) for one row per digit)."""
+        if n < 1:
+            raise UsageError("{n} must be at least 1")
+        if not self.conditional:
+            raise UsageError(f"{self.checkpoint.prefix} is an unconditional generator; "
+                             "{digits} needs a run trained with {conditional}")
+        noise = np.tile(self.noise(n, seed), (seeds.NUM_CLASSES, 1))
+        return self.images(noise, np.repeat(np.arange(seeds.NUM_CLASSES, dtype=np.int32), n))
 
 
-def check_sample_output(out: Path) -> Path:
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UsageError(f"--out must end in .png (an image grid) or .npy (the raw uint8 array), got {out}")
-    return check_output_file(out)
+    def evaluate(self, n: int = 10_000, seed: int = 0, data: Path | str | None = None, retrain: bool = False):
+        """Score ``n`` samples against MNIST (``mnistgan evaluate``); a conditional generator is
+        asked for every digit equally often. Returns an :class:`~mnistgan.evaluation.Evaluation`."""
+        from mnistgan.evaluation import evaluate_generator
+
+        return evaluate_generator(self, n, seed, None if data is None else Path(data), retrain=retrain)
 
 
-def load_generator(run: Path, ckpt: str, config: RunConfig | None = None, ema: bool | None = None):
-    """The generator of ``run`` at ``ckpt`` (checked restore), with the run's config (read unless
-    given), the checkpoint, and whether the weights are the averaged generator's.
+def load_generator(run: Path | str, ckpt: str | int = "latest", ema: bool | None = None,
+                   config: RunConfig | None = None) -> Generator:
+    """The generator of ``run`` at ``ckpt`` (``"latest"``, an epoch number, or a checkpoint path).
 
     ``ema``: True for the averaged generator (an error if the checkpoint has none), False for
-    the trained one, None for the averaged one when the checkpoint has it.
+    the trained one, None for the averaged one when the checkpoint has it. The restore is
+    checked: every weight must be found in the checkpoint.
     """
     layout = RunLayout(Path(run))
     config = config or layout.load_config()
@@ -56,78 +139,69 @@ def load_generator(run: Path, ckpt: str, config: RunConfig | None = None, ema: b
     from mnistgan.models import build_generator, recalibrate_batchnorm
 
     tf = import_tensorflow()
-    info = checkpoints.resolve(layout, ckpt)
-    available = info.has_average
-    if ema and not available:
-        raise UsageError(f"{info.prefix} has no averaged generator (the run was trained with --ema-decay 0 "
-                         "or before mnistgan 0.3.0); drop --ema to use the trained one")
-    averaged = available if ema is None else ema
-    generator = build_generator(config.model, config.train.seed)
+    info = checkpoints.resolve(layout, str(ckpt))
+    if ema and not info.has_average:
+        raise UsageError(f"{info.prefix} has no averaged generator (the run was trained with {{ema_decay}} 0 "
+                         "or before mnistgan 0.3.0); drop {ema} to use the trained one")
+    averaged = info.has_average if ema is None else ema
+    model = build_generator(config.model, config.train.seed)
     key = checkpoints.AVERAGE_KEY if averaged else "generator"
-    checkpoints.restore(tf.train.Checkpoint(**{key: generator}), info, partial=True)
-    # Checkpoints saved before the epoch-end re-estimation (or mid-epoch) may hold lagging
-    # statistics; re-estimating is deterministic, so same checkpoint and seed stay same bytes.
-    recalibrate_batchnorm(generator, config.model, config.train.seed, config.train.batch_size)
-    return generator, config, info, averaged
-
-
-def weights_name(averaged: bool) -> str:
-    return "averaged generator" if averaged else "trained generator"
+    checkpoints.restore(tf.train.Checkpoint(**{key: model}), info, partial=True)
+    # Checkpoints saved mid-epoch hold lagging statistics; re-estimating is deterministic, so the
+    # same checkpoint and seed still give the same bytes.
+    recalibrate_batchnorm(model, config.model, config.train.seed, config.train.batch_size)
+    return Generator(model, config, info, averaged)
 
 
 def require_conditional(run: Path, conditional: bool, what: str) -> None:
+    """Refuse ``what`` (argument names) on an unconditional run, before TensorFlow is loaded."""
     if not conditional:
-        raise UsageError(f"{run} is an unconditional run; {what} need a run trained with --conditional")
+        raise UsageError(f"{run} is an unconditional run; {what} need a run trained with {{conditional}}")
 
 
-def generate(
-    run: Path, ckpt: str, n: int, seed: int, digit: int | None = None, all_digits: bool = False,
-    labels: np.ndarray | None = None, ema: bool | None = None,
-) -> tuple[np.ndarray, CheckpointInfo, bool]:
-    """uint8 images (N, 28, 28) from the generator of ``run`` at ``ckpt``, noise from ``seed``.
-
-    Unconditional runs: N = n. Conditional runs: ``digit`` gives n images of that digit;
-    ``all_digits`` gives 10 * n images, digit-major, every digit drawn from the same n noise
-    vectors; ``labels`` gives one image per label; otherwise n images of digits drawn from ``seed``.
-    ``ema``: which weights, as in :func:`load_generator` (returned: whether they are the average).
-    """
-    if n < 1:
-        raise UsageError("-n must be at least 1")
-    config = RunLayout(Path(run)).load_config()  # cheap check before TensorFlow is loaded
-    if digit is not None or all_digits:
-        require_conditional(run, config.model.conditional, "--digit and --digits")
-    generator, config, info, averaged = load_generator(run, ckpt, config, ema)
-
-    conditional = config.model.conditional
-    if conditional and labels is not None:
-        labels = np.asarray(labels, np.int32)
-        n = len(labels)
-    noise = sample_noise(seed, n, config.model.noise_dim)
-    if conditional and all_digits:
-        noise, labels = np.tile(noise, (10, 1)), np.repeat(np.arange(10, dtype=np.int32), n)
-    elif conditional and digit is not None:
-        labels = np.full(n, digit, np.int32)
-    elif conditional and labels is None:
-        labels = np.random.default_rng([seed, 10]).integers(0, 10, n).astype(np.int32)
-    # training=False: BatchNorm uses its statistics (re-estimated at load) and is not updated.
-    parts = []
-    for i in range(0, len(noise), BATCH):
-        z = noise[i : i + BATCH]
-        parts.append(generator([z, labels[i : i + BATCH]] if conditional else z, training=False).numpy())
-    return to_uint8(np.concatenate(parts)), info, averaged
+@dataclass(frozen=True)
+class SampleResult:
+    path: Path
+    count: int
+    generator: str  # where the weights come from (Generator.describe())
 
 
-def sample(run: Path, ckpt: str, n: int, seed: int, out: Path, scale: int = 2, digit: int | None = None,
-           all_digits: bool = False, ema: bool | None = None) -> SampleResult:
-    """Draw images from the generator of ``run`` at checkpoint ``ckpt`` and write ``out``."""
-    if n < 1:
-        raise UsageError("-n must be at least 1")
-    out = check_sample_output(Path(out))
-    images, info, averaged = generate(run, ckpt, n, seed, digit=digit, all_digits=all_digits, ema=ema)
+def check_sample_output(out: Path) -> Path:
+    if Path(out).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"{{out}} must end in .png (an image grid) or .npy (the raw uint8 array), got {out}")
+    return check_output_file(Path(out))
+
+
+def save_images(images: np.ndarray, out: Path, scale: int = 2, rows: int | None = None,
+                cols: int | None = None) -> Path:
+    """Write uint8 images as a PNG grid (as square as their number allows, unless ``rows`` and
+    ``cols`` say) or, for a ``.npy`` path, as the raw (N, 28, 28) array; atomically."""
+    out = check_sample_output(out)
     if out.suffix.lower() == ".npy":
         with atomic_path(out) as tmp:
             np.save(tmp, images, allow_pickle=False)
+        return out
+    rows, cols = (rows, cols) if rows and cols else grid_shape(len(images))
+    return save_grid_png(images, out, rows, cols, scale)
+
+
+def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Path = Path("samples.png"),
+           scale: int = 2, digit: int | None = None, all_digits: bool = False,
+           ema: bool | None = None) -> SampleResult:
+    """Draw images from the generator of ``run`` at ``ckpt`` and write ``out`` (``mnistgan sample``)."""
+    if n < 1:
+        raise UsageError("{n} must be at least 1")
+    if digit is not None and all_digits:
+        raise UsageError("give {digit} or {digits}, not both")
+    out = check_sample_output(Path(out))
+    config = RunLayout(Path(run)).load_config()  # cheap checks before TensorFlow is loaded
+    if digit is not None or all_digits:
+        require_conditional(run, config.model.conditional, "{digit} and {digits}")
+    generator = load_generator(run, ckpt, ema, config)
+    if all_digits:
+        images = generator.sample_all_digits(n, seed)
+        save_images(images, out, scale, rows=seeds.NUM_CLASSES, cols=n)
     else:
-        rows, cols = (10, n) if all_digits else grid_shape(n)
-        save_grid_png(images, out, rows, cols, scale)
-    return SampleResult(path=out, count=len(images), checkpoint=info.prefix, epoch=info.epoch, averaged=averaged)
+        images = generator.sample(n, seed, digit)
+        save_images(images, out, scale)
+    return SampleResult(path=out, count=len(images), generator=generator.describe())

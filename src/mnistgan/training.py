@@ -16,59 +16,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from mnistgan import __version__
-from mnistgan.config import ModelConfig, RunConfig, TrainConfig
+from mnistgan.config import RunConfig, build_configs, positive, resumable
 from mnistgan.errors import CheckpointError, RunError, TrainingDiverged, TrainingInterrupted, UsageError
-from mnistgan.epochlog import read_rows, write_rows
+from mnistgan.epochlog import EpochMetrics, Reporter, SilentReporter, read_metrics
+from mnistgan.lock import RunLock
 from mnistgan.runs import RunLayout
 
-METRIC_FIELDS = ("epoch", "generator_loss", "discriminator_loss", "seconds", "images_per_second")
 STEPS_PER_CALL = 10  # steps per compiled call: progress granularity vs per-call overhead
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    epoch: int
-    generator_loss: float
-    discriminator_loss: float
-    seconds: float
-    images_per_second: float
-
-    def row(self) -> dict[str, str]:
-        return {
-            "epoch": str(self.epoch),
-            "generator_loss": f"{self.generator_loss:.6f}",
-            "discriminator_loss": f"{self.discriminator_loss:.6f}",
-            "seconds": f"{self.seconds:.3f}",
-            "images_per_second": f"{self.images_per_second:.1f}",
-        }
-
-
-class Reporter(Protocol):
-    """How the core tells the outside world about progress; it never prints itself."""
-
-    def message(self, text: str) -> None: ...
-    def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
-    def steps_done(self, done: int) -> None: ...
-    def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None: ...
-
-
-class SilentReporter:
-    def message(self, text: str) -> None:
-        pass
-
-    def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None:
-        pass
-
-    def steps_done(self, done: int) -> None:
-        pass
-
-    def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -81,8 +40,8 @@ class TrainRequest:
     overwrite: bool = False
     gpu: bool = False
     mixed_precision: bool | None = None
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields given explicitly
-    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields given explicitly
+    minutes: float | None = None  # a time budget for this call: stop cleanly after it
+    settings: dict[str, Any] = field(default_factory=dict)  # ModelConfig/TrainConfig fields given explicitly
 
 
 @dataclass(frozen=True)
@@ -92,59 +51,62 @@ class TrainResult:
     last_epoch: int
     metrics: list[EpochMetrics]
     task: str | None = None  # a non-chief worker's name ("worker 1"): it wrote nothing in the run
-
-
-# Fields a resumed run may change; everything else must match the saved config.
-# A run trained on N workers resumes on one machine and vice versa: the strategy may change.
-RESUMABLE_CHANGES = {"epochs", "keep", "data", "jit_compile", "eval_every", "eval_samples", "strategy"}
+    stopped: str | None = None  # why and where training stopped before its last epoch (the time budget)
 
 
 def _as_option(name: str, value) -> str:
-    """A config field as the train option that sets it: --seed 3, --conditional, --no-deterministic."""
-    option = {"learning_rate": "lr", "jit_compile": "xla"}.get(name, name.replace("_", "-"))
+    """A setting as an error message names it: ``{seed} 3``, ``{conditional}``, ``{no_conditional}``
+    (the CLI shows --seed 3, --conditional, --no-conditional)."""
     if isinstance(value, bool):
-        return f"--{option}" if value else f"--no-{option}"
-    return f"--{option} {value}"
+        return f"{{{name}}}" if value else f"{{no_{name}}}"
+    return f"{{{name}}} {value}"
 
 
 def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
-    """The run's config: from the options for a new run, from config.json for --resume.
+    """The run's config: from the settings for a new run, from config.json for --resume.
 
     Refuses to start over an existing run without --resume/--overwrite, and refuses a resume
-    whose options contradict what the run was trained with. ``writer`` is False for the
-    non-chief workers of a multi-worker run, which never write the run folder (the chief may
-    already have created it when they start).
+    whose settings contradict what the run was trained with (config.py says which may change).
+    ``writer`` is False for the non-chief workers of a multi-worker run, which never write the
+    run folder (the chief may already have created it when they start).
     """
     layout = RunLayout(request.out)
     if request.resume and request.overwrite:
-        raise UsageError("--resume and --overwrite contradict each other; choose one")
+        raise UsageError("{resume} and {overwrite} contradict each other; choose one")
+    if request.minutes is not None and positive(request.minutes):
+        raise UsageError(f"{{minutes}} {positive(request.minutes)}, not {request.minutes}")
     if request.resume:
         saved = layout.load_config()
+        saved_values = {**dataclasses.asdict(saved.model), **dataclasses.asdict(saved.train)}
         # A run without an averaged generator may start one; one that has it keeps its decay.
-        changeable = RESUMABLE_CHANGES | ({"ema_decay"} if saved.train.ema_decay == 0 else set())
+        may_change = {n for n in saved_values if resumable(n)} | ({"ema_decay"} if saved.train.ema_decay == 0 else set())
+        unknown = set(request.settings) - set(saved_values)
+        if unknown:
+            raise UsageError(f"unknown setting {', '.join(sorted(unknown))}")
         conflicts = [
-            f"{_as_option(name, value)} (the run was trained with {_as_option(name, getattr(cfg, name))})"
-            for cfg, given in ((saved.model, request.model), (saved.train, request.train))
-            for name, value in given.items()
-            if name not in changeable and value != getattr(cfg, name)
+            f"{_as_option(name, value)} (the run was trained with {_as_option(name, saved_values[name])})"
+            for name, value in request.settings.items()
+            if name not in may_change and value != saved_values[name]
         ]
         if request.mixed_precision is not None and request.mixed_precision != (
             saved.model.dtype_policy != "float32"
         ):
-            conflicts.append(f"--mixed-precision (the run uses {saved.model.dtype_policy})")
+            conflicts.append(f"{{mixed_precision}} (the run uses {saved.model.dtype_policy})")
         if conflicts:
             raise UsageError(f"cannot resume {layout.root} with different settings: {'; '.join(conflicts)}")
-        train_changes = {k: v for k, v in request.train.items() if k in changeable}
-        train_changes.setdefault("strategy", "auto")  # where it runs now, not where it ran before
-        return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **train_changes))
+        changes = {k: v for k, v in request.settings.items() if k in may_change}
+        changes.setdefault("strategy", "auto")  # where it runs now, not where it ran before
+        try:
+            return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **changes))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if writer and layout.exists() and not request.overwrite:
         raise RunError(
-            f"{layout.root} already holds a run; use --resume to continue it, "
-            "--overwrite to replace it, or --out for a new folder"
+            f"{layout.root} already holds a run; use {{resume}} to continue it, "
+            "{overwrite} to replace it, or {out} for a new folder"
         )
     try:
-        model = ModelConfig(**request.model)
-        train = TrainConfig(**request.train)
+        model, train = build_configs(request.settings.get("recipe"), request.settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return RunConfig(model=model, train=train)
@@ -171,15 +133,6 @@ def _prepare_output(layout: RunLayout) -> None:
         probe.unlink()
     except OSError as exc:
         raise RunError(f"cannot write in {layout.root} ({exc.strerror})") from None
-
-
-def read_metrics(path: Path, up_to_epoch: int) -> list[EpochMetrics]:
-    """Metrics rows already written, for epochs a checkpoint covers (later rows are redone)."""
-    return [EpochMetrics(**row) for row in read_rows(path, METRIC_FIELDS, up_to_epoch)]
-
-
-def write_metrics(path: Path, rows: list[EpochMetrics]) -> None:
-    write_rows(path, METRIC_FIELDS, [r.row() for r in rows])
 
 
 @contextmanager
@@ -214,9 +167,18 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
     from mnistgan import distribute
 
     reporter = reporter or SilentReporter()
-    writer = distribute.early_role(request.train.get("strategy", "auto"))
-    config = plan_config(request, writer)
+    writer = distribute.early_role(request.settings.get("strategy", "auto"))
     layout = RunLayout(request.out)
+    if writer:
+        RunLock(layout.root).check()  # a run another process is writing: say so, whatever else is asked
+    config = plan_config(request, writer)
+    if request.resume and writer:
+        from mnistgan.checkpoints import available_epochs
+
+        have = max(available_epochs(layout.checkpoints), default=0)
+        if have >= config.train.epochs:  # nothing to train, so nothing of the run changes, its config included
+            reporter.message(_nothing_to_train(layout, have, config.train.epochs))
+            return TrainResult(layout, layout.load_config(), have, read_metrics(layout.metrics, have))
 
     from mnistgan.data import load_mnist
 
@@ -225,10 +187,10 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
     images, labels = mnist.x_train, mnist.y_train
     if config.train.subset is not None:
         if config.train.subset > len(images):
-            raise UsageError(f"--subset {config.train.subset} exceeds the {len(images)} training images")
+            raise UsageError(f"{{subset}} {config.train.subset} exceeds the {len(images)} training images")
         images, labels = images[: config.train.subset], labels[: config.train.subset]
 
-    from mnistgan.backend import dtype_policy, select_device
+    from mnistgan.backend import check_cpu_precision, dtype_policy, select_device
 
     device = select_device(request.gpu)
     dist = distribute.make(config.train.strategy, device.gpus)  # before any tensor: multi-worker needs that
@@ -237,15 +199,15 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
                          "unset TF_CONFIG or use --strategy multi-worker")
     if config.train.batch_size % dist.replicas:
         raise UsageError(
-            f"--batch-size {config.train.batch_size} does not split evenly over {dist.replicas} replicas "
+            f"{{batch_size}} {config.train.batch_size} does not split evenly over {dist.replicas} replicas "
             "(it is the global batch); choose a multiple of the replica count"
         )
     if config.train.jit_compile and dist.replicas > 1:
-        raise UsageError("--xla works with one replica only; drop --xla or use --strategy default")
-    if not request.resume:
+        raise UsageError("{jit_compile} works with one replica only; drop it or use {strategy} default")
+    if not request.resume and "dtype_policy" not in request.settings:
         policy = dtype_policy(bool(request.mixed_precision), device.device)
-        if "dtype_policy" not in request.model:
-            config = dataclasses.replace(config, model=dataclasses.replace(config.model, dtype_policy=policy))
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, dtype_policy=policy))
+    check_cpu_precision(config.model.dtype_policy, device.device)
     config = dataclasses.replace(
         config,
         train=dataclasses.replace(config.train, data=_absolute(mnist.source)),
@@ -257,16 +219,24 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
             out = RunLayout(Path(scratch))
             _prepare_output(out)
             return _train_loop(config, layout, out, images, labels, device, dist, reporter,
-                               resume=request.resume, mnist=mnist)
+                               resume=request.resume, mnist=mnist, minutes=request.minutes)
 
-    if request.overwrite and layout.exists():
-        layout.clear()
     _prepare_output(layout)
-    if not request.resume:
-        config.save(layout.config)
+    lock = RunLock(layout.root).acquire()  # until training ends: one writer per run
+    try:
+        if request.overwrite:
+            layout.clear()
+            _prepare_output(layout)
+        if not request.resume:
+            config.save(layout.config)
+        return _train_loop(config, layout, None, images, labels, device, dist, reporter,
+                           resume=request.resume, mnist=mnist, minutes=request.minutes)
+    finally:
+        lock.release()
 
-    return _train_loop(config, layout, layout, images, labels, device, dist, reporter,
-                       resume=request.resume, mnist=mnist)
+
+def _nothing_to_train(layout: RunLayout, have: int, asked: int) -> str:
+    return f"{layout.root} already has {have} epochs ({asked} asked for); nothing to train"
 
 
 def _absolute(source: str) -> str:
@@ -282,78 +252,122 @@ def _saved_data_path(config: RunConfig, resume: bool) -> Path | None:
     return None
 
 
-def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, resume, mnist) -> TrainResult:
-    """Epochs of training. ``layout`` is the run (resumed from); ``out`` is where this process
-    writes: the run itself, or a non-chief worker's scratch folder, which gets checkpoints only."""
+def _restore(gan, layout: RunLayout, config: RunConfig, reporter: Reporter) -> tuple[int, int]:
+    """Load the run's newest state into ``gan``; returns the (epoch, step) to continue from."""
+    from mnistgan import checkpoints
+
+    info = checkpoints.latest_for_resume(layout)
+    if info is None:
+        reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
+        return 1, 0
+    start_average = gan.average is not None and not info.has_average
+    try:
+        checkpoints.restore(gan.checkpoint_without_average if start_average else gan.checkpoint, info)
+    except CheckpointError as exc:
+        if not config.model.conditional or config.trained_by() >= (0, 2):  # damaged, not an old design
+            raise
+        raise CheckpointError(f"{exc}. Conditional runs from mnistgan before 0.2.0 (another discriminator) "
+                              "cannot be resumed; sample, evaluate and interpolate still read them") from None
+    where = info.where
+    reporter.message(f"resuming {layout.root} from {where}")
+    if start_average:
+        gan.start_average()
+        reporter.message(f"the averaged generator (--ema-decay {config.train.ema_decay}) starts from the "
+                         f"weights of {where}")
+    return info.epoch + 1, info.step
+
+
+TIME_UP = 0  # the stop reason of a spent time budget (signals are positive numbers)
+
+
+class _Stops:
+    """Why training should stop now, if it should: a signal, or the time budget spent.
+
+    Multi-worker runs stop together: a stop on any worker stops all of them at the same step
+    (one that stopped alone would leave the others waiting in a collective forever).
+    """
+
+    def __init__(self, signalled: Callable[[], int | None], minutes: float | None, gan, dist) -> None:
+        self.signalled, self.gan, self.dist = signalled, gan, dist
+        self.deadline = None if minutes is None else time.monotonic() + 60 * minutes
+
+    def reason(self) -> int | None:
+        """A signal number, TIME_UP, or None to go on."""
+        signum = self.signalled()
+        time_up = self.deadline is not None and time.monotonic() >= self.deadline
+        local = signum if signum is not None else (TIME_UP if time_up else None)
+        if self.dist.workers == 1 or not self.gan.any_worker(local is not None):
+            return local
+        if local is not None:
+            return local
+        return TIME_UP if self.deadline is not None else signal.SIGTERM  # another worker stopped
+
+
+def _train_loop(config, layout, scratch, images, labels, device, dist, reporter, *, resume, mnist,
+                minutes) -> TrainResult:
+    """Epochs of training. ``layout`` is the run; ``scratch`` is where a non-chief worker saves its
+    checkpoints (None for the chief, which saves into the run)."""
     from mnistgan import checkpoints
     from mnistgan.backend import import_tensorflow, native_stderr_filtered
-    from mnistgan.gan import DCGAN, epoch_batches, steps_per_epoch
-    from mnistgan.images import save_grid_png, to_uint8
+    from mnistgan.gan import DCGAN, steps_per_epoch
+    from mnistgan.seeds import epoch_batches
+    from mnistgan.monitoring import NoOutputs, RunOutputs
 
     tf = import_tensorflow()
     tcfg = config.train
     if tcfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     gan = DCGAN(config.model, tcfg, dist.strategy)
-    _check_free_space(out, checkpoints.state_bytes(gan.trackables()))
-    saver = checkpoints.CheckpointSaver(gan.checkpoint, out, tcfg.keep)
-    writer = out is layout
+    own = scratch or layout  # where this process saves checkpoints
+    size = checkpoints.state_bytes(gan.trackables())
+    _check_free_space(own, size, tcfg.keep)
+    saver = checkpoints.CheckpointSaver(gan.checkpoint, own, tcfg.keep, size)
 
-    start_epoch, start_step = 1, 0
-    if resume:
-        info = checkpoints.latest_for_resume(layout)
-        if info is None:
-            reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
-        else:
-            start_average = gan.average is not None and not info.has_average
-            try:
-                checkpoints.restore(gan.checkpoint_without_average if start_average else gan.checkpoint, info)
-            except CheckpointError as exc:
-                if not config.model.conditional or config.trained_by() >= (0, 2):  # damaged, not an old design
-                    raise
-                raise CheckpointError(f"{exc}. Conditional runs from mnistgan before 0.2.0 (another discriminator) "
-                                      "cannot be resumed; sample, evaluate and interpolate still read them") from None
-            start_epoch, start_step = info.epoch + 1, info.step
-            where = f"epoch {info.epoch}" + (f", step {info.step} of epoch {start_epoch}" if info.step else "")
-            reporter.message(f"resuming {layout.root} from {where}")
-            if start_average:
-                gan.start_average()
-                reporter.message(f"the averaged generator (--ema-decay {tcfg.ema_decay}) starts from the "
-                                 f"weights of {where}")
+    start_epoch, start_step = _restore(gan, layout, config, reporter) if resume else (1, 0)
     history = read_metrics(layout.metrics, start_epoch - 1)
+    task = None if dist.is_chief else dist.task
     if start_epoch > tcfg.epochs:  # nothing to train, so nothing of the run changes, its config included
-        reporter.message(f"{layout.root} already has {start_epoch - 1} epochs (--epochs {tcfg.epochs}); "
-                         "nothing to train")
-        saved = layout.load_config() if writer else config  # only a resume gets here
-        return TrainResult(layout, saved, start_epoch - 1, history, None if writer else dist.task)
+        reporter.message(_nothing_to_train(layout, start_epoch - 1, tcfg.epochs))
+        saved = layout.load_config() if dist.is_chief else config  # only a resume gets here
+        return TrainResult(layout, saved, start_epoch - 1, history, task)
     # Only once the checkpoint has loaded: a refused resume leaves the run as it was.
-    if resume and writer and config != layout.load_config():
+    if resume and dist.is_chief and config != layout.load_config():
         config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
-    from mnistgan.monitoring import EpochOutputs
+    outputs = RunOutputs(layout, gan, mnist, reporter) if dist.is_chief else NoOutputs()
 
-    # After the restore, so it knows the epoch. Non-chief workers draw and score nothing.
-    outputs = EpochOutputs(layout, tf, gan, tcfg, mnist, reporter) if writer else None
-
-    n = len(images)
-    bs = tcfg.batch_size
+    n, bs = len(images), tcfg.batch_size
     steps = steps_per_epoch(n, bs)
-    rows, cols = gan.grid_shape()
     images_t, labels_t = gan.place_data(images, labels)
     reporter.message(
         f"training on {n} images, {steps} steps of {bs} per epoch, on {device.device}"
         f" ({config.model.dtype_policy}{', conditional' if config.model.conditional else ''}),"
-        f" epochs {start_epoch}-{tcfg.epochs}"
+        f" epochs {start_epoch}-{tcfg.epochs}" + (f", for at most {minutes:g} minutes" if minutes else "")
     )
     if dist.name != "default":
         who = "" if dist.is_chief else f"{dist.task}: "
         reporter.message(f"{who}{dist.describe()}, {bs // dist.replicas} images per replica per step")
 
-    with _stop_requests() as stop_requested:
+    def stop(reason: int, epoch: int, done: int) -> TrainResult:
+        """Leave the loop at a stop in ``epoch`` after ``done`` steps. Mid-epoch, a checkpoint and
+        a grid are saved first (an epoch's end has saved its own)."""
+        if done:
+            saver.save_interrupted(epoch - 1)
+            gan.recalibrate()  # after the save: the checkpoint holds the training state as it was
+            outputs.stopped()
+        where = f"after epoch {epoch - 1}" if done == 0 else f"at step {done}/{steps} of epoch {epoch}"
+        again = f"mnistgan train --out {layout.root} --resume" + (f" --minutes {minutes:g}" if minutes else "")
+        if reason != TIME_UP:
+            raise TrainingInterrupted(f"interrupted {where}; checkpoint saved. Continue with: {again}",
+                                      128 + reason)
+        message = f"stopped {where}: the {minutes:g}-minute budget is spent. Continue with: {again}"
+        return TrainResult(layout, config, epoch - 1, history, task, stopped=message)
+
+    with _stop_requests() as signalled:
+        stops = _Stops(signalled, minutes, gan, dist)
         for epoch in range(start_epoch, tcfg.epochs + 1):
             full, rest = epoch_batches(n, bs, tcfg.seed, epoch)
-            full_t = tf.constant(full)
-            epoch_t = tf.constant(epoch, tf.int64)
-            done = start_step if epoch == start_epoch else 0
+            full_t, epoch_t = tf.constant(full), tf.constant(epoch, tf.int64)
+            first = done = start_step if epoch == start_epoch else 0
             if done == 0:
                 gan.step.assign(0)
                 gan.loss_sums.assign([0.0, 0.0])
@@ -362,78 +376,56 @@ def _train_loop(config, layout, out, images, labels, device, dist, reporter, *, 
             while done < steps:
                 # The first call of each compiled function builds its graph; hold back the
                 # optimizer's harmless complaints while it does.
-                quiet = native_stderr_filtered() if epoch == start_epoch else contextlib.nullcontext()
-                with quiet:
+                with native_stderr_filtered() if epoch == start_epoch else contextlib.nullcontext():
                     if done < len(full):
-                        stop = min(done + STEPS_PER_CALL, len(full))
+                        end = min(done + STEPS_PER_CALL, len(full))
                         sums = gan.run_steps(images_t, labels_t, full_t, epoch_t, tf.constant(done, tf.int64),
-                                             tf.constant(stop, tf.int64))
+                                             tf.constant(end, tf.int64))
                     else:
-                        stop = done + 1
+                        end = done + 1
                         sums = gan.run_last_step(images_t, labels_t, tf.constant(rest), epoch_t,
                                                  tf.constant(done, tf.int64))
                     sums = sums.numpy()
                 if not np.all(np.isfinite(sums)):
-                    kept = (f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1
-                            else "no checkpoint was saved")
-                    raise TrainingDiverged(
-                        f"losses became non-finite in epoch {epoch} (step {stop}); stopped, {kept}. "
-                        "Start a new run with a lower --lr or another --seed"
-                    )
-                done = stop
+                    kept = f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 else "no checkpoint was saved"
+                    raise TrainingDiverged(f"losses became non-finite in epoch {epoch} (step {end}); stopped, "
+                                           f"{kept}. Start a new run with a lower {{learning_rate}} or another {{seed}}")
+                done = end
                 reporter.steps_done(done)
-                signum = _stop_agreed(stop_requested(), gan, dist)
-                if signum is not None and done < steps:
-                    saver.save_interrupted(epoch - 1)
-                    raise TrainingInterrupted(_interrupt_message(layout, epoch, done, steps), 128 + signum)
+                reason = stops.reason()
+                if reason is not None and done < steps:
+                    return stop(reason, epoch, done)
             seconds = time.perf_counter() - t0
             g_sum, d_sum = gan.loss_sums.numpy()
-            metrics = EpochMetrics(
-                epoch=epoch,
-                generator_loss=float(g_sum) / steps,
-                discriminator_loss=float(d_sum) / steps,
-                seconds=seconds,
-                images_per_second=n * (steps - (start_step if epoch == start_epoch else 0)) / steps / seconds,
-            )
-            # Inference statistics for the epoch's weights, then image and metrics, checkpoint
+            metrics = EpochMetrics(epoch=epoch, generator_loss=float(g_sum) / steps,
+                                   discriminator_loss=float(d_sum) / steps, seconds=seconds,
+                                   images_per_second=n * (steps - first) / steps / seconds)
+            # Inference statistics for the epoch's weights, then grid and metrics, checkpoint
             # last: a kill in between redoes this epoch.
             gan.recalibrate()
-            image_path = layout.epoch_image(epoch)
             history.append(metrics)
-            if writer:
-                grid = save_grid_png(to_uint8(gan.progress_images()), image_path, rows, cols, tcfg.image_scale)
-                write_metrics(layout.metrics, history)
-                outputs.epoch_done(epoch, metrics, history, grid, last=epoch == tcfg.epochs)
+            grid = outputs.epoch_done(epoch, metrics, history, last=epoch == tcfg.epochs)
             gan.epoch.assign(epoch)
             gan.step.assign(0)
             saver.save_epoch(epoch)
-            reporter.epoch_finished(metrics, image_path if writer else None)
-            signum = _stop_agreed(stop_requested(), gan, dist)
-            if signum is not None and epoch < tcfg.epochs:
-                raise TrainingInterrupted(_interrupt_message(layout, epoch + 1, 0, steps), 128 + signum)
-    return TrainResult(layout, config, tcfg.epochs, history, None if writer else dist.task)
+            reporter.epoch_finished(metrics, grid)
+            reason = stops.reason()
+            if reason is not None and epoch < tcfg.epochs:
+                return stop(reason, epoch + 1, 0)
+    return TrainResult(layout, config, tcfg.epochs, history, task)
 
 
-def _stop_agreed(signum: int | None, gan, dist) -> int | None:
-    """Multi-worker runs stop together: a signal to any worker stops all of them at the same
-    step (one that stopped alone would leave the others waiting in a collective forever)."""
-    if dist.workers == 1 or not gan.any_worker(signum is not None):
-        return signum
-    return signum if signum is not None else signal.SIGTERM
+def _check_free_space(layout: RunLayout, checkpoint_bytes: int, keep: int) -> None:
+    """Fail before training, not after an epoch, when the disk cannot hold the checkpoints the
+    run will keep: ``keep`` of them, and one more while the newest is written before the oldest
+    goes (less the space of those already there)."""
+    from mnistgan.checkpoints import available_epochs
 
-
-def _check_free_space(layout: RunLayout, checkpoint_bytes: int) -> None:
-    """Fail before training, not after an epoch, when the disk cannot take two more checkpoints."""
-    needed = 2 * checkpoint_bytes + 16 * 2**20  # a new checkpoint is written before an old one goes
+    have = len(available_epochs(layout.checkpoints))
+    needed = max(keep + 1 - have, 1) * checkpoint_bytes + 16 * 2**20
     free = shutil.disk_usage(layout.root).free
     if free < needed:
         raise RunError(
-            f"only {free / 2**20:.0f} MiB free under {layout.root}; training needs at least "
-            f"{needed / 2**20:.0f} MiB for checkpoints"
+            f"only {free / 2**20:.0f} MiB free under {layout.root}; keeping {keep} checkpoints of "
+            f"{checkpoint_bytes / 2**20:.0f} MiB needs {needed / 2**20:.0f} MiB more (a smaller {{keep}} needs less)"
         )
-
-
-def _interrupt_message(layout: RunLayout, epoch: int, done: int, steps: int) -> str:
-    where = f"after epoch {epoch - 1}" if done == 0 else f"at step {done}/{steps} of epoch {epoch}"
-    return f"interrupted {where}; checkpoint saved. Continue with: mnistgan train --out {layout.root} --resume"
-

@@ -1,0 +1,153 @@
+"""Quality against wall-clock training time, per recipe, over seeds.
+
+Each (recipe, seed) trains on all 60,000 images with `train --minutes`, stopping at each mark
+(e.g. 1, 2, 5, 10 minutes of training), where its latest state is scored like
+`mnistgan evaluate` (10,000 samples). Training resumes exactly from each stop, so one run gives
+the whole curve; each resume rebuilds the compiled step, a few seconds that the marks count
+(the budget runs from the first training step, graph building included).
+
+Resumable: rows already in the CSV are skipped and a run folder continues where it stopped,
+so the script can be stopped and started again. Timing needs the machine to itself: nothing
+else should run while it does (the CSV records the CPU and its load at each mark).
+
+    python benchmarks/time_to_quality.py --data mnist.npz --recipes report,fast --seeds 0,1,2 \\
+        --marks 1,2,5,10 --out ttq/
+    python benchmarks/time_to_quality.py --data mnist.npz --conditional --recipes fast --out ttq/
+    python benchmarks/time_to_quality.py --plot ttq/   # the plot from the CSV alone
+
+Writes OUT/time_to_quality.csv and OUT/time_to_quality.png (FID and confident share against
+minutes, one line per recipe: the median over seeds, the range over seeds shaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+from pathlib import Path
+
+FIELDS = ["recipe", "conditional", "seed", "minutes", "epochs", "fid", "confident", "coverage",
+          "conditional_accuracy", "lowest_digit_accuracy", "cpu", "onednn_isa", "load1"]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def append_row(path: Path, row: dict) -> None:
+    new = not path.is_file()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def measure(args) -> None:
+    import mnistgan
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / "time_to_quality.csv"
+    marks = [float(m) for m in args.marks.split(",")]
+    kind = "conditional" if args.conditional else "unconditional"
+    for recipe in args.recipes.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            done = {float(r["minutes"]) for r in read_rows(table)
+                    if r["recipe"] == recipe and r["seed"] == str(seed) and r["conditional"] == str(args.conditional)}
+            run_dir = out / f"{recipe}-{kind}-seed{seed}"
+            trained = 0.0
+            for mark in marks:
+                if mark in done:
+                    trained = mark
+                    continue
+                resume = (run_dir / "config.json").is_file()
+                # A run stopped at an earlier mark (or killed between marks) continues from its checkpoint.
+                run = mnistgan.train(run_dir, data=args.data, recipe=recipe, seed=seed, conditional=args.conditional,
+                                     resume=resume, minutes=mark - trained, progress=False)
+                trained = mark
+                g = run.generator()
+                ev = g.evaluate(n=args.samples, data=args.data)
+                row = {
+                    "recipe": recipe, "conditional": args.conditional, "seed": seed, "minutes": mark,
+                    "epochs": g.checkpoint.where, "fid": f"{ev.fid:.3f}", "confident": f"{ev.confident:.4f}",
+                    "coverage": f"{ev.coverage:.4f}",
+                    "conditional_accuracy": "" if ev.conditional_accuracy is None else f"{ev.conditional_accuracy:.4f}",
+                    "lowest_digit_accuracy": "" if ev.digit_accuracy is None else f"{min(ev.digit_accuracy):.4f}",
+                    "cpu": cpu_name(), "onednn_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
+                    "load1": f"{os.getloadavg()[0]:.2f}",
+                }
+                append_row(table, row)
+                print(", ".join(f"{k} {v}" for k, v in row.items() if k not in ("cpu",)), flush=True)
+
+
+def plot(out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = read_rows(out / "time_to_quality.csv")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    series = sorted({(r["recipe"], r["conditional"]) for r in rows})
+    for recipe, conditional in series:
+        mine = [r for r in rows if (r["recipe"], r["conditional"]) == (recipe, conditional)]
+        minutes = sorted({float(r["minutes"]) for r in mine})
+        label = recipe + (" conditional" if conditional == "True" else "")
+        for ax, key in zip(axes, ("fid", "confident")):
+            values = [[float(r[key]) for r in mine if float(r["minutes"]) == m] for m in minutes]
+            median = [np.median(v) for v in values]
+            line = ax.plot(minutes, median, marker="o", label=f"{label} ({len(values[0])} seeds)")[0]
+            ax.fill_between(minutes, [min(v) for v in values], [max(v) for v in values],
+                            color=line.get_color(), alpha=0.2)
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("FID (10,000 samples; lower is better)")
+    axes[1].set_ylabel("confident share")
+    for ax in axes:
+        ax.set_xlabel("minutes of training")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    cpu = rows[0]["cpu"] if rows else ""
+    fig.suptitle(f"Quality against training time, all 60,000 images ({cpu})", fontsize=9)
+    fig.tight_layout()
+    path = out / "time_to_quality.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="mnist.npz (default: $MNISTGAN_DATA or Keras's cache)")
+    parser.add_argument("--recipes", default="report,fast")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--marks", default="1,2,5,10", help="minutes of training at which to score")
+    parser.add_argument("--conditional", action="store_true")
+    parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--out", default="ttq")
+    parser.add_argument("--plot", metavar="DIR", help="only draw the plot from DIR's CSV")
+    args = parser.parse_args()
+    if args.plot:
+        print(plot(Path(args.plot)))
+        return
+    measure(args)
+    print(plot(Path(args.out)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""mnistgan's Python API: everything the command line does, as functions that return values.
+
+    import mnistgan
+    run = mnistgan.train("out/", recipe="fast", minutes=10, data="mnist.npz")
+    g = run.generator()                     # the latest checkpoint's averaged generator
+    images = g.sample(16, seed=1)           # uint8 (16, 28, 28): the bytes `mnistgan sample --seed 1` draws
+    mnistgan.grid(images)                   # a PIL image; shows inline in Jupyter
+    mnistgan.evaluate(images, data="mnist.npz")
+
+Errors are :class:`mnistgan.MnistganError` subclasses whose messages name the arguments of these
+functions. See docs/api.md.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistgan.config import RunConfig
+from mnistgan.epochlog import METRIC_FIELDS, Reporter, SilentReporter, read_rows
+from mnistgan.runs import RunLayout
+
+
+class Table(list):
+    """Rows (dicts) of a run's CSV file; renders as an HTML table in Jupyter."""
+
+    def column(self, name: str) -> list:
+        """One column's values, in row order."""
+        return [row[name] for row in self]
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p>(no rows)</p>"
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in self[0])
+        body = "".join(
+            "<tr>" + "".join(f"<td>{v:.4g}</td>" if isinstance(v, float) else f"<td>{v}</td>" for v in row.values())
+            + "</tr>" for row in self
+        )
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+
+@dataclass
+class Run:
+    """A run folder written by :func:`train`: its settings, progress, scores and generators."""
+
+    path: Path
+    config: RunConfig
+    # Set by train(): why that call stopped before the run's last epoch (its time budget), or None.
+    stopped: str | None = None
+    # Set by train() in a multi-worker run's other processes ("worker 1"), which write nothing.
+    worker: str | None = None
+
+    def __repr__(self) -> str:
+        kind = ", conditional" if self.config.model.conditional else ""
+        return (f"<mnistgan.Run {str(self.path)!r}: recipe {self.config.train.recipe}{kind}, "
+                f"{self.epochs_done} of {self.config.train.epochs} epochs>")
+
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.path)
+
+    @property
+    def epochs_done(self) -> int:
+        """Completed epochs, by the newest epoch checkpoint on disk."""
+        from mnistgan.checkpoints import available_epochs
+
+        return max(available_epochs(self.layout.checkpoints), default=0)
+
+    def metrics(self) -> Table:
+        """metrics.csv: per epoch, the mean losses, seconds and images per second."""
+        return Table(read_rows(self.layout.metrics, METRIC_FIELDS, up_to_epoch=10**9))
+
+    def evaluations(self) -> Table:
+        """evaluation.csv: the scores of runs trained with ``eval_every``."""
+        from mnistgan.monitoring import CONDITIONAL_FIELDS, EVAL_FIELDS
+
+        fields = CONDITIONAL_FIELDS if self.config.model.conditional else EVAL_FIELDS
+        return Table(read_rows(self.layout.evaluation, fields, up_to_epoch=10**9))
+
+    def epoch_grid(self, epoch: int | None = None):
+        """The fixed-noise grid saved after ``epoch`` (default: the last one) as a PIL image."""
+        from PIL import Image
+
+        from mnistgan.errors import RunError
+
+        epoch = self.epochs_done if epoch is None else epoch
+        path = self.layout.epoch_image(epoch)
+        if not path.is_file():
+            raise RunError(f"{self.path} has no grid for epoch {epoch}")
+        with Image.open(path) as im:
+            return im.copy()
+
+    def generator(self, ckpt: str | int = "latest", ema: bool | None = None):
+        """The generator at ``ckpt``: ``"latest"``, an epoch number, or a checkpoint path; the
+        averaged one unless ``ema=False`` (see :class:`mnistgan.Generator`)."""
+        from mnistgan.sampling import load_generator
+
+        return load_generator(self.path, ckpt, ema, self.config)
+
+
+def open_run(path: Path | str) -> Run:
+    """A finished or interrupted run folder."""
+    layout = RunLayout(Path(path))
+    return Run(layout.root, layout.load_config())
+
+
+def _reporter(progress: bool | Reporter) -> Reporter:
+    if progress is True:
+        from mnistgan.console import TrainingReporter
+
+        return TrainingReporter()
+    return progress or SilentReporter()
+
+
+def train(
+    out: Path | str = "out",
+    *,
+    data: Path | str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    minutes: float | None = None,
+    gpu: bool = False,
+    mixed_precision: bool | None = None,
+    progress: bool | Reporter = True,
+    **settings: Any,
+) -> Run:
+    """Train a run into the folder ``out`` (or continue it with ``resume=True``); returns the Run.
+
+    ``settings`` are the fields of :class:`~mnistgan.config.TrainConfig` and
+    :class:`~mnistgan.config.ModelConfig` (``epochs=5``, ``recipe="fast"``, ``conditional=True``,
+    ``learning_rate=2e-4``, ...); those not given come from the recipe, or from the run itself
+    when resuming. ``minutes`` stops training cleanly after that much time (a checkpoint is
+    saved; ``resume=True`` continues). ``progress``: True shows a progress bar (terminal or
+    notebook) and a line per epoch, False nothing, or a Reporter of your own.
+    """
+    from mnistgan.training import TrainRequest
+    from mnistgan.training import train as core
+
+    request = TrainRequest(
+        out=Path(out), data=None if data is None else Path(data), resume=resume, overwrite=overwrite, gpu=gpu,
+        mixed_precision=mixed_precision, minutes=minutes,
+        settings={k: v for k, v in settings.items() if v is not None},
+    )
+    reporter = _reporter(progress)
+    try:
+        result = core(request, reporter)
+    finally:
+        close = getattr(reporter, "close", None)
+        if close is not None:
+            close()
+    return Run(result.layout.root, result.config, stopped=result.stopped, worker=result.task)
+
+
+def grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, scale: int = 1):
+    """uint8 images (N, 28, 28) laid out as a PIL image (as square as N allows, unless told)."""
+    from PIL import Image
+
+    from mnistgan.images import grid_shape, make_grid, upscale
+
+    images = np.asarray(images)
+    if not (rows and cols):
+        rows, cols = grid_shape(len(images))
+    return Image.fromarray(upscale(make_grid(images, rows, cols), scale))
+
+
+def preview_dataset(data: Path | str | None = None, scale: int = 1):
+    """The report's 10x20 grid of training images (row d: the first 20 of digit d) as a PIL image."""
+    from mnistgan.data import load_mnist, preview_indices
+    from mnistgan.preview import PER_DIGIT
+
+    mnist = load_mnist(None if data is None else Path(data))
+    idx = preview_indices(mnist.y_train, PER_DIGIT)
+    return grid(mnist.x_train[idx.ravel()], 10, PER_DIGIT, scale)
+
+
+def evaluate(images: np.ndarray, data: Path | str | None = None, digits: np.ndarray | None = None,
+             retrain: bool = False):
+    """Score uint8 images (N, 28, 28) against MNIST: the numbers ``mnistgan evaluate --json``
+    prints, as an :class:`~mnistgan.evaluation.Evaluation`. ``digits``: the digit each image was
+    asked to be, for a conditional generator's samples (see ``Generator.evaluate`` too)."""
+    from mnistgan.evaluation import score_images
+
+    return score_images(images, None if data is None else Path(data), digits, retrain=retrain)

@@ -1,0 +1,105 @@
+"""The Python API, in-process: what a notebook user calls, and what it returns."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mnistgan
+from mnistgan.cli import app
+
+SETTINGS = {"subset": 96, "batch_size": 32, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def api_run(tmp_path_factory, session_npz):
+    return mnistgan.train(tmp_path_factory.mktemp("api") / "run", data=session_npz, epochs=2, progress=False,
+                          **SETTINGS)
+
+
+def test_importing_mnistgan_loads_no_tensorflow():
+    code = "import sys, mnistgan; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
+
+
+def test_every_public_name_is_documented():
+    for name in mnistgan.__all__:
+        obj = getattr(mnistgan, name)
+        if callable(obj) or isinstance(obj, type):
+            assert obj.__doc__, f"mnistgan.{name} has no docstring"
+
+
+@pytest.mark.slow
+def test_train_returns_the_run_with_its_config_metrics_and_grids(api_run):
+    assert isinstance(api_run, mnistgan.Run) and api_run.stopped is None
+    assert api_run.epochs_done == 2 and api_run.config.train.subset == 96
+    assert api_run.metrics().column("epoch") == [1, 2]
+    assert api_run.epoch_grid().size == ((4 * 28 + 5 * 2) * 2,) * 2
+    assert "2 of 2 epochs" in repr(api_run)
+    again = mnistgan.open_run(api_run.path)
+    assert again.config == api_run.config and again.metrics() == api_run.metrics()
+
+
+@pytest.mark.slow
+def test_generator_samples_are_the_bytes_the_cli_writes(api_run, runner, tmp_path):
+    g = api_run.generator()
+    images = g.sample(8, seed=1)
+    assert images.shape == (8, 28, 28) and images.dtype == np.uint8
+    result = runner.invoke(app, ["sample", "--run", str(api_run.path), "-n", "8", "--seed", "1",
+                                 "--out", str(tmp_path / "s.npy")])
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(images, np.load(tmp_path / "s.npy"))
+    assert np.array_equal(g.images(g.noise(8, seed=1)), images)  # sample() is noise(), then images()
+    assert g.averaged and "epoch 2" in g.describe()
+    assert not api_run.generator(1, ema=False).averaged
+
+
+@pytest.mark.slow
+def test_grid_and_walk_are_pictures(api_run):
+    g = api_run.generator()
+    picture = mnistgan.grid(g.sample(10), scale=2)
+    assert picture.size == ((4 * 28 + 5 * 2) * 2, (3 * 28 + 4 * 2) * 2)  # 10 images: 3 rows of 4
+    walk = mnistgan.interpolate(g, seeds=[1, 2, 3], frames=4)
+    assert walk.frames.shape == (12, (28 + 4) * 4, (28 + 4) * 4) and walk.what == "seeds 1 -> 2 -> 3 -> 1"
+
+
+@pytest.mark.slow
+def test_errors_name_the_arguments_not_the_options(api_run, session_npz, tmp_path):
+    with pytest.raises(mnistgan.UsageError, match="^resume and overwrite contradict each other"):
+        mnistgan.train(tmp_path / "r", data=session_npz, resume=True, overwrite=True, progress=False)
+    with pytest.raises(mnistgan.UsageError, match="^epochs must be at least 1, not 0"):
+        mnistgan.train(tmp_path / "r", data=session_npz, epochs=0, progress=False)
+    with pytest.raises(mnistgan.UsageError, match="unknown setting epoch$"):
+        mnistgan.train(tmp_path / "r", data=session_npz, epoch=3, progress=False)
+    with pytest.raises(mnistgan.UsageError, match="asking for a digit needs a run trained with conditional"):
+        api_run.generator().sample(4, digit=3)
+    with pytest.raises(mnistgan.RunError, match="already holds a run; use resume to continue it"):
+        mnistgan.train(api_run.path, data=session_npz, progress=False)
+    with pytest.raises(mnistgan.RunError, match="not an mnistgan run folder"):
+        mnistgan.open_run(tmp_path)
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_cli_names_the_options_of_the_same_errors(runner, tmp_path):
+    result = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--resume", "--overwrite"])
+    assert result.exit_code == 2 and "--resume and --overwrite contradict" in result.stderr
+    from mnistgan.cli import option_name
+
+    assert [option_name(a) for a in ("learning_rate", "no_jit_compile", "n", "digit", "mixed_precision")] == [
+        "--lr", "--no-xla", "-n", "--digit", "--mixed-precision"]
+
+
+@pytest.mark.slow
+def test_conditional_generators_draw_the_digits_asked_for(runner, session_npz, tmp_path):
+    run = mnistgan.train(tmp_path / "c", data=session_npz, epochs=1, conditional=True, progress=False, **SETTINGS)
+    g = run.generator()
+    assert g.conditional and g.sample(5, seed=2, digit=7).shape == (5, 28, 28)
+    assert g.sample_all_digits(3).shape == (30, 28, 28)
+    with pytest.raises(mnistgan.UsageError, match="digit must be between 0 and 9"):
+        g.sample(2, digit=10)
+    cli = runner.invoke(app, ["sample", "--run", str(run.path), "--digit", "7", "-n", "5", "--seed", "2",
+                              "--out", str(tmp_path / "s.npy")])
+    assert cli.exit_code == 0 and np.array_equal(np.load(tmp_path / "s.npy"), g.sample(5, seed=2, digit=7))
+
