@@ -169,6 +169,19 @@ def test_same_checkpoint_and_seed_give_identical_bytes(runner, trained_run, tmp_
     assert "epoch 2" in result.stderr
 
 
+def test_a_checkpoint_copied_out_of_its_run_samples_on_its_own(runner, trained_run, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for part in (trained_run / "checkpoints").glob("ckpt-2.*"):
+        shutil.copy(part, elsewhere)
+    assert sample(runner, trained_run, tmp_path / "a.npy", "--seed", "4").exit_code == 0
+    # No --run, and no out/ in the working folder: the checkpoint carries its run's settings.
+    result = runner.invoke(app, ["sample", "--ckpt", str(elsewhere / "ckpt-2"), "--seed", "4",
+                                 "--out", str(tmp_path / "b.npy")])
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
 def test_npy_output_is_the_raw_uint8_array(runner, trained_run, tmp_path):
     out = tmp_path / "s.npy"
     assert sample(runner, trained_run, out, "-n", "10", "--ckpt", "1").exit_code == 0

@@ -24,6 +24,7 @@ PREFIX = "ckpt"  # checkpoints are <run>/checkpoints/ckpt-<epoch>
 INTERRUPTED = "interrupted"  # a mid-epoch checkpoint saved on Ctrl-C/SIGTERM lives in this subfolder
 AVERAGE_KEY = "generator_average"  # the averaged generator's weights (runs with ema_decay > 0)
 AVERAGE_UPDATES_KEY = "generator_average_updates"
+CONFIG_KEY = "config"  # the run's config.json, as a string: a checkpoint copied anywhere still loads
 _NUMBERED = re.compile(rf"^{PREFIX}-(\d+)\.index$")
 
 
@@ -34,6 +35,8 @@ class CheckpointInfo:
     step: int  # steps done in the following epoch (non-zero only for interrupted saves)
     # holds an averaged generator (not in runs trained with ema_decay 0 or before mnistgan 0.3.0)
     has_average: bool = False
+    keys: frozenset[str] = frozenset()  # the objects it holds: generator, discriminator, ...
+    config: str | None = None  # the run's config.json (checkpoints of mnistgan 0.4.0 and later)
 
     @property
     def where(self) -> str:
@@ -54,10 +57,17 @@ def describe(prefix: str) -> CheckpointInfo:
         reader = tf.train.load_checkpoint(prefix)
         epoch = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
         step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
-        has_average = any(name.startswith(f"{AVERAGE_KEY}/") for name in reader.get_variable_to_shape_map())
+        keys = frozenset(name.split("/")[0] for name in reader.get_variable_to_shape_map())
+        config = reader.get_tensor(f"{CONFIG_KEY}/.ATTRIBUTES/VARIABLE_VALUE") if CONFIG_KEY in keys else None
     except Exception as exc:  # TensorFlow raises OpError, ValueError or IndexError for damaged files
         raise CheckpointError(f"{prefix} is not a readable mnistgan checkpoint ({_first_line(exc)})") from exc
-    return CheckpointInfo(prefix=prefix, epoch=epoch, step=step, has_average=has_average)
+    return CheckpointInfo(prefix=prefix, epoch=epoch, step=step, has_average=AVERAGE_KEY in keys, keys=keys,
+                          config=config.decode() if isinstance(config, bytes) else config)
+
+
+def is_path(spec: str) -> bool:
+    """Whether ``--ckpt`` names a checkpoint by path (not ``latest`` or an epoch number)."""
+    return spec != "latest" and not spec.isdigit()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -207,7 +207,8 @@ DataOpt = Annotated[
 ]
 DEFAULT_PREVIEW = Path("out/dataset_preview.png")
 RunOpt = Annotated[
-    Path, typer.Option("--run", exists=True, file_okay=False, help="Run folder written by `mnistgan train`.")
+    Path, typer.Option("--run", file_okay=False, help="Run folder written by `mnistgan train` (not needed with "
+                       "a --ckpt path: a checkpoint carries its run's settings).")
 ]
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge the PNG by this integer factor.")]
 
@@ -395,8 +396,7 @@ def interpolate(
 @app.command(cls=_Command)
 @handle_errors
 def evaluate(
-    run: Annotated[Path, typer.Option("--run", help="Run folder whose checkpoint to score (ignored with --samples).")]
-    = Path("out"),
+    run: RunOpt = Path("out"),
     ckpt: Annotated[str, typer.Option("--ckpt", help="latest, an epoch number, or a checkpoint path.")] = "latest",
     n: Annotated[int, typer.Option("-n", "--num", min=2, max=100_000, help="Samples to draw and score.")] = 10_000,
     seed: Annotated[int, typer.Option(min=0, help="Noise seed for the samples.")] = 0,
@@ -425,8 +425,6 @@ def evaluate(
     """
     from mnistgan.evaluation import evaluate as core
 
-    if samples is None and not run.is_dir():
-        raise typer.BadParameter(f"run folder {run} does not exist", param_hint="'--run'")
     with console.TaskProgress("training the evaluation classifier") as bar:
         result = core(run=run, ckpt=ckpt, n=n, seed=seed, samples=samples, data=data, retrain=retrain, ema=ema,
                       progress=bar.update, notify=console.info)

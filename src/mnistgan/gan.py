@@ -29,7 +29,7 @@ import numpy as np
 
 from mnistgan import seeds
 from mnistgan.backend import import_tensorflow
-from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY
+from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY, CONFIG_KEY
 from mnistgan.config import ModelConfig, TrainConfig
 from mnistgan.models import build_discriminator, build_generator, network_inputs, seed_states
 
@@ -74,6 +74,12 @@ class DCGAN:
             raise ValueError(f"batch size {train_cfg.batch_size} does not split into {self.replicas} replicas")
         with self.strategy.scope():  # variables created here are mirrored on every replica
             self._build_state(model_cfg, train_cfg)
+        # The run's config.json travels in every checkpoint. A string: created outside the
+        # strategy, since strings can be neither mirrored nor broadcast between workers.
+        with tf.device("/CPU:0"):
+            self.run_config = tf.Variable("", dtype=tf.string, trainable=False)
+        self.parts[CONFIG_KEY] = self.run_config
+        self.checkpoint = tf.train.Checkpoint(**self.parts)
 
         bs, nd = train_cfg.batch_size, model_cfg.noise_dim
         # One device: a nested tf.function (XLA can compile it). Several replicas: inlined, since
@@ -116,11 +122,12 @@ class DCGAN:
             self.average_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
             self.start_average()
             trained |= {AVERAGE_KEY: self.average, AVERAGE_UPDATES_KEY: self.average_updates}
-        self.checkpoint = tf.train.Checkpoint(**trained)
-        # For checkpoints written before the run had an average: everything but the average.
-        self.checkpoint_without_average = tf.train.Checkpoint(
-            **{k: v for k, v in trained.items() if k not in (AVERAGE_KEY, AVERAGE_UPDATES_KEY)}
-        )
+        self.parts = trained  # what a checkpoint holds, by name
+
+    def checkpoint_of(self, keys: frozenset[str]) -> tf.train.Checkpoint:
+        """The objects a saved checkpoint holds, to restore it strictly: an older checkpoint may
+        lack the average (runs that started one on resume) or the config (before 0.4.0)."""
+        return tf.train.Checkpoint(**{k: v for k, v in self.parts.items() if k in keys})
 
     def start_average(self) -> None:
         """Start the average at the generator's current weights (a new run, or a run that had none)."""

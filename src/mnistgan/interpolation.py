@@ -18,8 +18,7 @@ import numpy as np
 from mnistgan.errors import UsageError
 from mnistgan.files import check_output_file
 from mnistgan.images import make_grid, to_uint8, upscale
-from mnistgan.runs import RunLayout
-from mnistgan.sampling import Generator, load_generator, require_conditional
+from mnistgan.sampling import Generator, load_generator, require_conditional, run_config_or_none
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float,
     if len(seeds) < 1 or (digits is None and len(seeds) < 2):
         raise UsageError("{seeds} needs at least two seeds (or one seed with {digits})")
     out = check_output_file(Path(out))
-    config = RunLayout(Path(run)).load_config()  # cheap checks before TensorFlow is loaded
-    if digits is not None:
+    config = run_config_or_none(run, ckpt)  # cheap checks before TensorFlow is loaded
+    if config is not None and digits is not None:
         require_conditional(run, config.model.conditional, "{digits}")
     return walk(load_generator(run, ckpt, ema, config), seeds, frames, digits, scale).save(out, fps)

@@ -68,7 +68,7 @@ class RunLayout:
 
     def load_config(self) -> RunConfig:
         if not self.root.is_dir():
-            raise RunError(f"run folder {self.root} does not exist")
+            raise RunError(f"run folder {self.root} does not exist", exit_code=2)  # a usage error
         if not self.config.is_file():
             raise RunError(f"{self.root} is not an mnistgan run folder (no config.json)")
         return RunConfig.load(self.config)

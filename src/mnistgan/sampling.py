@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,23 +124,29 @@ class Generator:
         return evaluate_generator(self, n, seed, None if data is None else Path(data), retrain=retrain)
 
 
-def load_generator(run: Path | str, ckpt: str | int = "latest", ema: bool | None = None,
+def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", ema: bool | None = None,
                    config: RunConfig | None = None) -> Generator:
     """The generator of ``run`` at ``ckpt`` (``"latest"``, an epoch number, or a checkpoint path).
 
-    ``ema``: True for the averaged generator (an error if the checkpoint has none), False for
-    the trained one, None for the averaged one when the checkpoint has it. The restore is
-    checked: every weight must be found in the checkpoint.
+    A checkpoint path needs no run folder: the checkpoint carries the config it was trained with
+    (those of mnistgan 0.4.0 and later; older ones read the run's config.json). ``ema``: True
+    for the averaged generator (an error if the checkpoint has none), False for the trained
+    one, None for the averaged one when the checkpoint has it. The restore is checked: every
+    weight must be found in the checkpoint.
     """
-    layout = RunLayout(Path(run))
-    config = config or layout.load_config()
-
     from mnistgan import checkpoints
     from mnistgan.backend import import_tensorflow
+    from mnistgan.config import RunConfig
     from mnistgan.models import build_generator, recalibrate_batchnorm
 
     tf = import_tensorflow()
+    layout = RunLayout(Path(run if run is not None else "."))
+    if not checkpoints.is_path(str(ckpt)):
+        config = config or layout.load_config()
     info = checkpoints.resolve(layout, str(ckpt))
+    if config is None:
+        config = (RunConfig.from_dict(json.loads(info.config), info.prefix) if info.config
+                  else layout.load_config())
     if ema and not info.has_average:
         raise UsageError(f"{info.prefix} has no averaged generator (the run was trained with {{ema_decay}} 0 "
                          "or before mnistgan 0.3.0); drop {ema} to use the trained one")
@@ -151,6 +158,17 @@ def load_generator(run: Path | str, ckpt: str | int = "latest", ema: bool | None
     # same checkpoint and seed still give the same bytes.
     recalibrate_batchnorm(model, config.model, config.train.seed, config.train.batch_size)
     return Generator(model, config, info, averaged)
+
+
+def run_config_or_none(run: Path, ckpt: str) -> RunConfig | None:
+    """The run's config for the checks made before TensorFlow loads; None when ``ckpt`` is a
+    checkpoint path and ``run`` holds no run (the checkpoint's own config decides later)."""
+    from mnistgan.checkpoints import is_path
+
+    layout = RunLayout(Path(run))
+    if is_path(str(ckpt)) and not layout.config.is_file():
+        return None
+    return layout.load_config()
 
 
 def require_conditional(run: Path, conditional: bool, what: str) -> None:
@@ -194,8 +212,8 @@ def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Pat
     if digit is not None and all_digits:
         raise UsageError("give {digit} or {digits}, not both")
     out = check_sample_output(Path(out))
-    config = RunLayout(Path(run)).load_config()  # cheap checks before TensorFlow is loaded
-    if digit is not None or all_digits:
+    config = run_config_or_none(run, ckpt)  # cheap checks before TensorFlow is loaded
+    if config is not None and (digit is not None or all_digits):
         require_conditional(run, config.model.conditional, "{digit} and {digits}")
     generator = load_generator(run, ckpt, ema, config)
     if all_digits:

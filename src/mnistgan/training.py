@@ -262,7 +262,7 @@ def _restore(gan, layout: RunLayout, config: RunConfig, reporter: Reporter) -> t
         return 1, 0
     start_average = gan.average is not None and not info.has_average
     try:
-        checkpoints.restore(gan.checkpoint_without_average if start_average else gan.checkpoint, info)
+        checkpoints.restore(gan.checkpoint_of(info.keys), info)
     except CheckpointError as exc:
         if not config.model.conditional or config.trained_by() >= (0, 2):  # damaged, not an old design
             raise
@@ -324,6 +324,7 @@ def _train_loop(config, layout, scratch, images, labels, device, dist, reporter,
     saver = checkpoints.CheckpointSaver(gan.checkpoint, own, tcfg.keep, size)
 
     start_epoch, start_step = _restore(gan, layout, config, reporter) if resume else (1, 0)
+    gan.run_config.assign(config.to_json())  # every checkpoint carries the config it was trained with
     history = read_metrics(layout.metrics, start_epoch - 1)
     task = None if dist.is_chief else dist.task
     if start_epoch > tcfg.epochs:  # nothing to train, so nothing of the run changes, its config included
