@@ -149,7 +149,7 @@ def _checked(check) -> typing.Callable:
 
 
 def _default_text(name: str, default) -> str:
-    """' Default: 200; fast: 64.': the field's default and what each recipe sets instead."""
+    """' Default: 256; fast: 32.': the field's default and what each recipe sets instead."""
     from mnistgan.config import RECIPES
 
     def show(v):
