@@ -169,12 +169,9 @@ def grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, s
 
 def preview_dataset(data: Path | str | None = None, scale: int = 1):
     """The report's 10x20 grid of training images (row d: the first 20 of digit d) as a PIL image."""
-    from mnistgan.data import load_mnist, preview_indices
-    from mnistgan.preview import PER_DIGIT
+    from mnistgan.preview import PER_DIGIT, preview_images
 
-    mnist = load_mnist(None if data is None else Path(data))
-    idx = preview_indices(mnist.y_train, PER_DIGIT)
-    return grid(mnist.x_train[idx.ravel()], 10, PER_DIGIT, scale)
+    return grid(preview_images(None if data is None else Path(data)), 10, PER_DIGIT, scale)
 
 
 def evaluate(images: np.ndarray, data: Path | str | None = None, digits: np.ndarray | None = None,
