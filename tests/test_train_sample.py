@@ -130,6 +130,8 @@ def test_overwrite_replaces_the_run(runner, session_npz, tmp_path):
         ["--recipe", "slow"],
         ["--beta1", "1"],
         ["--lr-d", "0"],
+        ["--r1", "-1"],
+        ["--r1", "inf"],
     ],
 )
 def test_bad_training_options_are_usage_errors(runner, session_npz, tmp_path, args):

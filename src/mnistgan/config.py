@@ -38,6 +38,10 @@ def positive(v: float) -> str | None:
     return None if v > 0 and math.isfinite(v) else "must be a positive number"  # also refuses nan
 
 
+def non_negative(v: float) -> str | None:
+    return None if v >= 0 and math.isfinite(v) else "must be 0 or a positive number"
+
+
 def in_unit_interval(v: float) -> str | None:
     return None if 0 <= v < 1 else "must be at least 0 and below 1"  # nan fails both comparisons
 
@@ -106,6 +110,11 @@ class TrainConfig:
                                             flag="lr-d", check=positive)
     beta1: float = setting(0.9, "Adam's beta_1 (momentum) for both networks.", check=in_unit_interval)
     beta2: float = setting(0.999, "Adam's beta_2 for both networks.", check=in_unit_interval)
+    r1: float = setting(
+        0.0, "Weight gamma of the R1 penalty: gamma/2 times the squared gradient of the discriminator's "
+        "logit at real images, added to its loss (Mescheder et al. 2018). 0: none, as in the report.",
+        check=non_negative,
+    )
     # Decay of the averaged generator (an exponential moving average of the generator's weights,
     # updated every step; grids, scores and samples are drawn from it). 0: no average, the
     # report's single generator. Training itself is the same either way.

@@ -166,6 +166,17 @@ class DCGAN:
         out = self.discriminator(network_inputs(self.model_cfg, images, labels), training=training)
         return tf.cast(out, tf.float32)
 
+    def _d_with_r1(self, real, real_labels):
+        """The discriminator's logits at real images, and each image's R1 penalty: gamma/2 times
+        the squared norm of the logit's gradient with respect to the image's pixels. Called
+        inside the discriminator's tape, so its update differentiates the penalty too."""
+        with tf.GradientTape() as tape:
+            tape.watch(real)
+            logits = self._d(real, real_labels, training=True)
+            total = tf.reduce_sum(logits)  # each image's logit depends on that image only
+        grads = tape.gradient(total, real)
+        return logits, (0.5 * self.train_cfg.r1) * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
+
     def _step_impl(
         self, real_u8, real_labels, noise, fake_labels, real_share=None, fake_share=None
     ) -> tuple[tf.Tensor, tf.Tensor]:
@@ -180,14 +191,21 @@ class DCGAN:
 
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self._g(noise, fake_labels, training=True)
-            real_logits = self._d(real, real_labels, training=True)
+            if self.train_cfg.r1 > 0:
+                real_logits, penalty = self._d_with_r1(real, real_labels)
+                penalty = weighted_mean(penalty, real_share)
+            else:
+                real_logits, penalty = self._d(real, real_labels, training=True), None
             fake_logits = self._d(fake, fake_labels, training=True)
             # Sigmoid cross-entropy on logits (Listings 8-9): -log(sigmoid(x)) = softplus(-x).
             g_loss = weighted_mean(tf.nn.softplus(-fake_logits), fake_share)
             d_loss = weighted_mean(tf.nn.softplus(-real_logits), real_share) + weighted_mean(
                 tf.nn.softplus(fake_logits), fake_share
             )
-            g_scaled, d_scaled = g_opt.scale_loss(g_loss), d_opt.scale_loss(d_loss)
+            # The reported loss stays the cross-entropy (ln 4 = 1.386: cannot tell real from fake);
+            # the discriminator minimises it plus the penalty.
+            d_objective = d_loss if penalty is None else d_loss + penalty
+            g_scaled, d_scaled = g_opt.scale_loss(g_loss), d_opt.scale_loss(d_objective)
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
         g_opt.apply(g_tape.gradient(g_scaled, g_vars), g_vars)
