@@ -81,6 +81,14 @@ class Run:
         fields = CONDITIONAL_FIELDS if self.config.model.conditional else EVAL_FIELDS
         return Table(read_rows(self.layout.evaluation, fields, up_to_epoch=10**9))
 
+    @property
+    def best_epoch(self) -> int | None:
+        """The scored epoch with the lowest FID, kept as ``generator("best")``; None for runs
+        trained without ``eval_every``."""
+        from mnistgan.monitoring import best_epoch
+
+        return best_epoch(self.evaluations())
+
     def epoch_grid(self, epoch: int | None = None):
         """The fixed-noise grid saved after ``epoch`` (default: the last one) as a PIL image."""
         from PIL import Image

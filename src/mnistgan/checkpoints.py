@@ -22,6 +22,7 @@ tf = import_tensorflow()
 
 PREFIX = "ckpt"  # checkpoints are <run>/checkpoints/ckpt-<epoch>
 INTERRUPTED = "interrupted"  # a mid-epoch checkpoint saved on Ctrl-C/SIGTERM lives in this subfolder
+BEST = "best"  # the checkpoint with the lowest FID so far (runs with eval_every) lives in this subfolder
 AVERAGE_KEY = "generator_average"  # the averaged generator's weights (runs with ema_decay > 0)
 AVERAGE_UPDATES_KEY = "generator_average_updates"
 CONFIG_KEY = "config"  # the run's config.json, as a string: a checkpoint copied anywhere still loads
@@ -66,8 +67,8 @@ def describe(prefix: str) -> CheckpointInfo:
 
 
 def is_path(spec: str) -> bool:
-    """Whether ``--ckpt`` names a checkpoint by path (not ``latest`` or an epoch number)."""
-    return spec != "latest" and not spec.isdigit()
+    """Whether ``--ckpt`` names a checkpoint by path (not ``latest``, ``best`` or an epoch number)."""
+    return spec not in ("latest", BEST) and not spec.isdigit()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -92,10 +93,11 @@ def _latest_in(folder: Path) -> str | None:
 
 
 def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
-    """Turn ``--ckpt latest|EPOCH|PATH`` into a checked checkpoint.
+    """Turn ``--ckpt latest|best|EPOCH|PATH`` into a checked checkpoint.
 
     ``latest`` is the newest state of the run: a mid-epoch save (Ctrl-C, --minutes) when it is
-    newer than the last epoch's checkpoint.
+    newer than the last epoch's checkpoint. ``best``: the epoch with the lowest FID of those
+    scored during training (kept whatever ``keep`` rotates away).
     """
     folder = layout.checkpoints
     if spec == "latest":
@@ -103,6 +105,12 @@ def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
         if info is None:
             raise CheckpointError(f"{layout.root} has no checkpoint yet (train it first)")
         return info
+    if spec == BEST:
+        prefix = _latest_in(folder / BEST)
+        if prefix is None:
+            raise CheckpointError(f"{layout.root} has no best checkpoint: one is kept only by runs trained "
+                                  "with {eval_every}, once an epoch has been scored")
+        return describe(prefix)
     if spec.isdigit():
         epoch = int(spec)
         if epoch not in available_epochs(folder):
@@ -192,14 +200,17 @@ class CheckpointSaver:
         self._interrupted = tf.train.CheckpointManager(
             checkpoint, str(self._interrupted_dir), max_to_keep=1, checkpoint_name=PREFIX
         )
+        self._best = tf.train.CheckpointManager(
+            checkpoint, str(layout.checkpoints / BEST), max_to_keep=1, checkpoint_name=PREFIX
+        )
         clean_temporaries(layout.checkpoints)
 
     def _save(self, manager: tf.train.CheckpointManager, number: int) -> str:
         try:
             return manager.save(checkpoint_number=number)
         except (tf.errors.OpError, OSError) as exc:
-            clean_temporaries(self._folder)
-            clean_temporaries(self._interrupted_dir)
+            for folder in (self._folder, self._interrupted_dir, self._folder / BEST):
+                clean_temporaries(folder)
             free = shutil.disk_usage(self._folder).free / 2**20
             raise RunError(f"cannot save a checkpoint in {self._folder} ({_first_line(exc)}); one needs "
                            f"{self._size / 2**20:.0f} MiB and {free:.0f} MiB are free. The checkpoints saved before are kept: "
@@ -214,6 +225,10 @@ class CheckpointSaver:
 
     def save_interrupted(self, epoch: int) -> str:
         return self._save(self._interrupted, epoch)
+
+    def save_best(self, epoch: int) -> str:
+        """Keep epoch ``epoch``'s state as the run's best (replacing the previous best)."""
+        return self._save(self._best, epoch)
 
 
 def clean_temporaries(folder: Path) -> None:

@@ -211,6 +211,22 @@ RunOpt = Annotated[
                        "a --ckpt path: a checkpoint carries its run's settings).")
 ]
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge the PNG by this integer factor.")]
+CkptOpt = Annotated[str, typer.Option("--ckpt", help="latest, best (runs trained with --eval-every), an epoch "
+                                      "number, or a checkpoint path.")]
+
+
+def _truncation_check(value: float) -> str | None:
+    from mnistgan.sampling import truncation_problem
+
+    return truncation_problem(value)
+
+
+TruncationOpt = Annotated[
+    float,
+    typer.Option("--truncation", callback=_checked(_truncation_check), metavar="PSI",
+                 help="Draw the noise closer to its mean: psi times standard normal noise, 0 < psi <= 1. "
+                 "Cleaner, more typical digits, less variety; 1 = none."),
+]
 
 
 @app.command("preview-dataset", cls=_Command)
@@ -287,7 +303,7 @@ EmaOpt = Annotated[
 @handle_errors
 def sample(
     run: RunOpt = Path("out"),
-    ckpt: Annotated[str, typer.Option("--ckpt", help="latest, an epoch number, or a checkpoint path.")] = "latest",
+    ckpt: CkptOpt = "latest",
     n: Annotated[int, typer.Option("-n", "--num", min=1, max=100_000, help="Number of images.")] = 16,
     seed: Annotated[int, typer.Option(min=0, help="Noise seed: same checkpoint and seed, same bytes.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="A .png grid, or .npy for the raw uint8 (n, 28, 28) array.")] = Path(
@@ -303,6 +319,7 @@ def sample(
                                     "-n of each digit (row d is digit d).", show_default=False)
     ] = None,
     ema: EmaOpt = None,
+    truncation: TruncationOpt = 1.0,
 ) -> None:
     """Draw images from a trained generator.
 
@@ -311,6 +328,7 @@ def sample(
       mnistgan sample --run out/ --ckpt latest -n 16 --seed 1 --out samples.png
       mnistgan sample --run cond/ --digit 7 -n 16
       mnistgan sample --run cond/ --digits all -n 10
+      mnistgan sample --run out/ --ckpt best --truncation 0.7
     """
     from mnistgan.sampling import sample as core
 
@@ -318,7 +336,8 @@ def sample(
         raise typer.BadParameter("only 'all' is supported", param_hint="'--digits'")
     if digits is not None and digit is not None:
         raise typer.BadParameter("give --digit or --digits, not both", param_hint="'--digits'")
-    result = core(run, ckpt, n, seed, out, scale, digit=digit, all_digits=digits == "all", ema=ema)
+    result = core(run, ckpt, n, seed, out, scale, digit=digit, all_digits=digits == "all", ema=ema,
+                  truncation=truncation)
     console.info(f"{result.count} images from {result.generator}")
     console.result(str(result.path))
 
@@ -362,7 +381,7 @@ def _int_list(text: str | None, name: str, lo: int, hi: int) -> list[int] | None
 @handle_errors
 def interpolate(
     run: RunOpt = Path("out"),
-    ckpt: Annotated[str, typer.Option("--ckpt", help="latest, an epoch number, or a checkpoint path.")] = "latest",
+    ckpt: CkptOpt = "latest",
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated noise seeds to walk through.")] = "0,1,2,3",
     digits: Annotated[
         Optional[str], typer.Option("--digits", help="Conditional runs: walk between these digits "
@@ -373,6 +392,7 @@ def interpolate(
     out: Annotated[Path, typer.Option("--out", help="GIF to write.")] = Path("walk.gif"),
     scale: Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge frames by this factor.")] = 4,
     ema: EmaOpt = None,
+    truncation: TruncationOpt = 1.0,
 ) -> None:
     """A looping GIF walking the latent space through several seeds (spherical interpolation).
 
@@ -388,7 +408,8 @@ def interpolate(
 
     seed_list = _int_list(seeds, "'--seeds'", 0, 2**32 - 1)
     digit_list = _int_list(digits, "'--digits'", 0, 9)
-    result = core(run, ckpt, seed_list, frames, fps, out, digits=digit_list, scale=scale, ema=ema)
+    result = core(run, ckpt, seed_list, frames, fps, out, digits=digit_list, scale=scale, ema=ema,
+                  truncation=truncation)
     console.info(f"{len(result.frames)} frames, {result.what}, from {result.generator}")
     console.result(str(result.path))
 
@@ -397,7 +418,7 @@ def interpolate(
 @handle_errors
 def evaluate(
     run: RunOpt = Path("out"),
-    ckpt: Annotated[str, typer.Option("--ckpt", help="latest, an epoch number, or a checkpoint path.")] = "latest",
+    ckpt: CkptOpt = "latest",
     n: Annotated[int, typer.Option("-n", "--num", min=2, max=100_000, help="Samples to draw and score.")] = 10_000,
     seed: Annotated[int, typer.Option(min=0, help="Noise seed for the samples.")] = 0,
     samples: Annotated[
@@ -409,6 +430,7 @@ def evaluate(
     retrain: Annotated[bool, typer.Option("--retrain", help="Retrain the cached MNIST classifier first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")] = False,
     ema: EmaOpt = None,
+    truncation: TruncationOpt = 1.0,
 ) -> None:
     """Score generated digits with an MNIST classifier trained locally (cached after first use).
 
@@ -427,7 +449,7 @@ def evaluate(
 
     with console.TaskProgress("training the evaluation classifier") as bar:
         result = core(run=run, ckpt=ckpt, n=n, seed=seed, samples=samples, data=data, retrain=retrain, ema=ema,
-                      progress=bar.update, notify=console.info)
+                      truncation=truncation, progress=bar.update, notify=console.info)
     if as_json:
         console.result(json.dumps(result.to_dict(), indent=2))
     else:

@@ -156,17 +156,19 @@ def score_images(
 
 
 def evaluate_generator(generator, n: int = 10_000, seed: int = 0, data: Path | str | None = None,
-                       **kwargs) -> Evaluation:
-    """Score ``n`` samples of a Generator; a conditional one is asked for every digit equally often."""
+                       truncation: float = 1.0, **kwargs) -> Evaluation:
+    """Score ``n`` samples of a Generator; a conditional one is asked for every digit equally often.
+    ``truncation`` < 1 scores truncated samples (Generator.noise)."""
     from mnistgan.sampling import weights_name
     from mnistgan.seeds import every_digit
 
     if n < 2:
         raise UsageError("{n} must be at least 2")
     digits = every_digit(n) if generator.conditional else None
-    images = generator.images(generator.noise(n, seed), digits)
+    images = generator.images(generator.noise(n, seed, truncation), digits)
     info = generator.checkpoint
-    source = f"{info.prefix} ({info.where}, {weights_name(generator.averaged)}, seed {seed})"
+    psi = f", truncation {truncation:g}" if truncation != 1 else ""
+    source = f"{info.prefix} ({info.where}, {weights_name(generator.averaged)}, seed {seed}{psi})"
     return score_images(images, data, digits, source=source, **kwargs)
 
 
@@ -180,6 +182,7 @@ def evaluate(
     data: Path | None = None,
     retrain: bool = False,
     ema: bool | None = None,
+    truncation: float = 1.0,
     progress: Callable[[int, int], None] = lambda done, total: None,
     notify: Callable[[str], None] = lambda text: None,
 ) -> Evaluation:
@@ -187,9 +190,12 @@ def evaluate(
     if samples is not None:
         if ema is not None:
             raise UsageError("{ema} chooses a checkpoint's generator; it does not apply to {samples}")
+        if truncation != 1:
+            raise UsageError("{truncation} changes a checkpoint's samples; it does not apply to {samples}")
         return score_images(load_samples(samples), data, source=str(samples), retrain=retrain,
                             progress=progress, notify=notify)
-    from mnistgan.sampling import load_generator
+    from mnistgan.sampling import check_truncation, load_generator
 
-    return evaluate_generator(load_generator(run, ckpt, ema), n, seed, data, retrain=retrain,
+    check_truncation(truncation)
+    return evaluate_generator(load_generator(run, ckpt, ema), n, seed, data, truncation, retrain=retrain,
                               progress=progress, notify=notify)

@@ -18,7 +18,7 @@ import numpy as np
 from mnistgan.errors import UsageError
 from mnistgan.files import check_output_file
 from mnistgan.images import make_grid, to_uint8, upscale
-from mnistgan.sampling import Generator, load_generator, require_conditional, run_config_or_none
+from mnistgan.sampling import Generator, check_truncation, load_generator, require_conditional, run_config_or_none
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,11 @@ def _path(points: list[np.ndarray], frames: int, interpolate) -> np.ndarray:
 
 
 def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[int] | None = None,
-         scale: int = 4) -> Walk:
+         scale: int = 4, truncation: float = 1.0) -> Walk:
     """Walk ``generator``'s latent space through the noise of ``seeds``, ``frames`` steps from
     one to the next and back to the first. Conditional generators show digits 0-9 side by side
     in every frame; with ``digits`` the walk goes from digit to digit instead, the noise of the
-    first seed held fixed."""
+    first seed held fixed. ``truncation``: see Generator.noise."""
     from mnistgan.models import GENERATOR_BODY, one_hot
 
     if len(seeds) < 1 or (digits is None and len(seeds) < 2):
@@ -77,12 +77,12 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
     if digits is not None:
         # Noise fixed (first seed); the one-hot label moves linearly from digit to digit.
         embs = _path(list(one_hot(digits)), frames, lambda a, b, t: (1 - t) * a + t * b)
-        z = np.repeat(generator.noise(1, seeds[0]), len(embs), axis=0)
+        z = np.repeat(generator.noise(1, seeds[0], truncation), len(embs), axis=0)
         body = generator.model.get_layer(GENERATOR_BODY)
         tiles = to_uint8(body(np.concatenate([z, embs], axis=1), training=False).numpy())[:, None]
         what = "digits " + " -> ".join(map(str, [*digits, digits[0]]))
     else:
-        zs = _path([generator.noise(1, s)[0] for s in seeds], frames, slerp)
+        zs = _path([generator.noise(1, s, truncation)[0] for s in seeds], frames, slerp)
         if generator.conditional:  # each frame: digits 0-9 in a row, drawn from the same noise
             tiles = generator.images(np.repeat(zs, 10, axis=0), np.tile(np.arange(10), len(zs))).reshape(
                 len(zs), 10, 28, 28)
@@ -94,12 +94,14 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
 
 
 def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float, out: Path,
-                digits: list[int] | None = None, scale: int = 4, ema: bool | None = None) -> Walk:
+                digits: list[int] | None = None, scale: int = 4, ema: bool | None = None,
+                truncation: float = 1.0) -> Walk:
     """Write the walk GIF of ``run``'s generator at ``ckpt`` to ``out`` (``mnistgan interpolate``)."""
     if len(seeds) < 1 or (digits is None and len(seeds) < 2):
         raise UsageError("{seeds} needs at least two seeds (or one seed with {digits})")
+    check_truncation(truncation)
     out = check_output_file(Path(out))
     config = run_config_or_none(run, ckpt)  # cheap checks before TensorFlow is loaded
     if config is not None and digits is not None:
         require_conditional(run, config.model.conditional, "{digits}")
-    return walk(load_generator(run, ckpt, ema, config), seeds, frames, digits, scale).save(out, fps)
+    return walk(load_generator(run, ckpt, ema, config), seeds, frames, digits, scale, truncation).save(out, fps)

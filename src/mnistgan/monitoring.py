@@ -20,6 +20,13 @@ EVAL_FIELDS = ("epoch", "fid", "inception_score", "coverage", "confident")
 # Conditional runs also: the share classified as the digit asked for, and the within-digit
 # variety relative to MNIST's (mean over digits; near 0 means one image per digit).
 CONDITIONAL_FIELDS = (*EVAL_FIELDS, "conditional_accuracy", "digit_diversity")
+BEST_FIELD = "best"  # evaluation.csv: 1 on the row of the epoch kept as the best checkpoint
+
+
+def best_epoch(rows: list[dict]) -> int | None:
+    """The scored epoch with the lowest FID (the earliest of equals); None before any score."""
+    scored = [r for r in rows if np.isfinite(r["fid"])]
+    return min(scored, key=lambda r: (r["fid"], r["epoch"]))["epoch"] if scored else None
 
 
 class NoOutputs:
@@ -30,6 +37,9 @@ class NoOutputs:
 
     def stopped(self) -> None:
         return None
+
+    def is_best(self, epoch: int) -> bool:
+        return False
 
 
 class RunOutputs:
@@ -84,6 +94,10 @@ class RunOutputs:
         self.writer.flush()
         return self.layout.epoch_image(epoch)
 
+    def is_best(self, epoch: int) -> bool:
+        """Whether ``epoch`` was just scored and has the lowest FID so far."""
+        return best_epoch(self.eval_rows) == epoch
+
     def _evaluate(self, epoch: int) -> dict[str, float]:
         """Score ``eval_samples`` samples, add the row to evaluation.csv and report it."""
         from mnistgan.evaluation import classifier_scores
@@ -103,8 +117,10 @@ class RunOutputs:
             row["digit_diversity"] = float(np.mean(scores["digit_diversity"])) if "digit_diversity" in scores \
                 else float("nan")
         self.eval_rows = [r for r in self.eval_rows if int(r["epoch"]) < epoch] + [row]
-        write_rows(self.layout.evaluation, self.fields,
-                   [{k: (v if k == "epoch" else f"{v:.6f}") for k, v in r.items()} for r in self.eval_rows])
+        best = best_epoch(self.eval_rows)
+        write_rows(self.layout.evaluation, (*self.fields, BEST_FIELD),
+                   [{k: (v if k == "epoch" else f"{v:.6f}") for k, v in r.items()}
+                    | {BEST_FIELD: int(r["epoch"] == best)} for r in self.eval_rows])
         self.reporter.message(
             f"epoch {epoch} quality: fid {row['fid']:.2f}, inception score {row['inception_score']:.2f}, "
             f"coverage {row['coverage']:.3f}, confident {row['confident']:.1%}"

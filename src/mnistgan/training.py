@@ -320,7 +320,7 @@ def _train_loop(config, layout, scratch, images, labels, device, dist, reporter,
     gan = DCGAN(config.model, tcfg, dist.strategy)
     own = scratch or layout  # where this process saves checkpoints
     size = checkpoints.state_bytes(gan.trackables())
-    _check_free_space(own, size, tcfg.keep)
+    _check_free_space(own, size, tcfg.keep + (tcfg.eval_every is not None))  # + the best
     saver = checkpoints.CheckpointSaver(gan.checkpoint, own, tcfg.keep, size)
 
     start_epoch, start_step = _restore(gan, layout, config, reporter) if resume else (1, 0)
@@ -409,6 +409,9 @@ def _train_loop(config, layout, scratch, images, labels, device, dist, reporter,
             gan.epoch.assign(epoch)
             gan.step.assign(0)
             saver.save_epoch(epoch)
+            # The chief knows the scores; every worker saves (a collective under multi-worker).
+            if tcfg.eval_every is not None and gan.any_worker(outputs.is_best(epoch)):
+                saver.save_best(epoch)
             reporter.epoch_finished(metrics, grid)
             reason = stops.reason()
             if reason is not None and epoch < tcfg.epochs:
