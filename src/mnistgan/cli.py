@@ -320,6 +320,11 @@ def sample(
     ] = None,
     ema: EmaOpt = None,
     truncation: TruncationOpt = 1.0,
+    noise: Annotated[
+        Optional[Path], typer.Option("--noise", help="Draw from these noise vectors instead of --seed's: a .npy "
+                                     "of shape (N, noise_dim) or (noise_dim,), as `mnistgan project` writes. "
+                                     "-n does not apply.", show_default=False)
+    ] = None,
 ) -> None:
     """Draw images from a trained generator.
 
@@ -337,7 +342,7 @@ def sample(
     if digits is not None and digit is not None:
         raise typer.BadParameter("give --digit or --digits, not both", param_hint="'--digits'")
     result = core(run, ckpt, n, seed, out, scale, digit=digit, all_digits=digits == "all", ema=ema,
-                  truncation=truncation)
+                  truncation=truncation, noise=noise)
     console.info(f"{result.count} images from {result.generator}")
     console.result(str(result.path))
 
@@ -454,6 +459,37 @@ def evaluate(
         console.result(json.dumps(result.to_dict(), indent=2))
     else:
         console.evaluation_table(result)
+
+
+@app.command(cls=_Command)
+@handle_errors
+def export(
+    run: RunOpt = Path("out"),
+    ckpt: CkptOpt = "latest",
+    fmt: Annotated[str, typer.Option("--format", metavar="[keras|savedmodel|tflite]", help="keras: one .keras "
+                   "file (keras.saving.load_model); savedmodel: a folder (tf.saved_model.load); tflite: one "
+                   ".tflite file (TensorFlow Lite's interpreter).")] = "keras",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write; must not exist. Default: "
+                   "generator.keras, generator_savedmodel or generator.tflite.", show_default=False)] = None,
+    ema: EmaOpt = None,
+    truncation: TruncationOpt = 1.0,
+) -> None:
+    """Export the generator for use without mnistgan (plain TensorFlow, Keras or TFLite).
+
+    Inputs: noise, float32 (N, noise_dim), standard normal; conditional runs also digit, int32
+    (N,). Output: image, float32 (N, 28, 28, 1) in [-1, 1]; round(x * 127.5 + 127.5) gives the
+    pixels `mnistgan sample` writes. --truncation is built into the exported model.
+
+    \b
+    Example:
+      mnistgan export --run out/ --ckpt best --format tflite --out generator.tflite
+    """
+    from mnistgan.export import export as core
+
+    result = core(run, ckpt, fmt, out, ema=ema, truncation=truncation)
+    psi = f", truncation {result.truncation:g}" if result.truncation != 1 else ""
+    console.info(f"{result.format} export of {result.generator}{psi}; inputs {', '.join(result.inputs)} -> image")
+    console.result(str(result.path))
 
 
 def main() -> None:

@@ -37,6 +37,27 @@ def truncation_problem(truncation: float) -> str | None:
     return None if 0 < truncation <= 1 else "must be above 0 and at most 1"
 
 
+def load_noise(path: Path | str, noise_dim: int | None = None) -> np.ndarray:
+    """Noise vectors from a .npy file (as ``mnistgan project`` writes): float (N, noise_dim), or
+    one vector (noise_dim,). Returns float32 (N, noise_dim)."""
+    path = Path(path)
+    try:
+        noise = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"{{noise}} {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{{noise}} {path} is not a .npy array ({exc})") from None
+    if noise.ndim == 1:
+        noise = noise[None]
+    width = noise_dim or (noise.shape[1] if noise.ndim == 2 else 0)
+    if noise.ndim != 2 or noise.shape[1] != width or len(noise) == 0 or noise.dtype.kind != "f":
+        raise UsageError(f"{{noise}} {path} must hold floats of shape (N, {noise_dim or 'noise_dim'}), "
+                         f"not {noise.dtype} {noise.shape}")
+    if not np.isfinite(noise).all():
+        raise UsageError(f"{{noise}} {path} holds values that are not finite")
+    return noise.astype(np.float32)
+
+
 def weights_name(averaged: bool) -> str:
     return "averaged generator" if averaged else "trained generator"
 
@@ -224,11 +245,18 @@ def save_images(images: np.ndarray, out: Path, scale: int = 2, rows: int | None 
 
 def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Path = Path("samples.png"),
            scale: int = 2, digit: int | None = None, all_digits: bool = False,
-           ema: bool | None = None, truncation: float = 1.0) -> SampleResult:
-    """Draw images from the generator of ``run`` at ``ckpt`` and write ``out`` (``mnistgan sample``)."""
+           ema: bool | None = None, truncation: float = 1.0, noise: Path | None = None) -> SampleResult:
+    """Draw images from the generator of ``run`` at ``ckpt`` and write ``out`` (``mnistgan sample``).
+
+    ``noise``: a .npy file of noise vectors to draw instead of the noise of ``seed`` (then ``n``
+    does not apply; a conditional generator still takes ``digit``, or digits from ``seed``).
+    """
     if n < 1:
         raise UsageError("{n} must be at least 1")
+    if noise is not None and all_digits:
+        raise UsageError("{noise} and {digits} cannot be combined")
     check_truncation(truncation)
+    given = None if noise is None else load_noise(noise)
     if digit is not None and all_digits:
         raise UsageError("give {digit} or {digits}, not both")
     out = check_sample_output(Path(out))
@@ -236,7 +264,15 @@ def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Pat
     if config is not None and (digit is not None or all_digits):
         require_conditional(run, config.model.conditional, "{digit} and {digits}")
     generator = load_generator(run, ckpt, ema, config)
-    if all_digits:
+    if given is not None:
+        if given.shape[1] != generator.noise_dim:
+            raise UsageError(f"{{noise}} {noise} holds vectors of length {given.shape[1]}; this generator takes "
+                             f"{generator.noise_dim}")
+        if digit is None and generator.conditional:
+            digit = seeds.sample_digits(seed, len(given))
+        images = generator.images(given * np.float32(truncation), digit)
+        save_images(images, out, scale)
+    elif all_digits:
         images = generator.sample_all_digits(n, seed, truncation)
         save_images(images, out, scale, rows=seeds.NUM_CLASSES, cols=n)
     else:

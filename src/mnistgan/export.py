@@ -1,0 +1,155 @@
+"""`mnistgan export`: a trained generator as a file other software can load without mnistgan.
+
+Every format has the same signature:
+
+- input ``noise``: float32 (N, noise_dim), standard normal (the truncation, if any, is built in);
+- input ``digit`` (conditional runs only): int32 (N,), 0-9;
+- output ``image``: float32 (N, 28, 28, 1) in [-1, 1]; ``round(x * 127.5 + 127.5)`` gives the
+  uint8 pixels ``mnistgan sample`` writes.
+
+The exported network is the generator in inference mode with the BatchNorm statistics that
+``sample`` uses (re-estimated for the checkpoint's weights), built from Keras's own layers only
+(the conditional generator's one-hot step becomes ``CategoryEncoding``), so plain TensorFlow and
+Keras load it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mnistgan.errors import UsageError
+from mnistgan.files import TEMP_MARK, atomic_path, check_output_file
+
+if TYPE_CHECKING:
+    from mnistgan.sampling import Generator
+
+FORMATS = ("keras", "savedmodel", "tflite")
+SUFFIXES = {"keras": ".keras", "tflite": ".tflite", "savedmodel": ""}  # savedmodel: a folder
+
+
+@dataclass(frozen=True)
+class Export:
+    """What :func:`export_generator` wrote."""
+
+    path: Path
+    format: str
+    inputs: tuple[str, ...]  # ("noise",) or ("noise", "digit")
+    generator: str  # where the weights come from (Generator.describe())
+    truncation: float
+
+
+def default_path(fmt: str) -> Path:
+    """Where ``mnistgan export`` writes when no path is given: generator.keras, generator.tflite,
+    or the folder generator_savedmodel."""
+    check_format(fmt)
+    return Path("generator_savedmodel" if fmt == "savedmodel" else f"generator{SUFFIXES[fmt]}")
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise UsageError(f"{{format}} must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    return fmt
+
+
+def check_export_path(path: Path, fmt: str) -> Path:
+    """Refuse a path that exists (an export is never overwritten) or has the wrong suffix."""
+    path = Path(path)
+    if path.exists():
+        raise UsageError(f"{path} already exists; give another {{out}} or remove it")
+    suffix = SUFFIXES[check_format(fmt)]
+    if suffix and path.suffix != suffix:
+        raise UsageError(f"a {fmt} export is a {suffix} file; {{out}} {path} does not end in {suffix}")
+    if not suffix and path.suffix:
+        raise UsageError(f"a savedmodel export is a folder; {{out}} {path} looks like a file name")
+    return check_output_file(path)
+
+
+def portable_model(generator: Generator, truncation: float = 1.0):
+    """A Keras model of built-in layers only: noise [, digit] -> image, sharing ``generator``'s
+    weights, with the truncation psi applied to the noise."""
+    from mnistgan.backend import import_tensorflow
+    from mnistgan.models import GENERATOR_BODY
+    from mnistgan.seeds import NUM_CLASSES
+
+    import_tensorflow()
+    import keras
+    from keras import layers
+
+    noise = keras.Input((generator.noise_dim,), name="noise")
+    z = noise if truncation == 1 else layers.Rescaling(truncation, name="truncation")(noise)
+    if not generator.conditional:
+        return keras.Model(noise, generator.model(z), name="mnistgan_generator")
+    digit = keras.Input((), dtype="int32", name="digit")
+    onehot = layers.CategoryEncoding(NUM_CLASSES, output_mode="one_hot", name="digit_onehot")(digit)
+    body = generator.model.get_layer(GENERATOR_BODY)
+    image = body(layers.Concatenate(name="noise_and_digit")([z, onehot]))
+    return keras.Model([noise, digit], image, name="mnistgan_generator")
+
+
+def export_generator(generator: Generator, path: Path | str, fmt: str = "keras", truncation: float = 1.0) -> Export:
+    """Write ``generator`` to ``path`` in format ``fmt`` (keras, savedmodel or tflite), atomically."""
+    from mnistgan.backend import import_tensorflow
+    from mnistgan.sampling import check_truncation
+
+    path = check_export_path(Path(path), fmt)
+    truncation = check_truncation(truncation)
+    tf = import_tensorflow()
+    model = portable_model(generator, truncation)
+    if fmt == "keras":
+        with atomic_path(path) as tmp:
+            model.save(tmp)
+        return _described(path, fmt, generator, truncation)
+    # A SavedModel is written into a scratch folder beside the target: renamed into place whole
+    # (savedmodel) or converted to one .tflite file written atomically.
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}") as scratch:
+        saved = Path(scratch) / "savedmodel"
+        _write_savedmodel(tf, model, generator, saved)
+        if fmt == "savedmodel":
+            os.rename(saved, path)
+        else:
+            flat = tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert()
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(flat)
+    return _described(path, fmt, generator, truncation)
+
+
+def _described(path: Path, fmt: str, generator: Generator, truncation: float) -> Export:
+    inputs = ("noise", "digit") if generator.conditional else ("noise",)
+    return Export(path=path, format=fmt, inputs=inputs, generator=generator.describe(), truncation=truncation)
+
+
+def _write_savedmodel(tf, model, generator: Generator, folder: Path) -> None:
+    """A SavedModel whose ``serving_default`` signature takes noise [and digit] by name and
+    returns ``{"image": ...}``."""
+    import keras
+
+    spec = [tf.TensorSpec([None, generator.noise_dim], tf.float32, name="noise")]
+    if generator.conditional:
+        spec.append(tf.TensorSpec([None], tf.int32, name="digit"))
+
+        def serve(noise, digit):
+            return {"image": model([noise, digit], training=False)}
+    else:
+
+        def serve(noise):
+            return {"image": model(noise, training=False)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serve", fn=serve, input_signature=spec)
+    archive.write_out(str(folder), verbose=False)
+
+
+def export(run: Path | None, ckpt: str = "latest", fmt: str = "keras", out: Path | None = None,
+           ema: bool | None = None, truncation: float = 1.0) -> Export:
+    """Export the generator of ``run`` at ``ckpt`` (``mnistgan export``)."""
+    from mnistgan.sampling import check_truncation, load_generator, run_config_or_none
+
+    out = check_export_path(default_path(fmt) if out is None else Path(out), fmt)
+    check_truncation(truncation)
+    config = run_config_or_none(Path(run if run is not None else "."), ckpt)  # before TensorFlow loads
+    return export_generator(load_generator(run, ckpt, ema, config), out, fmt, truncation)
