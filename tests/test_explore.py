@@ -259,4 +259,98 @@ def test_a_bad_noise_file_is_a_usage_error(runner, trained_run, tmp_path, make, 
     result = sample(runner, trained_run, tmp_path / "x.png", "--noise", tmp_path / "z.npy")
     assert result.exit_code == 2, result.output
     [line] = result.stderr.splitlines()
-    assert text in line and "--noise" in line and not (tmp_path / "x.png").exists()
+    assert text in line and "noise file" in line and not (tmp_path / "x.png").exists()
+
+
+# -- project ----------------------------------------------------------------------------------------
+
+
+def test_a_digit_the_generator_drew_is_found_again(runner, trained_run, tmp_path):
+    """sample -> project -> sample --noise: the user's round trip, through files only."""
+    assert sample(runner, trained_run, tmp_path / "own.png", "-n", "1", "--seed", "5").exit_code == 0  # --scale 2
+    result = runner.invoke(app, ["project", str(tmp_path / "own.png"), "--run", str(trained_run), "--steps", "150",
+                                 "--out", str(tmp_path / "found.png"), "--gif", str(tmp_path / "search.gif")])
+    assert result.exit_code == 0, result.output
+    error = float(result.stderr.split("RMS difference ")[1].split()[0])
+    assert error < 8  # grey levels
+    assert (tmp_path / "found.npy").is_file() and (tmp_path / "search.gif").is_file()
+    from PIL import Image
+
+    width, height = Image.open(tmp_path / "found.png").size
+    assert width > 1.8 * height  # target | projection, side by side
+    again = tmp_path / "again.png"
+    assert sample(runner, trained_run, again, "--noise", tmp_path / "found.npy").exit_code == 0
+    drawn, own = (np.asarray(Image.open(p), dtype=float) for p in (again, tmp_path / "own.png"))
+    assert np.sqrt(((drawn - own) ** 2).mean()) < 8
+
+
+def test_any_photo_of_a_digit_is_made_mnist_like():
+    from mnistgan.projection import mnist_like
+
+    paper = np.full((300, 200), 240.0)  # dark ink on light paper, off centre, not square
+    paper[40:200, 20:50] = 10.0
+    digit = mnist_like(paper)
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8
+    ink = np.argwhere(digit > 25)
+    height, width = np.ptp(ink, axis=0) + 1
+    assert max(height, width) == 20 and width < height  # fits 20x20, aspect ratio kept
+    centre = (np.indices(digit.shape) * digit).reshape(2, -1).sum(axis=1) / digit.sum()
+    assert np.allclose(centre, 14, atol=1)  # centre of mass in the middle
+    assert digit[0].max() == 0 and digit[:, 0].max() == 0  # background is black
+
+
+def test_a_conditional_projection_reports_its_digit(runner, conditional_run, session_npz, tmp_path):
+    result = runner.invoke(app, ["project", "--test-index", "0", "--data", str(session_npz), "--run",
+                                 str(conditional_run), "--steps", "5", "--starts", "1", "--out", str(tmp_path / "p.png")])
+    assert result.exit_code == 0, result.output
+    assert "projected as digit " in result.stderr
+    result = runner.invoke(app, ["project", "--test-index", "0", "--data", str(session_npz), "--run",
+                                 str(conditional_run), "--digit", "3", "--steps", "5", "--out", str(tmp_path / "q.png")])
+    assert result.exit_code == 0 and "projected as digit 3:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["{tmp}/none.png"], "does not exist"),
+        (["{tmp}/text.png"], "is not an image Pillow can read"),
+        ([], "give an IMAGE file or --test-index, one of them"),
+        (["{tmp}/digit.png", "--test-index", "0"], "give an IMAGE file or --test-index, one of them"),
+        (["--test-index", "30"], "--test-index must be between 0 and 29"),
+        (["{tmp}/digit.png", "--out", "{tmp}/p.jpg"], "--out must end in .png"),
+        (["{tmp}/digit.png", "--digit", "3"], "unconditional run"),
+        (["{tmp}/flat.png"], "shows no digit"),
+    ],
+)
+def test_bad_projections_are_usage_errors_and_write_nothing(runner, trained_run, session_npz, tmp_path, args, text):
+    from PIL import Image
+
+    (tmp_path / "text.png").write_text("not an image")
+    Image.fromarray(np.full((40, 40), 200, np.uint8)).save(tmp_path / "flat.png")
+    Image.fromarray(np.eye(28, dtype=np.uint8) * 255).save(tmp_path / "digit.png")
+    before = snapshot(tmp_path)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = runner.invoke(app, ["project", *args, "--run", str(trained_run), "--data", str(session_npz),
+                                 "--steps", "2"])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert text in line
+    assert snapshot(tmp_path) == before and not (tmp_path.parent / "projection.png").exists()
+
+
+def test_interpolate_walks_between_two_noise_files(runner, trained_run, tmp_path):
+    import mnistgan
+
+    g = mnistgan.open_run(trained_run).generator()
+    np.save(tmp_path / "a.npy", g.noise(1, seed=1))
+    np.save(tmp_path / "b.npy", g.noise(1, seed=2)[0])
+    out = tmp_path / "walk.gif"
+    base = ["interpolate", "--run", str(trained_run), "--frames", "3", "--out", str(out)]
+    result = runner.invoke(app, [*base, "--from", str(tmp_path / "a.npy"), "--to", str(tmp_path / "b.npy")])
+    assert result.exit_code == 0, result.output
+    assert "6 frames, the given noise" in result.stderr
+    seeds = tmp_path / "seeds.gif"
+    assert runner.invoke(app, [*base[:-1], str(seeds), "--seeds", "1,2"]).exit_code == 0
+    assert out.read_bytes() == seeds.read_bytes()  # the same walk as through the seeds' noise
+    result = runner.invoke(app, [*base, "--from", str(tmp_path / "a.npy")])
+    assert result.exit_code == 2 and "give both --from and --to" in result.stderr

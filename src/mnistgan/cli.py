@@ -82,10 +82,9 @@ def option_name(argument: str) -> str:
     """How the CLI names an argument of the core's error messages: learning_rate -> --lr."""
     from mnistgan.config import flag_of
 
-    if argument == "n":
-        return "-n"
-    if argument == "ema":
-        return "--ema/--no-ema"
+    named = {"n": "-n", "ema": "--ema/--no-ema", "start": "--from", "end": "--to"}
+    if argument in named:
+        return named[argument]
     negated = argument.startswith("no_")
     try:
         flag = flag_of(argument[3:] if negated else argument)
@@ -398,6 +397,10 @@ def interpolate(
     scale: Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge frames by this factor.")] = 4,
     ema: EmaOpt = None,
     truncation: TruncationOpt = 1.0,
+    start: Annotated[Optional[Path], typer.Option("--from", help="Walk from this noise (.npy, e.g. from "
+                     "`mnistgan project`) to --to and back, instead of through --seeds.", show_default=False)] = None,
+    end: Annotated[Optional[Path], typer.Option("--to", help="The other end of a --from walk.",
+                                                show_default=False)] = None,
 ) -> None:
     """A looping GIF walking the latent space through several seeds (spherical interpolation).
 
@@ -408,13 +411,14 @@ def interpolate(
     Example:
       mnistgan interpolate --run out/ --seeds 1,2,3 --frames 24 --out walk.gif
       mnistgan interpolate --run cond/ --digits 0,1,2,3,4,5,6,7,8,9 --seeds 5
+      mnistgan interpolate --run out/ --from mine.npy --to test7.npy
     """
     from mnistgan.interpolation import interpolate as core
 
     seed_list = _int_list(seeds, "'--seeds'", 0, 2**32 - 1)
     digit_list = _int_list(digits, "'--digits'", 0, 9)
     result = core(run, ckpt, seed_list, frames, fps, out, digits=digit_list, scale=scale, ema=ema,
-                  truncation=truncation)
+                  truncation=truncation, start=start, end=end)
     console.info(f"{len(result.frames)} frames, {result.what}, from {result.generator}")
     console.result(str(result.path))
 
@@ -459,6 +463,45 @@ def evaluate(
         console.result(json.dumps(result.to_dict(), indent=2))
     else:
         console.evaluation_table(result)
+
+
+@app.command(cls=_Command)
+@handle_errors
+def project(
+    image: Annotated[Optional[Path], typer.Argument(help="A digit image: a 28x28 MNIST-like PNG, or any image "
+                     "Pillow reads (centred and resized as MNIST's digits were).", show_default=False)] = None,
+    run: RunOpt = Path("out"),
+    ckpt: CkptOpt = "latest",
+    test_index: Annotated[Optional[int], typer.Option("--test-index", min=0, help="Project MNIST test image N "
+                          "instead of a file.", show_default=False)] = None,
+    data: DataOpt = None,
+    digit: Annotated[Optional[int], typer.Option("--digit", min=0, max=9, help="Conditional runs: search this "
+                     "digit only. Default: every digit; the closest wins.", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="Side-by-side PNG (target, projection); the noise is "
+                   "saved beside it as .npy.")] = Path("projection.png"),
+    gif: Annotated[Optional[Path], typer.Option("--gif", help="Also write a GIF of the search.",
+                                                show_default=False)] = None,
+    steps: Annotated[int, typer.Option(min=1, max=100_000, help="Adam steps from each start.")] = 300,
+    starts: Annotated[int, typer.Option(min=1, max=1000, help="Random starts (per digit searched); the "
+                      "closest result is kept.")] = 8,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the starts.")] = 0,
+    ema: EmaOpt = None,
+) -> None:
+    """Find the noise from which the generator draws a given digit image.
+
+    \b
+    Example:
+      mnistgan project my_digit.png --run out/ --out mine.png --gif search.gif
+      mnistgan project --test-index 0 --run out/ --out test0.png
+      mnistgan sample --run out/ --noise mine.npy -n 1
+    """
+    from mnistgan.projection import noise_path, project_target as core
+
+    result = core(run, ckpt, image, test_index, data, digit, out, gif, steps, starts, seed, ema)
+    found = f" as digit {result.digit}" if result.digit is not None else ""
+    console.info(f"projected{found}: RMS difference {result.error:.1f} grey levels after {result.steps} steps "
+                 f"from {result.starts} starts; noise in {noise_path(result.path)}; from {result.generator}")
+    console.result(str(result.path))
 
 
 @app.command(cls=_Command)

@@ -44,17 +44,17 @@ def load_noise(path: Path | str, noise_dim: int | None = None) -> np.ndarray:
     try:
         noise = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise UsageError(f"{{noise}} {path} does not exist") from None
+        raise UsageError(f"noise file {path} does not exist") from None
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{{noise}} {path} is not a .npy array ({exc})") from None
+        raise UsageError(f"noise file {path} is not a .npy array ({exc})") from None
     if noise.ndim == 1:
         noise = noise[None]
     width = noise_dim or (noise.shape[1] if noise.ndim == 2 else 0)
     if noise.ndim != 2 or noise.shape[1] != width or len(noise) == 0 or noise.dtype.kind != "f":
-        raise UsageError(f"{{noise}} {path} must hold floats of shape (N, {noise_dim or 'noise_dim'}), "
+        raise UsageError(f"noise file {path} must hold floats of shape (N, {noise_dim or 'noise_dim'}), "
                          f"not {noise.dtype} {noise.shape}")
     if not np.isfinite(noise).all():
-        raise UsageError(f"{{noise}} {path} holds values that are not finite")
+        raise UsageError(f"noise file {path} holds values that are not finite")
     return noise.astype(np.float32)
 
 
@@ -266,7 +266,7 @@ def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Pat
     generator = load_generator(run, ckpt, ema, config)
     if given is not None:
         if given.shape[1] != generator.noise_dim:
-            raise UsageError(f"{{noise}} {noise} holds vectors of length {given.shape[1]}; this generator takes "
+            raise UsageError(f"noise file {noise} holds vectors of length {given.shape[1]}; this generator takes "
                              f"{generator.noise_dim}")
         if digit is None and generator.conditional:
             digit = seeds.sample_digits(seed, len(given))

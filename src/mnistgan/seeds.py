@@ -76,6 +76,11 @@ def eval_noise(seed: int, n: int, noise_dim: int) -> np.ndarray:
     return sample_noise(seed + 1, n, noise_dim)
 
 
+def projection_starts(seed: int, n: int, noise_dim: int) -> np.ndarray:
+    """The ``n`` noise vectors ``mnistgan project`` starts its searches from."""
+    return np.random.default_rng([seed, 0x5052]).standard_normal((n, noise_dim), dtype=np.float32)
+
+
 def recalibration_inputs(seed: int, n: int, noise_dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Noise (n, noise_dim) and uniformly drawn digits (n,) for re-estimating BatchNorm statistics."""
     rng = np.random.default_rng([seed, 0x424E])
