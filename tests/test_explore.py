@@ -128,7 +128,8 @@ def test_best_on_a_run_trained_without_scores_says_how_to_get_one(runner, traine
 
 # -- export ----------------------------------------------------------------------------------------
 
-# Run in a fresh interpreter that imports TensorFlow and Keras only: what a user of the export has.
+# Run in a fresh interpreter that imports TensorFlow, Keras and onnxruntime only: what a user of
+# the export has.
 LOAD_EXPORTS = """
 import sys
 import numpy as np
@@ -144,6 +145,8 @@ saved = tf.saved_model.load(folder + "/g_savedmodel")
 drawn["savedmodel"] = saved.signatures["serving_default"](**{k: tf.constant(v) for k, v in feed.items()})["image"].numpy()
 lite = tf.lite.Interpreter(model_path=folder + "/g.tflite").get_signature_runner()
 drawn["tflite"] = lite(**feed)["image"]
+import onnxruntime
+drawn["onnx"] = onnxruntime.InferenceSession(folder + "/g.onnx").run(["image"], feed)[0]
 assert not [m for m in sys.modules if m.startswith("mnistgan")]
 np.savez(folder + "/drawn.npz", **drawn)
 """
@@ -170,7 +173,9 @@ def test_every_export_draws_the_pixels_of_sample_without_mnistgan(runner, traine
     import mnistgan
 
     run = conditional_run if conditional else trained_run
-    for fmt, name in (("keras", "g.keras"), ("savedmodel", "g_savedmodel"), ("tflite", "g.tflite")):
+    pytest.importorskip("tf2onnx")
+    for fmt, name in (("keras", "g.keras"), ("savedmodel", "g_savedmodel"), ("tflite", "g.tflite"),
+                      ("onnx", "g.onnx")):
         result = runner.invoke(app, ["export", "--run", str(run), "--format", fmt, "--out", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
         assert result.stdout.strip() == str(tmp_path / name)
@@ -183,7 +188,7 @@ def test_every_export_draws_the_pixels_of_sample_without_mnistgan(runner, traine
 
     expected = generator.images(noise, digit if conditional else None).astype(int)  # what `sample` writes
     with np.load(tmp_path / "drawn.npz") as drawn:
-        for fmt in ("keras", "savedmodel", "tflite"):
+        for fmt in ("keras", "savedmodel", "tflite", "onnx"):
             image = drawn[fmt]
             assert image.shape == (12, 28, 28, 1) and image.dtype == np.float32
             pixels = np.rint(image[..., 0] * 127.5 + 127.5).clip(0, 255).astype(int)
@@ -207,7 +212,8 @@ def test_export_with_truncation_builds_it_in(runner, trained_run, tmp_path):
 @pytest.mark.parametrize(
     "args, text",
     [
-        (["--format", "onnx"], "--format must be one of keras, savedmodel, tflite"),
+        (["--format", "pt"], "--format must be one of keras, savedmodel, tflite, onnx, not 'pt'"),
+        (["--format", "onnx", "--out", "{tmp}/g.tflite"], "does not end in .onnx"),
         (["--format", "keras", "--out", "{tmp}/g.h5"], "does not end in .keras"),
         (["--format", "tflite", "--out", "{tmp}/g.keras"], "does not end in .tflite"),
         (["--format", "savedmodel", "--out", "{tmp}/g.keras"], "looks like a file name"),
@@ -226,6 +232,16 @@ def test_bad_exports_are_refused_and_write_nothing(runner, trained_run, tmp_path
     [line] = result.stderr.splitlines()
     assert line.startswith("Error: ") and text in line
     assert snapshot(tmp_path) == before
+
+
+def test_an_onnx_export_without_tf2onnx_says_what_to_install(runner, trained_run, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # import tf2onnx now raises ImportError
+    result = runner.invoke(app, ["export", "--run", str(trained_run), "--format", "onnx", "--out",
+                                 str(tmp_path / "g.onnx")])
+    assert result.exit_code == 1
+    assert "pip install 'mnistgan[onnx]'" in result.stderr and not (tmp_path / "g.onnx").exists()
 
 
 # -- sample --noise ---------------------------------------------------------------------------------

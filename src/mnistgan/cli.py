@@ -509,15 +509,17 @@ def project(
 def export(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
-    fmt: Annotated[str, typer.Option("--format", metavar="[keras|savedmodel|tflite]", help="keras: one .keras "
-                   "file (keras.saving.load_model); savedmodel: a folder (tf.saved_model.load); tflite: one "
-                   ".tflite file (TensorFlow Lite's interpreter).")] = "keras",
+    fmt: Annotated[str, typer.Option("--format", metavar="[keras|savedmodel|tflite|onnx]", help="keras: one "
+                   ".keras file (keras.saving.load_model); savedmodel: a folder (tf.saved_model.load); tflite: "
+                   "one .tflite file (TensorFlow Lite's interpreter); onnx: one .onnx file (onnxruntime; needs "
+                   "pip install 'mnistgan[onnx]').")] = "keras",
     out: Annotated[Optional[Path], typer.Option("--out", help="Where to write; must not exist. Default: "
-                   "generator.keras, generator_savedmodel or generator.tflite.", show_default=False)] = None,
+                   "generator.keras, generator_savedmodel, generator.tflite or generator.onnx.",
+                   show_default=False)] = None,
     ema: EmaOpt = None,
     truncation: TruncationOpt = 1.0,
 ) -> None:
-    """Export the generator for use without mnistgan (plain TensorFlow, Keras or TFLite).
+    """Export the generator for use without mnistgan (plain TensorFlow, Keras, TFLite or ONNX).
 
     Inputs: noise, float32 (N, noise_dim), standard normal; conditional runs also digit, int32
     (N,). Output: image, float32 (N, 28, 28, 1) in [-1, 1]; round(x * 127.5 + 127.5) gives the

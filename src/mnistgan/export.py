@@ -1,4 +1,6 @@
-"""`mnistgan export`: a trained generator as a file other software can load without mnistgan.
+"""`mnistgan export`: a trained generator as a file other software can load without mnistgan:
+Keras (.keras), a TensorFlow SavedModel (a folder), TensorFlow Lite (.tflite) or ONNX (.onnx,
+with the optional extra ``mnistgan[onnx]``).
 
 Every format has the same signature:
 
@@ -21,14 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mnistgan.errors import UsageError
+from mnistgan.errors import MnistganError, UsageError
 from mnistgan.files import TEMP_MARK, atomic_path, check_output_file
 
 if TYPE_CHECKING:
     from mnistgan.sampling import Generator
 
-FORMATS = ("keras", "savedmodel", "tflite")
-SUFFIXES = {"keras": ".keras", "tflite": ".tflite", "savedmodel": ""}  # savedmodel: a folder
+FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+SUFFIXES = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx", "savedmodel": ""}  # savedmodel: a folder
+ONNX_OPSET = 17
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ def export_generator(generator: Generator, path: Path | str, fmt: str = "keras",
         with atomic_path(path) as tmp:
             model.save(tmp)
         return _described(path, fmt, generator, truncation)
+    if fmt == "onnx":
+        proto = _onnx(tf, model, generator)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(proto.SerializeToString())
+        return _described(path, fmt, generator, truncation)
     # A SavedModel is written into a scratch folder beside the target: renamed into place whole
     # (savedmodel) or converted to one .tflite file written atomically.
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}") as scratch:
@@ -122,11 +130,8 @@ def _described(path: Path, fmt: str, generator: Generator, truncation: float) ->
     return Export(path=path, format=fmt, inputs=inputs, generator=generator.describe(), truncation=truncation)
 
 
-def _write_savedmodel(tf, model, generator: Generator, folder: Path) -> None:
-    """A SavedModel whose ``serving_default`` signature takes noise [and digit] by name and
-    returns ``{"image": ...}``."""
-    import keras
-
+def _serving(tf, model, generator: Generator):
+    """The exported function and its input signature: noise [and digit] by name -> {"image": ...}."""
     spec = [tf.TensorSpec([None, generator.noise_dim], tf.float32, name="noise")]
     if generator.conditional:
         spec.append(tf.TensorSpec([None], tf.int32, name="digit"))
@@ -138,6 +143,28 @@ def _write_savedmodel(tf, model, generator: Generator, folder: Path) -> None:
         def serve(noise):
             return {"image": model(noise, training=False)}
 
+    return serve, spec
+
+
+def _onnx(tf, model, generator: Generator):
+    """The generator as an ONNX model (tf2onnx, from the optional extra ``mnistgan[onnx]``)."""
+    try:
+        import tf2onnx
+    except ImportError:
+        raise MnistganError("an onnx export needs tf2onnx, which is not installed: pip install 'mnistgan[onnx]'"
+                            ) from None
+    serve, spec = _serving(tf, model, generator)
+    proto, _ = tf2onnx.convert.from_function(tf.function(serve, input_signature=spec), input_signature=spec,
+                                             opset=ONNX_OPSET)
+    return proto
+
+
+def _write_savedmodel(tf, model, generator: Generator, folder: Path) -> None:
+    """A SavedModel whose ``serving_default`` signature takes noise [and digit] by name and
+    returns ``{"image": ...}``."""
+    import keras
+
+    serve, spec = _serving(tf, model, generator)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(name="serve", fn=serve, input_signature=spec)
