@@ -71,12 +71,13 @@ def test_resume_with_conflicting_settings_is_refused(runner, trained_run):
 def test_a_recipe_sets_its_values_and_options_given_override_them(tmp_path):
     from mnistgan.training import TrainRequest, plan_config
 
-    fast = plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast", "learning_rate": 1e-3}))
-    assert fast.train.recipe == "fast" and (fast.train.batch_size, fast.train.beta1, fast.train.beta2) == (32, 0.5, 0.99)
-    assert fast.train.learning_rate == 1e-3  # given explicitly: not the recipe's
+    fast = plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast", "learning_rate": 2e-3}))
+    assert fast.train.recipe == "fast" and (fast.train.batch_size, fast.train.beta1, fast.train.r1) == (32, 0.0, 0.2)
+    assert fast.train.learning_rate == 2e-3  # given explicitly: not the recipe's
     report = plan_config(TrainRequest(out=tmp_path / "r")).train
     assert (report.recipe, report.batch_size, report.learning_rate, report.beta1, report.beta2) == (
         "report", 256, 1e-4, 0.9, 0.999)  # the report's Listings 5 and 10, and Keras's Adam defaults
+    assert report.r1 == 0
     assert report.discriminator_learning_rate == 1e-4 and not (tmp_path / "r").exists()
 
 

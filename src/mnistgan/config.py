@@ -162,10 +162,11 @@ class TrainConfig:
 # argued: docs/fast.md has the experiments behind every value.
 RECIPES: dict[str, dict[str, Any]] = {
     REPORT: {},
-    # 8x the steps per image (batch 32), 6x the step size, and Adam's momentum shortened
-    # (beta1 0.5, beta2 0.99): at 80,000 training images, FID 69 against 150-210 for the
-    # settings between it and the report's (docs/fast.md).
-    FAST: {"batch_size": 32, "learning_rate": 6e-4, "beta1": 0.5, "beta2": 0.99},
+    # 8x the steps per image (batch 32), 10x the step size, Adam without momentum (beta1 0) and a
+    # shorter second-moment memory (beta2 0.99), and an R1 penalty that keeps the discriminator
+    # smooth at real images: FID 48 after 80,000 training images (seed 0; 55 with seed 1),
+    # against 447 for the report's recipe (docs/fast.md).
+    FAST: {"batch_size": 32, "learning_rate": 1e-3, "beta1": 0.0, "beta2": 0.99, "r1": 0.2},
 }
 
 
