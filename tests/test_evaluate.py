@@ -120,3 +120,35 @@ def test_conditional_training_scores_the_digits_it_asked_for(runner, data, tmp_p
     rows = (run / "evaluation.csv").read_text().splitlines()
     assert rows[0] == "epoch,fid,inception_score,coverage,confident,conditional_accuracy,digit_diversity"
     assert len(rows) == 2
+
+
+def test_the_classifier_cache_is_kept_per_data_set(runner, data, tmp_path):
+    """A classifier trained on one set of images never judges against another."""
+    other = write_npz(tmp_path / "other.npz", per_class=40)
+    np.save(tmp_path / "s.npy", np.zeros((4, 28, 28), np.uint8))
+    trained = []
+    for source in (data, other, data, other):
+        result = runner.invoke(app, ["evaluate", "--samples", str(tmp_path / "s.npy"), "--data", str(source)])
+        assert result.exit_code == 0, result.output
+        trained.append("training the evaluation classifier" in result.stderr)
+    assert trained == [True, True, False, False]
+
+
+def test_two_first_evaluations_at_once_leave_one_cache_and_no_error(tmp_path):
+    """Each process trains into its own temporary folder; the second to finish finds the first's
+    cache in place and keeps it (a --retrain replaces it)."""
+    from mnistgan.classifier import _install
+
+    def cache(name, text):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "meta.json").write_text(text)
+        return folder
+
+    root = tmp_path / "abc"
+    _install(cache(".a", "first"), root, replace=False)
+    _install(cache(".b", "second"), root, replace=False)
+    assert (root / "meta.json").read_text() == "first"
+    _install(cache(".c", "retrained"), root, replace=True)
+    assert (root / "meta.json").read_text() == "retrained"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["abc"]  # no temporary folder left

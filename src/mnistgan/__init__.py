@@ -26,8 +26,11 @@ from mnistgan.errors import (
     UsageError,
 )
 from mnistgan.evaluation import Evaluation
+from mnistgan.export import Export
+from mnistgan.export import export_generator as export
 from mnistgan.interpolation import Walk
 from mnistgan.interpolation import walk as interpolate
+from mnistgan.projection import Projection, project
 from mnistgan.sampling import Generator, load_generator
 
 __all__ = [
@@ -35,10 +38,12 @@ __all__ = [
     "CheckpointError",
     "DataError",
     "Evaluation",
+    "Export",
     "Generator",
     "Mnist",
     "MnistganError",
     "ModelConfig",
+    "Projection",
     "Run",
     "RunConfig",
     "RunError",
@@ -51,11 +56,13 @@ __all__ = [
     "__version__",
     "animate",
     "evaluate",
+    "export",
     "grid",
     "interpolate",
     "load_generator",
     "load_mnist",
     "open_run",
     "preview_dataset",
+    "project",
     "train",
 ]

@@ -4,11 +4,13 @@ No weights are downloaded. A small CNN (two 3x3 convolutions, max-pooling, a 128
 layer whose activations are the "features" for the Frechet distance, and a 10-way softmax)
 trained for a few epochs on the MNIST training set; its test accuracy is measured, stored and
 reported. The cache holds a TensorFlow checkpoint (data, no code), the test set's feature
-statistics and a small JSON file, under ``$XDG_CACHE_HOME/mnistgan`` (default ``~/.cache``).
+statistics and a small JSON file, under ``$XDG_CACHE_HOME/mnistgan`` (default ``~/.cache``), in
+a folder per data set: a classifier trained on one set of images never judges against another.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,8 +36,19 @@ MIN_ACCURACY = 0.99
 
 
 def cache_root() -> Path:
+    """The folder of all cached classifiers of this version."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "mnistgan" / f"classifier-v{VERSION}"
+
+
+def fingerprint(mnist: Mnist) -> str:
+    """A short hash of the images and labels, train and test: the cache key of a data set."""
+    digest = hashlib.sha256()
+    for array in (mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.data)
+    return digest.hexdigest()[:16]
 
 
 def build_classifier(seed: int = 0) -> keras.Model:
@@ -81,8 +94,6 @@ class Classifier:
 
 
 def _train(mnist: Mnist, progress: Callable[[int, int], None]) -> tuple[keras.Model, float]:
-    if mnist.x_test is None:
-        raise DataError(f"{mnist.source} has no test set (x_test, y_test); the classifier needs it")
     model = build_classifier()
     x, y = mnist.x_train, mnist.y_train.astype(np.int32)
     steps = -(-len(x) // BATCH)
@@ -119,10 +130,13 @@ def load_or_train(
     progress: Callable[[int, int], None] = lambda done, total: None,
     notify: Callable[[str], None] = lambda text: None,
 ) -> Classifier:
-    """The cached classifier, or a newly trained one (on first use or with ``retrain``)."""
+    """The cached classifier of this data set, or a newly trained one (on first use or with ``retrain``)."""
     from mnistgan.metrics import feature_stats
 
-    root = cache_root()
+    mnist = load_data()
+    if mnist.x_test is None:
+        raise DataError(f"{mnist.source} has no test set (x_test, y_test); the classifier needs it")
+    root = cache_root() / fingerprint(mnist)
     meta_path = root / "meta.json"
     if not retrain and meta_path.is_file():
         try:
@@ -135,7 +149,6 @@ def load_or_train(
         except Exception as exc:  # a damaged cache is rebuilt, not trusted
             notify(f"the cached classifier in {root} is unreadable ({type(exc).__name__}); retraining")
 
-    mnist = load_data()
     notify(f"training the evaluation classifier on {len(mnist.x_train)} MNIST images ({EPOCHS} epochs, once)")
     model, accuracy = _train(mnist, progress)
     if accuracy < MIN_ACCURACY:
@@ -152,11 +165,25 @@ def load_or_train(
         np.savez(tmp / "reference.npz", mean=clf.reference_mean, cov=clf.reference_cov)
         (tmp / "meta.json").write_text(json.dumps(
             {"version": VERSION, "test_accuracy": accuracy, "data": mnist.source, "epochs": EPOCHS}, indent=2))
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
+        _install(tmp, root, replace=retrain)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise MnistganError(f"cannot write the classifier cache in {root.parent} ({exc.strerror})") from None
     clf.path = root
     return clf
+
+
+def _install(tmp: Path, root: Path, replace: bool) -> None:
+    """Rename the complete cache ``tmp`` to ``root``. Another process may have trained and
+    installed the same data set's classifier meanwhile (two first evaluations at once): theirs
+    is as good, and is kept unless ``replace`` (a retrain)."""
+    if root.exists() and (replace or not (root / "meta.json").is_file()):
+        old = root.with_name(f".{root.name}-old-{os.getpid()}")
+        os.rename(root, old)
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.rename(tmp, root)
+    except OSError:
+        if not (root / "meta.json").is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # installed by another process since the check above

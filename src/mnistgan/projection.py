@@ -146,10 +146,14 @@ def _without_frame(grey: np.ndarray) -> np.ndarray:
     return grey
 
 
-def project(generator, target: np.ndarray, digit: int | None = None, steps: int = 300, starts: int = 8,
-            seed: int = 0, record: bool = False) -> Projection:
-    """Search ``generator``'s noise for the uint8 (28, 28) ``target``: ``starts`` random starts
-    (per digit, for a conditional generator without ``digit``), ``steps`` Adam steps each."""
+def project(generator, target: np.ndarray | Path | str, digit: int | None = None, steps: int = 300,
+            starts: int = 8, seed: int = 0, record: bool = False) -> Projection:
+    """Search ``generator``'s noise for ``target``: ``starts`` random starts (per digit, for a
+    conditional generator without ``digit``), ``steps`` Adam steps each, the closest kept.
+
+    ``target``: a uint8 (28, 28) MNIST-like image, any other greyscale array (made MNIST-like),
+    or an image file. ``record``: keep the winning start's images during the search (``frames``).
+    """
     from mnistgan.backend import import_tensorflow
     from mnistgan.images import to_uint8
     from mnistgan.models import network_inputs
@@ -158,9 +162,13 @@ def project(generator, target: np.ndarray, digit: int | None = None, steps: int 
         raise UsageError("{steps} must be at least 1")
     if starts < 1:
         raise UsageError("{starts} must be at least 1")
+    if isinstance(target, (str, Path)):
+        target = prepare_image(target)
     target = np.asarray(target)
+    if target.ndim != 2 or target.dtype.kind not in "uif":
+        raise UsageError(f"the target must be a greyscale image (H, W), not {target.dtype} {target.shape}")
     if target.shape != (28, 28) or target.dtype != np.uint8:
-        raise UsageError(f"the target must be a uint8 (28, 28) image, not {target.dtype} {target.shape}")
+        target = mnist_like(target)
     if digit is not None and not generator.conditional:
         raise UsageError(f"{generator.checkpoint.prefix} is an unconditional generator; "
                          "{digit} needs a run trained with {conditional}")
