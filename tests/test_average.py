@@ -38,6 +38,18 @@ def test_the_average_follows_the_weights_with_the_given_decay(runner, session_np
     assert np.abs(averaged - trained).max() <= 1
 
 
+def test_keeping_an_average_leaves_training_unchanged(runner, session_npz, tmp_path):
+    """The average only watches: the losses of every epoch are those of a run without one."""
+    losses = []
+    for decay in ("0", "0.999"):
+        run = tmp_path / decay
+        result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(run), *TINY, "--epochs", "2",
+                                     "--deterministic", "--ema-decay", decay])
+        assert result.exit_code == 0, result.output
+        losses.append([line.split(",")[1:3] for line in (run / "metrics.csv").read_text().splitlines()[1:]])
+    assert losses[0] == losses[1] and len(losses[0]) == 2
+
+
 def test_a_run_without_an_average_can_start_one_on_resume(runner, session_npz, tmp_path):
     run = tmp_path / "run"
     result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(run), *TINY, "--epochs", "1",

@@ -12,7 +12,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_MD = ROOT / "docs" / "cli.md"
-COMMANDS = ["preview-dataset", "train", "sample", "animate", "interpolate", "evaluate"]
+
+
+def command_names() -> list[str]:
+    """Every command of the CLI, in the order they are declared."""
+    from mnistgan.cli import app
+
+    return [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands]
 
 
 def render_cli_reference() -> str:
@@ -26,7 +32,7 @@ def render_cli_reference() -> str:
         "Generated from `mnistgan COMMAND --help` (`python tests/test_docs.py` rewrites this page; a test fails\n"
         "when it differs from the code). The Python API under these commands: [api.md](api.md).\n",
     ]
-    for name in ["", *COMMANDS]:
+    for name in ["", *command_names()]:
         args = [name, "--help"] if name else ["--help"]
         result = runner.invoke(app, args, prog_name="mnistgan", terminal_width=100)
         assert result.exit_code == 0, result.output
