@@ -493,7 +493,7 @@ def project(
     Example:
       mnistgan project my_digit.png --run out/ --out mine.png --gif search.gif
       mnistgan project --test-index 0 --run out/ --out test0.png
-      mnistgan sample --run out/ --noise mine.npy -n 1
+      mnistgan sample --run out/ --noise mine.npy --out again.png
     """
     from mnistgan.projection import noise_path, project_target as core
 
