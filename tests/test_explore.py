@@ -370,3 +370,14 @@ def test_interpolate_walks_between_two_noise_files(runner, trained_run, tmp_path
     assert out.read_bytes() == seeds.read_bytes()  # the same walk as through the seeds' noise
     result = runner.invoke(app, [*base, "--from", str(tmp_path / "a.npy")])
     assert result.exit_code == 2 and "give both --from and --to" in result.stderr
+
+
+def test_cols_lays_out_a_sheet(runner, trained_run, tmp_path):
+    from PIL import Image
+
+    result = sample(runner, trained_run, tmp_path / "sheet.png", "-n", "12", "--cols", "6", "--scale", "1")
+    assert result.exit_code == 0, result.output
+    width, height = Image.open(tmp_path / "sheet.png").size
+    assert width > 2.5 * height  # 6 across, 2 down
+    square = sample(runner, trained_run, tmp_path / "square.png", "-n", "12", "--scale", "1")
+    assert square.exit_code == 0 and Image.open(tmp_path / "square.png").size[0] < width

@@ -319,6 +319,8 @@ def sample(
     ] = None,
     ema: EmaOpt = None,
     truncation: TruncationOpt = 1.0,
+    cols: Annotated[Optional[int], typer.Option("--cols", min=1, max=1000, help="Images per row of the PNG "
+                    "grid. Default: as square as -n allows.", show_default=False)] = None,
     noise: Annotated[
         Optional[Path], typer.Option("--noise", help="Draw from these noise vectors instead of --seed's: a .npy "
                                      "of shape (N, noise_dim) or (noise_dim,), as `mnistgan project` writes. "
@@ -333,6 +335,7 @@ def sample(
       mnistgan sample --run cond/ --digit 7 -n 16
       mnistgan sample --run cond/ --digits all -n 10
       mnistgan sample --run out/ --ckpt best --truncation 0.7
+      mnistgan sample --run out/ -n 1000 --cols 40 --scale 1 --out sheet.png
     """
     from mnistgan.sampling import sample as core
 
@@ -341,7 +344,7 @@ def sample(
     if digits is not None and digit is not None:
         raise typer.BadParameter("give --digit or --digits, not both", param_hint="'--digits'")
     result = core(run, ckpt, n, seed, out, scale, digit=digit, all_digits=digits == "all", ema=ema,
-                  truncation=truncation, noise=noise)
+                  truncation=truncation, noise=noise, cols=cols)
     console.info(f"{result.count} images from {result.generator}")
     console.result(str(result.path))
 

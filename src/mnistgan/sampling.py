@@ -232,27 +232,34 @@ def check_sample_output(out: Path) -> Path:
 
 def save_images(images: np.ndarray, out: Path, scale: int = 2, rows: int | None = None,
                 cols: int | None = None) -> Path:
-    """Write uint8 images as a PNG grid (as square as their number allows, unless ``rows`` and
-    ``cols`` say) or, for a ``.npy`` path, as the raw (N, 28, 28) array; atomically."""
+    """Write uint8 images as a PNG grid (as square as their number allows, unless ``cols`` (and
+    ``rows``) say) or, for a ``.npy`` path, as the raw (N, 28, 28) array; atomically."""
     out = check_sample_output(out)
     if out.suffix.lower() == ".npy":
         with atomic_path(out) as tmp:
             np.save(tmp, images, allow_pickle=False)
         return out
-    rows, cols = (rows, cols) if rows and cols else grid_shape(len(images))
+    if cols:
+        rows = rows or -(-len(images) // cols)
+    else:
+        rows, cols = grid_shape(len(images))
     return save_grid_png(images, out, rows, cols, scale)
 
 
 def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Path = Path("samples.png"),
            scale: int = 2, digit: int | None = None, all_digits: bool = False,
-           ema: bool | None = None, truncation: float = 1.0, noise: Path | None = None) -> SampleResult:
+           ema: bool | None = None, truncation: float = 1.0, noise: Path | None = None,
+           cols: int | None = None) -> SampleResult:
     """Draw images from the generator of ``run`` at ``ckpt`` and write ``out`` (``mnistgan sample``).
 
     ``noise``: a .npy file of noise vectors to draw instead of the noise of ``seed`` (then ``n``
     does not apply; a conditional generator still takes ``digit``, or digits from ``seed``).
+    ``cols``: images per row of the PNG grid (default: as square as their number allows).
     """
     if n < 1:
         raise UsageError("{n} must be at least 1")
+    if cols is not None and (cols < 1 or all_digits):
+        raise UsageError("{cols} must be at least 1, and does not apply to {digits} (one row per digit)")
     if noise is not None and all_digits:
         raise UsageError("{noise} and {digits} cannot be combined")
     check_truncation(truncation)
@@ -271,11 +278,11 @@ def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Pat
         if digit is None and generator.conditional:
             digit = seeds.sample_digits(seed, len(given))
         images = generator.images(given * np.float32(truncation), digit)
-        save_images(images, out, scale)
+        save_images(images, out, scale, cols=cols)
     elif all_digits:
         images = generator.sample_all_digits(n, seed, truncation)
         save_images(images, out, scale, rows=seeds.NUM_CLASSES, cols=n)
     else:
         images = generator.sample(n, seed, digit, truncation)
-        save_images(images, out, scale)
+        save_images(images, out, scale, cols=cols)
     return SampleResult(path=out, count=len(images), generator=generator.describe())
