@@ -112,7 +112,8 @@ def plot(out: Path) -> Path:
         for ax, key in zip(axes, ("fid", "confident")):
             values = [[float(r[key]) for r in mine if float(r["minutes"]) == m] for m in minutes]
             median = [np.median(v) for v in values]
-            line = ax.plot(minutes, median, marker="o", label=f"{label} ({len(values[0])} seeds)")[0]
+            seeds = len(values[0])
+            line = ax.plot(minutes, median, marker="o", label=f"{label} ({seeds} seed{'s' if seeds > 1 else ''})")[0]
             ax.fill_between(minutes, [min(v) for v in values], [max(v) for v in values],
                             color=line.get_color(), alpha=0.2)
     axes[0].set_yscale("log")
@@ -123,7 +124,9 @@ def plot(out: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     cpu = rows[0]["cpu"] if rows else ""
-    fig.suptitle(f"Quality against training time, all 60,000 images ({cpu})", fontsize=9)
+    cores = f", {os.cpu_count()} cores" if rows else ""
+    fig.suptitle(f"Quality against training time, all 60,000 images ({cpu}{cores}; median over seeds, "
+                 "range shaded)", fontsize=9)
     fig.tight_layout()
     path = out / "time_to_quality.png"
     fig.savefig(path)
