@@ -97,7 +97,7 @@ def test_training_writes_tensorboard_loss_curves_and_scores(runner, data, tmp_pa
     assert result.exit_code == 0, result.output
     assert "epoch 2 quality: fid" in result.stderr
     rows = (run / "evaluation.csv").read_text().splitlines()
-    assert rows[0] == "epoch,fid,inception_score,coverage,confident" and [r[0] for r in rows[1:]] == ["1", "2"]
+    assert rows[0] == "epoch,fid,inception_score,coverage,confident,best" and [r[0] for r in rows[1:]] == ["1", "2"]
     assert Image.open(run / "losses.png").size == (600, 350)
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
 
@@ -118,7 +118,7 @@ def test_conditional_training_scores_the_digits_it_asked_for(runner, data, tmp_p
     assert result.exit_code == 0, result.output
     assert "epoch 1 quality: fid" in result.stderr and "digit as asked" in result.stderr
     rows = (run / "evaluation.csv").read_text().splitlines()
-    assert rows[0] == "epoch,fid,inception_score,coverage,confident,conditional_accuracy,digit_diversity"
+    assert rows[0] == "epoch,fid,inception_score,coverage,confident,conditional_accuracy,digit_diversity,best"
     assert len(rows) == 2
 
 
