@@ -25,16 +25,17 @@ OUTPUT_SUFFIXES = (".png", ".npy")
 BATCH = 1000  # images per generator call: bounded memory for large n
 
 
-def check_truncation(truncation: float) -> float:
-    """``truncation`` if it is a valid psi (0 < psi <= 1), else a UsageError naming the argument."""
-    if not 0 < truncation <= 1:  # also refuses nan
-        raise UsageError(f"{{truncation}} must be above 0 and at most 1, not {truncation:g}")
-    return float(truncation)
-
-
 def truncation_problem(truncation: float) -> str | None:
-    """What is wrong with a truncation psi, as a phrase (for option callbacks); None if valid."""
-    return None if 0 < truncation <= 1 else "must be above 0 and at most 1"
+    """What is wrong with a truncation psi (valid: 0 < psi <= 1), as a phrase; None if valid."""
+    return None if 0 < truncation <= 1 else "must be above 0 and at most 1"  # nan fails too
+
+
+def check_truncation(truncation: float) -> float:
+    """``truncation`` if it is a valid psi, else a UsageError naming the argument."""
+    problem = truncation_problem(truncation)
+    if problem:
+        raise UsageError(f"{{truncation}} {problem}, not {truncation:g}")
+    return float(truncation)
 
 
 def load_noise(path: Path | str, noise_dim: int | None = None) -> np.ndarray:
