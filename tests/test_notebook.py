@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
 NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "tutorial.ipynb"
 
 
+@pytest.mark.slow
 def test_the_tutorial_notebook_runs_and_shows_its_pictures(session_npz, tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
@@ -25,5 +25,10 @@ def test_the_tutorial_notebook_runs_and_shows_its_pictures(session_npz, tmp_path
     assert not [out for out in outputs if out.output_type == "error"]
     pictures = [out for out in outputs if "image/png" in out.get("data", {}) or "image/gif" in out.get("data", {})]
     assert len(pictures) >= 4  # the preview, the samples, the animation, the walk
+    # Training shows one progress bar, updated in place, that ends on the last epoch's last step.
+    [train_cell] = [cell for cell in nb.cells if cell.cell_type == "code" and "mnistgan.train(" in cell.source]
+    bars = [out for out in train_cell.outputs if "<progress" in out.get("data", {}).get("text/html", "")]
+    assert len(bars) == 1, train_cell.outputs
+    assert 'value="3" max="3"' in bars[0].data["text/html"] and "epoch 2/2: 3/3 steps" in bars[0].data["text/plain"]
     assert (tmp_path / "tutorial-run" / "images" / "epoch_0002.png").is_file()
     assert (tmp_path / "tutorial-run" / "walk.gif").is_file()

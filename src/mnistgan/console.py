@@ -1,12 +1,14 @@
 """All terminal output: results on stdout, progress and errors on stderr (rich).
 
-On a terminal training shows a live progress bar; otherwise (CI, pipes, log files) one plain
-line per epoch, so logs stay readable.
+On a terminal training shows a live progress bar, in a Jupyter notebook an HTML one; otherwise
+(CI, pipes, log files) one plain line per epoch, so logs stay readable.
 """
 
 from __future__ import annotations
 
+import html
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -41,11 +43,73 @@ def format_metrics(m: EpochMetrics) -> str:
     )
 
 
+def notebook_display():
+    """IPython's ``display`` when this process is a Jupyter kernel, else None."""
+    ipython = sys.modules.get("IPython")  # a kernel has imported it; never import it here
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None:  # none, or a terminal IPython
+        return None
+    from IPython.display import display
+
+    return display
+
+
+class _BarView:
+    """One state of a notebook progress bar: HTML for Jupyter, plain text for other front ends."""
+
+    def __init__(self, label: str, done: int, total: int, left: float | None) -> None:
+        self.label, self.done, self.total, self.left = label, done, total, left
+
+    def _text(self) -> str:
+        eta = "" if self.left is None else f", about {_duration(self.left)} left"
+        return f"{self.label}: {self.done}/{self.total} steps{eta}"
+
+    def __repr__(self) -> str:
+        return self._text()
+
+    def _repr_html_(self) -> str:
+        return (f'<progress value="{self.done}" max="{self.total}" style="width: 20em"></progress> '
+                f"<code>{html.escape(self._text())}</code>")
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{seconds:02d}" if minutes < 60 else f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+
+
+class _NotebookBar:
+    """A progress bar in a notebook cell's output, updated in place through an IPython display
+    handle (no ipywidgets needed). It stays, showing the last epoch's steps, when training ends."""
+
+    def __init__(self, display) -> None:
+        self._display = display
+        self._handle = None
+        self._label, self._total, self._first, self._started = "", 0, 0, 0.0
+
+    def start(self, label: str, total: int, done: int) -> None:
+        self._label, self._total, self._first, self._started = label, total, done, time.monotonic()
+        self._show(done)
+
+    def _show(self, done: int) -> None:
+        left = None
+        if self._first < done < self._total:
+            left = (time.monotonic() - self._started) / (done - self._first) * (self._total - done)
+        view = _BarView(self._label, done, self._total, left)
+        if self._handle is None:
+            self._handle = self._display(view, display_id=True)
+        else:
+            self._handle.update(view)
+
+    update = _show
+
+
 class TrainingReporter:
-    """Implements training.Reporter on the console."""
+    """Implements training.Reporter on the console, or in a notebook."""
 
     def __init__(self) -> None:
         self._live = err.is_terminal
+        display = None if self._live else notebook_display()
+        self._notebook = _NotebookBar(display) if display is not None else None
         self._progress: Progress | None = None
         self._task = None
 
@@ -53,6 +117,8 @@ class TrainingReporter:
         info(text)
 
     def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        if self._notebook is not None:
+            self._notebook.start(f"epoch {epoch}/{epochs}", steps, done)
         if not self._live:
             return
         self._progress = Progress(
@@ -68,6 +134,8 @@ class TrainingReporter:
         self._task = self._progress.add_task("train", total=steps, completed=done)
 
     def steps_done(self, done: int) -> None:
+        if self._notebook is not None:
+            self._notebook.update(done)
         if self._progress is not None:
             self._progress.update(self._task, completed=done)
 
