@@ -9,7 +9,6 @@ from PIL import Image
 
 from mnistgan.cli import app
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -23,6 +22,7 @@ def evaluate_json(runner, *args):
     return json.loads(result.stdout), result
 
 
+@pytest.mark.slow
 def test_training_images_score_far_better_than_noise_and_look_memorized(runner, data, tmp_path):
     with np.load(data) as f:
         train = f["x_train"]
@@ -42,6 +42,7 @@ def test_training_images_score_far_better_than_noise_and_look_memorized(runner, 
     assert fake["memorization_ratio"] > 1.0
 
 
+@pytest.mark.slow
 def test_a_checkpoint_and_a_folder_of_pngs_can_be_scored(runner, data, trained_run, tmp_path):
     ev, _ = evaluate_json(runner, "--run", trained_run, "-n", "40", "--seed", "2", "--data", data)
     assert ev["count"] == 40 and "epoch 2" in ev["source"]
@@ -54,6 +55,7 @@ def test_a_checkpoint_and_a_folder_of_pngs_can_be_scored(runner, data, trained_r
     assert ev["count"] == 5
 
 
+@pytest.mark.slow
 def test_table_output_and_retrain(runner, data, tmp_path):
     np.save(tmp_path / "s.npy", np.zeros((10, 28, 28), np.float32))  # floats in [-1, 1] are accepted
     assert runner.invoke(app, ["evaluate", "--samples", str(tmp_path / "s.npy"), "--data", str(data)]).exit_code == 0
@@ -90,6 +92,19 @@ def test_missing_run_or_samples_are_usage_errors(runner, tmp_path):
         assert result.exit_code == 2 and "--ema/--no-ema chooses a checkpoint's generator; it does not apply to --samples" in result.stderr
 
 
+@pytest.mark.parametrize("train_run", [False, True])
+def test_data_without_a_test_set_cannot_judge(runner, tmp_path, train_run):
+    """The judge compares with the test set: data without one is refused before any work."""
+    bare = write_npz(tmp_path / "bare.npz", x_test=None, y_test=None)
+    np.save(tmp_path / "s.npy", np.zeros((4, 28, 28), np.uint8))
+    args = (["train", "--data", str(bare), "--out", str(tmp_path / "run"), "--eval-every", "1", *TINY] if train_run
+            else ["evaluate", "--samples", str(tmp_path / "s.npy"), "--data", str(bare)])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "bare.npz has no test set (x_test, y_test)" in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
 def test_training_writes_tensorboard_loss_curves_and_scores(runner, data, tmp_path):
     run = tmp_path / "run"
     args = ["train", "--data", str(data), "--out", str(run), *TINY, "--epochs", "2", "--eval-every", "1"]
@@ -110,6 +125,7 @@ def test_training_writes_tensorboard_loss_curves_and_scores(runner, data, tmp_pa
     assert [e.step for e in acc.Tensors("loss/generator")] == [1, 2]
 
 
+@pytest.mark.slow
 def test_conditional_training_scores_the_digits_it_asked_for(runner, data, tmp_path):
     run = tmp_path / "run"
     args = ["train", "--data", str(data), "--out", str(run), *TINY, "--epochs", "1", "--eval-every", "1",
@@ -122,6 +138,7 @@ def test_conditional_training_scores_the_digits_it_asked_for(runner, data, tmp_p
     assert len(rows) == 2
 
 
+@pytest.mark.slow
 def test_the_classifier_cache_is_kept_per_data_set(runner, data, tmp_path):
     """A classifier trained on one set of images never judges against another."""
     other = write_npz(tmp_path / "other.npz", per_class=40)

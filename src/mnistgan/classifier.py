@@ -23,7 +23,7 @@ import numpy as np
 
 from mnistgan.backend import import_tensorflow
 from mnistgan.data import Mnist
-from mnistgan.errors import DataError, MnistganError
+from mnistgan.errors import MnistganError
 from mnistgan.seeds import classifier_order
 
 tf = import_tensorflow()
@@ -134,8 +134,7 @@ def load_or_train(
     from mnistgan.metrics import feature_stats
 
     mnist = load_data()
-    if mnist.x_test is None:
-        raise DataError(f"{mnist.source} has no test set (x_test, y_test); the classifier needs it")
+    mnist.require_test_set("the classifier needs it")
     root = cache_root() / fingerprint(mnist)
     meta_path = root / "meta.json"
     if not retrain and meta_path.is_file():

@@ -47,6 +47,11 @@ class Mnist:
     y_test: np.ndarray | None
     source: str  # where it was read from, for messages and the run config
 
+    def require_test_set(self, why: str) -> None:
+        """Refuse data without a test set, saying what needed it."""
+        if self.x_test is None or self.y_test is None:
+            raise DataError(f"{self.source} has no test set (x_test, y_test); {why}")
+
 
 def resolve_source(path: Path | None) -> Path | None:
     """The file or folder to read, from ``--data`` or ``$MNISTGAN_DATA``; None means Keras."""

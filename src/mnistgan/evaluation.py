@@ -149,8 +149,7 @@ def score_images(
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) < 2:
         raise UsageError(f"images must be uint8 of shape (N, 28, 28) with N >= 2, not {images.dtype} {images.shape}")
     mnist = load_mnist(data)
-    if mnist.x_test is None:
-        raise DataError(f"{mnist.source} has no test set (x_test, y_test); evaluation compares against it")
+    mnist.require_test_set("evaluation compares against it")
     classifier = load_or_train(lambda: mnist, retrain=retrain, progress=progress, notify=notify)
     return score(images, classifier, mnist.x_train, mnist.x_test, source, digits, mnist.y_test)
 

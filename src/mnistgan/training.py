@@ -184,6 +184,8 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
 
     data_path = request.data if request.data is not None else _saved_data_path(config, request.resume)
     mnist = load_mnist(data_path)
+    if config.train.eval_every is not None:  # refused now, not after the first epochs
+        mnist.require_test_set("{eval_every} scores samples against it")
     images, labels = mnist.x_train, mnist.y_train
     if config.train.subset is not None:
         if config.train.subset > len(images):
