@@ -19,12 +19,15 @@ from typing import Annotated, Optional
 import typer
 import typer.core
 
+# click's UsageError, the base of every usage error click raises (typer.BadParameter among them).
+# typer vendors click since 0.17 and exports BadParameter but not its base, which typer's own
+# commands catch as below; pyproject.toml pins typer to the minor version this was tested with,
+# and tests/test_train_sample.py checks the one-line errors it gives.
+from typer._click.exceptions import UsageError as ClickUsageError
+
 from mnistgan import __version__, console
 from mnistgan.config import positive
 from mnistgan.errors import MnistganError
-
-# click's UsageError; typer vendors click since 0.17, and does not export the class itself.
-ClickUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 
 @contextlib.contextmanager
