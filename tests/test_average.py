@@ -9,7 +9,6 @@ from conftest import TINY, snapshot
 from mnistgan.cli import app
 from mnistgan.config import RunConfig
 
-pytestmark = pytest.mark.slow
 
 
 def draw(runner, run, out, *args):
@@ -17,6 +16,7 @@ def draw(runner, run, out, *args):
     return result, (np.load(out).astype(int) if result.exit_code == 0 else None)
 
 
+@pytest.mark.slow
 def test_samples_come_from_the_averaged_generator_unless_asked_otherwise(runner, trained_run, tmp_path):
     default, a = draw(runner, trained_run, tmp_path / "a.npy")
     explicit, b = draw(runner, trained_run, tmp_path / "b.npy", "--ema")
@@ -27,6 +27,7 @@ def test_samples_come_from_the_averaged_generator_unless_asked_otherwise(runner,
     assert np.abs(a - c).mean() > 1  # two different sets of weights
 
 
+@pytest.mark.slow
 def test_the_average_follows_the_weights_with_the_given_decay(runner, session_npz, tmp_path):
     """With a decay near 0 the average is the latest weights: both draw the same digits."""
     run = tmp_path / "run"
@@ -38,6 +39,7 @@ def test_the_average_follows_the_weights_with_the_given_decay(runner, session_np
     assert np.abs(averaged - trained).max() <= 1
 
 
+@pytest.mark.slow
 def test_keeping_an_average_leaves_training_unchanged(runner, session_npz, tmp_path):
     """The average only watches: the losses of every epoch are those of a run without one."""
     losses = []
@@ -50,6 +52,7 @@ def test_keeping_an_average_leaves_training_unchanged(runner, session_npz, tmp_p
     assert losses[0] == losses[1] and len(losses[0]) == 2
 
 
+@pytest.mark.slow
 def test_a_run_without_an_average_can_start_one_on_resume(runner, session_npz, tmp_path):
     run = tmp_path / "run"
     result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(run), *TINY, "--epochs", "1",
@@ -95,6 +98,7 @@ def test_the_version_that_trained_a_run_compares_as_numbers():
     assert made("0.2.0rc1") == (0, 2)
 
 
+@pytest.mark.slow
 def test_evaluate_and_interpolate_name_the_weights(runner, trained_run, session_npz, tmp_path):
     result = runner.invoke(app, ["evaluate", "--run", str(trained_run), "--data", str(session_npz), "-n", "20",
                                  "--json", "--no-ema"])

@@ -10,7 +10,6 @@ from PIL import Image
 
 from mnistgan.cli import app
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +24,7 @@ def cond_run(tmp_path_factory, session_npz):
     return out
 
 
+@pytest.mark.slow
 def test_epoch_grid_has_one_row_per_digit(cond_run):
     cfg = json.loads((cond_run / "config.json").read_text())
     assert cfg["model"]["conditional"] is True
@@ -32,6 +32,7 @@ def test_epoch_grid_has_one_row_per_digit(cond_run):
     assert grid.size == ((16 * 28 + 17 * 2) * 2, (10 * 28 + 11 * 2) * 2)  # 10 rows of the 16 fixed noises
 
 
+@pytest.mark.slow
 def test_sample_one_digit_and_all_digits(runner, cond_run, tmp_path):
     one = tmp_path / "seven.npy"
     result = runner.invoke(app, ["sample", "--run", str(cond_run), "--digit", "7", "-n", "6", "--out", str(one)])
@@ -62,6 +63,7 @@ def test_digit_on_an_unconditional_run_is_refused(runner, trained_run, tmp_path)
         assert runner.invoke(app, ["sample", "--run", str(trained_run), *bad]).exit_code == 2
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_mode(runner, cond_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(cond_run, run)
@@ -79,6 +81,7 @@ def gif_frame_count(path):
         return im.n_frames, im.info.get("loop")
 
 
+@pytest.mark.slow
 def test_latent_walks(runner, cond_run, trained_run, tmp_path):
     walk = tmp_path / "walk.gif"
     result = runner.invoke(app, ["interpolate", "--run", str(trained_run), "--seeds", "1,2,3", "--frames", "4",
@@ -103,6 +106,7 @@ def test_latent_walks(runner, cond_run, trained_run, tmp_path):
     assert not (tmp_path / "b.gif").exists()
 
 
+@pytest.mark.slow
 def test_evaluate_reports_per_digit_accuracy_for_conditional_runs(runner, cond_run, session_npz):
     result = runner.invoke(app, ["evaluate", "--run", str(cond_run), "-n", "50", "--data", str(session_npz), "--json"])
     assert result.exit_code == 0, result.output

@@ -16,6 +16,7 @@ def sample(runner, run, out, *args):
 # -- truncation -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_truncation_one_is_no_truncation_and_smaller_psi_means_less_variety(runner, trained_run, tmp_path):
     paths = {psi: tmp_path / f"{psi}.npy" for psi in ("default", "1", "0.5", "0.1")}
     for psi, path in paths.items():
@@ -195,6 +196,7 @@ def test_every_export_draws_the_pixels_of_sample_without_mnistgan(runner, traine
             assert np.abs(pixels - expected).max() <= 1, fmt
 
 
+@pytest.mark.slow
 def test_export_with_truncation_builds_it_in(runner, trained_run, tmp_path):
     import keras
 
@@ -247,6 +249,7 @@ def test_an_onnx_export_without_tf2onnx_says_what_to_install(runner, trained_run
 # -- sample --noise ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sample_from_a_noise_file_equals_sample_from_its_seed(runner, trained_run, tmp_path):
     import mnistgan
 
@@ -281,6 +284,7 @@ def test_a_bad_noise_file_is_a_usage_error(runner, trained_run, tmp_path, make, 
 # -- project ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_digit_the_generator_drew_is_found_again(runner, trained_run, tmp_path):
     """sample -> project -> sample --noise: the user's round trip, through files only."""
     assert sample(runner, trained_run, tmp_path / "own.png", "-n", "1", "--seed", "5").exit_code == 0  # --scale 2
@@ -315,6 +319,7 @@ def test_any_photo_of_a_digit_is_made_mnist_like():
     assert digit[0].max() == 0 and digit[:, 0].max() == 0  # background is black
 
 
+@pytest.mark.slow
 def test_a_conditional_projection_reports_its_digit(runner, conditional_run, session_npz, tmp_path):
     result = runner.invoke(app, ["project", "--test-index", "0", "--data", str(session_npz), "--run",
                                  str(conditional_run), "--steps", "5", "--starts", "1", "--out", str(tmp_path / "p.png")])
@@ -354,6 +359,7 @@ def test_bad_projections_are_usage_errors_and_write_nothing(runner, trained_run,
     assert snapshot(tmp_path) == before and not (tmp_path.parent / "projection.png").exists()
 
 
+@pytest.mark.slow
 def test_interpolate_walks_between_two_noise_files(runner, trained_run, tmp_path):
     import mnistgan
 

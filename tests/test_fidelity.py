@@ -8,7 +8,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +26,7 @@ def test_parameter_counts_match_the_tensorflow_tutorial(tf):
     assert build_discriminator(ModelConfig(), 0).count_params() == 212_865
 
 
+@pytest.mark.slow
 def test_one_step_equals_the_plain_port(tf):
     """Same weights, batch and noise: the same losses and the same weights after one Adam step."""
     import keras
@@ -98,6 +98,7 @@ def test_batchnorm_reestimation_is_a_training_mode_pass_of_the_whole_generator(t
         np.testing.assert_array_equal(g, e)
 
 
+@pytest.mark.slow
 def test_the_r1_penalty_flattens_the_discriminator_at_real_images(tf):
     """With --r1 the discriminator learns to be flat around real images: after the same 20
     steps from the same start, its logit's squared gradient there is far smaller."""

@@ -14,7 +14,6 @@ from conftest import TINY, snapshot
 
 from mnistgan.cli import app
 
-pytestmark = pytest.mark.slow
 TIMEOUT = 120  # seconds any one child process may take before the test fails
 
 
@@ -48,25 +47,33 @@ def wait_for_line(proc, needle):
     raise AssertionError(f"never saw {needle!r}; stderr was:\n{''.join(lines)}")
 
 
-def samples(run, tmp_path, name):
-    """Sampled in this process: what is compared is the checkpoint the child processes left."""
+def in_process(*args):
+    """A command run in this process (no interpreter or TensorFlow start-up): for the steps of a
+    test that are not about what happens to a process."""
     from typer.testing import CliRunner
 
-    out = tmp_path / f"{name}.npy"
-    result = CliRunner().invoke(app, ["sample", "--run", str(run), "--out", str(out), "-n", "8", "--seed", "11"])
+    result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
+    return result
+
+
+def samples(run, tmp_path, name):
+    """Sampled in this process: what is compared is the checkpoint the child processes left."""
+    out = tmp_path / f"{name}.npy"
+    in_process("sample", "--run", run, "--out", out, "-n", "8", "--seed", "11")
     return np.load(out)
 
 
-# 640 images in steps of 32: 20 steps per epoch, so an interruption can land mid-epoch.
-LONGER = ["--subset", "640", "--batch-size", "32", "--seed", "5", "--deterministic"]
+# 320 images in steps of 16: 20 small steps per epoch, so an interruption can land mid-epoch.
+LONGER = ["--subset", "320", "--batch-size", "16", "--seed", "5", "--deterministic"]
 
 
+@pytest.mark.slow
 def test_resume_after_n_minus_k_epochs_is_bit_identical(session_npz, tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    mnistgan("train", "--data", session_npz, "--out", straight, *TINY, "--deterministic", "--epochs", "3")
-    mnistgan("train", "--data", session_npz, "--out", resumed, *TINY, "--deterministic", "--epochs", "1")
-    mnistgan("train", "--out", resumed, "--resume", "--epochs", "3")
+    in_process("train", "--data", session_npz, "--out", straight, *TINY, "--deterministic", "--epochs", "3")
+    in_process("train", "--data", session_npz, "--out", resumed, *TINY, "--deterministic", "--epochs", "1")
+    in_process("train", "--out", resumed, "--resume", "--epochs", "3")
     assert np.array_equal(samples(straight, tmp_path, "a"), samples(resumed, tmp_path, "b"))
     for name in ("epoch_0002.png", "epoch_0003.png"):
         assert (straight / "images" / name).read_bytes() == (resumed / "images" / name).read_bytes()
@@ -80,22 +87,28 @@ def straight(session_npz, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupt_saves_a_checkpoint_and_resume_is_exact(session_npz, straight, tmp_path, sig, code):
+@pytest.mark.slow
+def test_ctrl_c_and_sigterm_save_a_checkpoint_and_resume_is_exact(session_npz, straight, tmp_path):
     run = tmp_path / "run"
+    # Ctrl-C in epoch 2 of a fresh run, then SIGTERM in epoch 3 of its resumed process.
+    for sig, code, after, start in [
+        (signal.SIGINT, 130, "epoch 1:", lambda: start_training(session_npz, run, *LONGER, "--epochs", "3")),
+        (signal.SIGTERM, 143, "epoch 2:", lambda: subprocess.Popen(
+            [sys.executable, "-m", "mnistgan", "train", "--out", str(run), "--resume"],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)),
+    ]:
+        proc = start()
+        wait_for_line(proc, after)  # printed after that epoch's checkpoint; the next is under way
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == code, err
+        assert "mnistgan train --out" in err and "--resume" in err and "Traceback" not in err
 
-    proc = start_training(session_npz, run, *LONGER, "--epochs", "3")
-    wait_for_line(proc, "epoch 1:")  # printed after epoch 1's checkpoint; epoch 2 is under way
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=TIMEOUT)
-    assert proc.returncode == code, err
-    assert "mnistgan train --out" in err and "--resume" in err and "Traceback" not in err
-
-    resumed = mnistgan("train", "--out", run, "--resume")
-    assert "resuming" in resumed.stderr
+    assert "resuming" in in_process("train", "--out", run, "--resume").stderr
     assert np.array_equal(samples(straight, tmp_path, "a"), samples(run, tmp_path, "b"))
 
 
+@pytest.mark.slow
 def test_a_time_budget_stops_cleanly_and_resume_adds_more_and_is_exact(session_npz, straight, tmp_path):
     run = tmp_path / "run"
     # 0.0001 minutes: spent after the first call of 10 steps, half-way through epoch 1 (20 steps).
@@ -104,17 +117,18 @@ def test_a_time_budget_stops_cleanly_and_resume_adds_more_and_is_exact(session_n
     assert f"mnistgan train --out {run} --resume --minutes 0.0001" in first.stderr
     assert first.stdout.strip() == str(run)
     assert (run / "images" / "stopped.png").is_file() and not (run / "images" / "epoch_0001.png").exists()
-    drawn = mnistgan("sample", "--run", run, "--out", tmp_path / "s.png")  # latest: the mid-epoch state
+    drawn = in_process("sample", "--run", run, "--out", tmp_path / "s.png")  # latest: the mid-epoch state
     assert "step 10 of epoch 1" in drawn.stderr
 
     second = mnistgan("train", "--out", run, "--resume", "--minutes", "0.0001")
     assert "from step 10 of epoch 1" in second.stderr and "stopped after epoch 1" in second.stderr
     assert (run / "images" / "epoch_0001.png").is_file() and not (run / "images" / "stopped.png").exists()
 
-    mnistgan("train", "--out", run, "--resume")  # no budget: on to the run's 3 epochs
+    in_process("train", "--out", run, "--resume")  # no budget: on to the run's 3 epochs
     assert np.array_equal(samples(straight, tmp_path, "a"), samples(run, tmp_path, "b"))
 
 
+@pytest.mark.slow
 def test_kill_9_mid_training_leaves_a_resumable_run_that_ends_exact(session_npz, straight, tmp_path):
     run = tmp_path / "run"
     proc = start_training(session_npz, run, *LONGER, "--epochs", "50")
@@ -125,7 +139,7 @@ def test_kill_9_mid_training_leaves_a_resumable_run_that_ends_exact(session_npz,
     # Whatever was half-written, sampling reads only complete checkpoints ...
     assert samples(run, tmp_path, "after-kill").shape == (8, 28, 28)
     # ... and resuming continues from the last complete one, to the bytes of a run never killed.
-    result = mnistgan("train", "--out", run, "--resume", "--epochs", "3")
+    result = in_process("train", "--out", run, "--resume", "--epochs", "3")
     assert "resuming" in result.stderr
     lines = (run / "metrics.csv").read_text().splitlines()
     assert [ln.split(",")[0] for ln in lines] == ["epoch", "1", "2", "3"]
@@ -133,6 +147,7 @@ def test_kill_9_mid_training_leaves_a_resumable_run_that_ends_exact(session_npz,
     assert np.array_equal(samples(straight, tmp_path, "a"), samples(run, tmp_path, "b"))
 
 
+@pytest.mark.slow
 def test_a_run_being_trained_is_locked_against_a_second_writer_but_not_readers(session_npz, tmp_path):
     run = tmp_path / "run"
     proc = start_training(session_npz, run, *LONGER, "--epochs", "50", "--keep", "50")
@@ -147,10 +162,11 @@ def test_a_run_being_trained_is_locked_against_a_second_writer_but_not_readers(s
     finally:
         proc.kill()  # kill -9: the lock dies with the process
         proc.wait(timeout=TIMEOUT)
-    result = mnistgan("train", "--out", run, "--resume", "--epochs", "2")
+    result = in_process("train", "--out", run, "--resume", "--epochs", "2")
     assert "resuming" in result.stderr
 
 
+@pytest.mark.slow
 def test_leftovers_of_a_killed_save_are_ignored_and_cleaned(runner, trained_run, tmp_path):
     """What a kill during a checkpoint or PNG write leaves: never read as complete."""
     run = tmp_path / "run"
@@ -172,6 +188,7 @@ def test_leftovers_of_a_killed_save_are_ignored_and_cleaned(runner, trained_run,
     assert (ckpts / "ckpt-3.index").is_file()
 
 
+@pytest.mark.slow
 def test_damaged_checkpoint_state_file_is_rebuilt(runner, trained_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
@@ -183,6 +200,7 @@ def test_damaged_checkpoint_state_file_is_rebuilt(runner, trained_run, tmp_path)
     assert 'model_checkpoint_path: "ckpt-3"' in state
 
 
+@pytest.mark.slow
 def test_non_finite_losses_stop_training_and_keep_the_last_good_checkpoint(runner, session_npz, tmp_path):
     run = tmp_path / "run"
     assert runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(run), *TINY, "--epochs", "1",
@@ -220,6 +238,7 @@ def test_full_disk_is_one_line_not_a_traceback(runner, trained_run, tmp_path, mo
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_mid_run_is_one_line_and_leaves_no_temporaries(runner, session_npz, tmp_path,
                                                                          monkeypatch):
     import tensorflow as tf

@@ -11,7 +11,6 @@ from PIL import Image
 
 from mnistgan.cli import app
 
-pytestmark = pytest.mark.slow
 
 
 def train(runner, npz, out, *args):
@@ -45,6 +44,7 @@ def test_starting_over_an_existing_run_is_refused(runner, trained_run, session_n
     assert snapshot(trained_run) == before
 
 
+@pytest.mark.slow
 def test_resume_continues_to_the_new_epoch_count(runner, trained_run, session_npz, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
@@ -99,6 +99,7 @@ def test_resume_of_a_finished_run_changes_nothing(runner, trained_run, epochs):
     assert snapshot(trained_run) == before
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_the_run(runner, session_npz, tmp_path):
     run = tmp_path / "run"
     assert train(runner, session_npz, run, "--epochs", "2").exit_code == 0
@@ -161,6 +162,7 @@ def sample(runner, run, out, *args):
     return runner.invoke(app, ["sample", "--run", str(run), "--out", str(out), *args])
 
 
+@pytest.mark.slow
 def test_same_checkpoint_and_seed_give_identical_bytes(runner, trained_run, tmp_path):
     a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
     for out, seed in ((a, "5"), (b, "5"), (c, "6")):
@@ -172,6 +174,7 @@ def test_same_checkpoint_and_seed_give_identical_bytes(runner, trained_run, tmp_
     assert "epoch 2" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_checkpoint_copied_out_of_its_run_samples_on_its_own(runner, trained_run, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -185,6 +188,7 @@ def test_a_checkpoint_copied_out_of_its_run_samples_on_its_own(runner, trained_r
     assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
 
 
+@pytest.mark.slow
 def test_npy_output_is_the_raw_uint8_array(runner, trained_run, tmp_path):
     out = tmp_path / "s.npy"
     assert sample(runner, trained_run, out, "-n", "10", "--ckpt", "1").exit_code == 0
@@ -197,6 +201,7 @@ def test_npy_output_is_the_raw_uint8_array(runner, trained_run, tmp_path):
     assert np.array_equal(grid[2:30, 2:30], arr[0])
 
 
+@pytest.mark.slow
 def test_checkpoint_by_path_matches_by_epoch(runner, trained_run, tmp_path):
     by_epoch, by_path = tmp_path / "e.npy", tmp_path / "p.npy"
     assert sample(runner, trained_run, by_epoch, "--ckpt", "1").exit_code == 0
@@ -252,6 +257,7 @@ def test_a_resume_that_cannot_load_its_checkpoint_changes_nothing(runner, traine
     assert snapshot(run) == before  # config.json still says 2 epochs
 
 
+@pytest.mark.slow
 def test_mixed_precision_policies_train_and_sample_on_cpu(runner, session_npz, tmp_path, monkeypatch):
     """The GPU's float16 path (with loss scaling) runs on the CPU too; so does bfloat16."""
     from mnistgan.training import TrainRequest, train as core_train
@@ -298,12 +304,14 @@ def test_bfloat16_hardware_is_read_from_the_cpu_flags(cpuinfo, env, expected):
     assert cpu_bfloat16(cpuinfo, env) is expected
 
 
+@pytest.mark.slow
 def test_xla_compiled_step_trains(runner, session_npz, tmp_path):
     result = train(runner, session_npz, tmp_path / "xla", "--epochs", "1", "--xla")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "xla" / "config.json").read_text())["train"]["jit_compile"] is True
 
 
+@pytest.mark.slow
 def test_samples_do_not_depend_on_lagging_batchnorm_statistics(runner, trained_run, tmp_path):
     """Moving statistics that lag the weights (as after fast-changing epochs) would turn inference
     images black; sampling re-estimates them, so a checkpoint with wrecked statistics samples the
