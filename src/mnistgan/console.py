@@ -88,9 +88,9 @@ class _NotebookBar:
 
     def start(self, label: str, total: int, done: int) -> None:
         self._label, self._total, self._first, self._started = label, total, done, time.monotonic()
-        self._show(done)
+        self.update(done)
 
-    def _show(self, done: int) -> None:
+    def update(self, done: int) -> None:
         left = None
         if self._first < done < self._total:
             left = (time.monotonic() - self._started) / (done - self._first) * (self._total - done)
@@ -99,8 +99,6 @@ class _NotebookBar:
             self._handle = self._display(view, display_id=True)
         else:
             self._handle.update(view)
-
-    update = _show
 
 
 class TrainingReporter:
