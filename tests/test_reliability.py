@@ -91,13 +91,11 @@ def straight(session_npz, tmp_path_factory):
 def test_ctrl_c_and_sigterm_save_a_checkpoint_and_resume_is_exact(session_npz, straight, tmp_path):
     run = tmp_path / "run"
     # Ctrl-C in epoch 2 of a fresh run, then SIGTERM in epoch 3 of its resumed process.
-    for sig, code, after, start in [
-        (signal.SIGINT, 130, "epoch 1:", lambda: start_training(session_npz, run, *LONGER, "--epochs", "3")),
-        (signal.SIGTERM, 143, "epoch 2:", lambda: subprocess.Popen(
-            [sys.executable, "-m", "mnistgan", "train", "--out", str(run), "--resume"],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)),
+    for sig, code, after, args in [
+        (signal.SIGINT, 130, "epoch 1:", [*LONGER, "--epochs", "3"]),
+        (signal.SIGTERM, 143, "epoch 2:", ["--resume"]),
     ]:
-        proc = start()
+        proc = start_training(session_npz, run, *args)
         wait_for_line(proc, after)  # printed after that epoch's checkpoint; the next is under way
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=TIMEOUT)

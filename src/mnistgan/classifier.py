@@ -134,7 +134,7 @@ def load_or_train(
     from mnistgan.metrics import feature_stats
 
     mnist = load_data()
-    mnist.require_test_set("the classifier needs it")
+    mnist.require_test_set("evaluation scores samples against it")
     root = cache_root() / fingerprint(mnist)
     meta_path = root / "meta.json"
     if not retrain and meta_path.is_file():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -61,7 +62,7 @@ class _BarView:
         self.label, self.done, self.total, self.left = label, done, total, left
 
     def _text(self) -> str:
-        eta = "" if self.left is None else f", about {_duration(self.left)} left"
+        eta = "" if self.left is None else f", about {timedelta(seconds=round(self.left))} left"
         return f"{self.label}: {self.done}/{self.total} steps{eta}"
 
     def __repr__(self) -> str:
@@ -70,11 +71,6 @@ class _BarView:
     def _repr_html_(self) -> str:
         return (f'<progress value="{self.done}" max="{self.total}" style="width: 20em"></progress> '
                 f"<code>{html.escape(self._text())}</code>")
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    return f"{minutes}:{seconds:02d}" if minutes < 60 else f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
 
 
 class _NotebookBar:
