@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,28 @@ def npz(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def session_npz(tmp_path_factory) -> Path:
     return write_npz(tmp_path_factory.mktemp("data") / "mnist.npz", per_class=64)
+
+
+@pytest.fixture(scope="session")
+def classifier_cache(tmp_path_factory, session_npz) -> Path:
+    """A cache holding the evaluation classifier of session_npz's images, trained once per session."""
+    from mnistgan.cli import app
+
+    cache, scratch = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("samples")
+    np.save(scratch / "s.npy", np.zeros((4, 28, 28), np.uint8))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(cache))
+        result = CliRunner().invoke(app, ["evaluate", "--samples", str(scratch / "s.npy"), "--data", str(session_npz)])
+    assert result.exit_code == 0 and "training the evaluation classifier" in result.stderr, result.output
+    return cache
+
+
+@pytest.fixture
+def trained_classifier(classifier_cache) -> None:
+    """This test's cache starts with the classifier of session_npz's images (of any data with the
+    same images: the cache is keyed on them), so its evaluations need not train one (about 5 s).
+    A copy: the test may replace or damage it. Tests about training the classifier go without."""
+    shutil.copytree(classifier_cache / "mnistgan", Path(os.environ["XDG_CACHE_HOME"]) / "mnistgan")
 
 
 # Small enough to train in seconds on two CPU cores: 96 images, 3 steps of 32 per epoch.

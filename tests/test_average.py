@@ -99,7 +99,8 @@ def test_the_version_that_trained_a_run_compares_as_numbers():
 
 
 @pytest.mark.slow
-def test_evaluate_and_interpolate_name_the_weights(runner, trained_run, session_npz, tmp_path):
+def test_evaluate_and_interpolate_name_the_weights(runner, trained_run, session_npz, trained_classifier,
+                                                  tmp_path):
     result = runner.invoke(app, ["evaluate", "--run", str(trained_run), "--data", str(session_npz), "-n", "20",
                                  "--json", "--no-ema"])
     assert result.exit_code == 0, result.output

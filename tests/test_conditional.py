@@ -107,7 +107,8 @@ def test_latent_walks(runner, cond_run, trained_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_reports_per_digit_accuracy_for_conditional_runs(runner, cond_run, session_npz):
+def test_evaluate_reports_per_digit_accuracy_for_conditional_runs(runner, cond_run, session_npz,
+                                                                 trained_classifier):
     result = runner.invoke(app, ["evaluate", "--run", str(cond_run), "-n", "50", "--data", str(session_npz), "--json"])
     assert result.exit_code == 0, result.output
     ev = json.loads(result.stdout)

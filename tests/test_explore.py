@@ -76,14 +76,15 @@ FID_BY_EPOCH = {1: 50.0, 2: 10.0, 3: 30.0, 4: 40.0}
 
 @pytest.fixture
 def scripted_scores(monkeypatch):
-    """--eval-every with FIDs set by the test (epoch 2 best), and no classifier to train."""
+    """--eval-every with FIDs set by the test (epoch 2 best), and no classifier to train; the
+    number of images scored each time, in order."""
     import mnistgan.classifier
     import mnistgan.evaluation
 
     calls = []
 
     def scores(images, classifier, requested=None, *args, **kwargs):
-        calls.append(len(calls) + 1)
+        calls.append(len(images))
         return {"fid": FID_BY_EPOCH[len(calls)], "inception_score": 1.0, "coverage": 1.0, "confident": 0.5}
 
     monkeypatch.setattr(mnistgan.classifier, "load_or_train", lambda *a, **k: "a classifier")
@@ -94,7 +95,8 @@ def scripted_scores(monkeypatch):
 @pytest.mark.slow
 def test_the_best_checkpoint_outlives_rotation_and_resume(runner, session_npz, tmp_path, scripted_scores):
     run = tmp_path / "run"
-    args = ["train", "--data", str(session_npz), "--out", str(run), *TINY, "--eval-every", "1", "--keep", "1"]
+    args = ["train", "--data", str(session_npz), "--out", str(run), *TINY, "--eval-every", "1", "--keep", "1",
+            "--eval-samples", "50"]
     result = runner.invoke(app, [*args, "--epochs", "3"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (run / "checkpoints").glob("ckpt-*.index")) == ["ckpt-3.index"]  # --keep 1
@@ -107,8 +109,9 @@ def test_the_best_checkpoint_outlives_rotation_and_resume(runner, session_npz, t
     assert "checkpoints/best/ckpt-2 (epoch 2" in result.stderr
 
     # Resumed and scored worse: epoch 2 stays the best.
-    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "4"])
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "4", "--eval-samples", "20"])
     assert result.exit_code == 0, result.output
+    assert scripted_scores == [50, 50, 50, 20]  # --eval-samples, changed on resume
     rows = (run / "evaluation.csv").read_text().splitlines()
     assert [r.split(",")[0] + ":" + r.split(",")[-1] for r in rows[1:]] == ["1:0", "2:1", "3:0", "4:0"]
     assert [p.name for p in (run / "checkpoints" / "best").glob("*.index")] == ["ckpt-2.index"]

@@ -8,7 +8,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "tutorial.ipynb"
 
 
 @pytest.mark.slow
-def test_the_tutorial_notebook_runs_and_shows_its_pictures(session_npz, tmp_path):
+def test_the_tutorial_notebook_runs_and_shows_its_pictures(session_npz, trained_classifier, tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
 

@@ -135,6 +135,10 @@ class TrainConfig:
         None, "Every K epochs, score samples like `mnistgan evaluate` (evaluation.csv, TensorBoard).",
         check=at_least(1), resumable=True,
     )
+    eval_samples: int = setting(
+        2000, "Samples drawn for each --eval-every score: more give steadier scores and take longer.",
+        check=at_least(2), resumable=True,
+    )
     strategy: str = setting(
         "auto", "tf.distribute strategy. auto: multi-worker if TF_CONFIG is set (or under srun), mirrored on "
         "several GPUs, else default. --batch-size is the global batch.",
@@ -145,8 +149,6 @@ class TrainConfig:
                                 check=at_least(1), cli=False)
     image_scale: int = setting(2, "Nearest-neighbour enlargement of the epoch grids.", check=at_least(1),
                                cli=False)
-    eval_samples: int = setting(2000, "Samples drawn for the --eval-every scores.", check=at_least(2),
-                                cli=False, resumable=True)
     data: str | None = setting(None, "Where MNIST came from (a path, or keras.datasets.mnist).", cli=False,
                                resumable=True)
 
