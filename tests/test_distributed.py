@@ -24,11 +24,16 @@ from mnistgan.errors import UsageError
 TIMEOUT = 240  # seconds any child process (or the pair of workers) may take
 # 256 images in global batches of 64: 4 steps; each of two replicas gets 32 images per step.
 SMALL = ["--subset", "256", "--batch-size", "64", "--seed", "3"]
-# Measured: the two-replica runs differ from one device in float summation order only; after
-# an epoch the mean losses agree to ~1e-6 and samples to a grey level in under 1 % of pixels.
+# Measured: the two-replica runs differ from one device in float summation order only, and the
+# difference grows with every step: after one epoch (4 steps) the mean losses agree to ~1e-6 and
+# samples to a grey level in under 1 % of pixels; after two epochs of the conditional model, 5 %
+# of pixels differ by one or two grey levels. A wrong split shows in the losses: each replica's
+# mean taken as the global batch's doubles them (Adam, indifferent to the gradients' scale, hardly
+# changes the samples), and dropout masks of an uneven split that are not one device's moved the
+# discriminator's loss by 2e-4 in the first epoch.
 LOSS_TOL = 1e-4
 PIXEL_TOL = 2  # grey levels
-PIXEL_SHARE = 0.05  # at most this share of pixels may differ at all (by one or two grey levels)
+PIXEL_SHARE = 0.10  # at most this share of pixels may differ at all (by one or two grey levels)
 
 
 def tf_config(ports, index):
@@ -89,16 +94,20 @@ def losses(run):
     return np.array([[float(v) for v in row.split(",")[1:3]] for row in rows])
 
 
-def samples(runner, run, tmp_path, name):
+def samples(runner, run, tmp_path, name, ckpt="latest"):
     out = tmp_path / f"{name}.npy"
-    result = runner.invoke(app, ["sample", "--run", str(run), "-n", "32", "--seed", "9", "--out", str(out)])
+    result = runner.invoke(app, ["sample", "--run", str(run), "--ckpt", ckpt, "-n", "32", "--seed", "9",
+                                 "--out", str(out)])
     assert result.exit_code == 0, result.output
     return np.load(out).astype(int)
 
 
-def assert_same_training(run, reference, runner, tmp_path):
-    np.testing.assert_allclose(losses(run), losses(reference), rtol=0, atol=LOSS_TOL)
-    a, b = samples(runner, run, tmp_path, "a"), samples(runner, reference, tmp_path, "b")
+def assert_same_training(run, reference, runner, tmp_path, epochs=None):
+    """``run`` trained like ``reference`` (its first ``epochs`` epochs; default: all of them)."""
+    expected = losses(reference)[:epochs]
+    np.testing.assert_allclose(losses(run), expected, rtol=0, atol=LOSS_TOL)
+    a = samples(runner, run, tmp_path, "a")
+    b = samples(runner, reference, tmp_path, "b", ckpt=str(len(expected)))
     assert np.abs(a - b).max() <= PIXEL_TOL
     assert (a != b).mean() <= PIXEL_SHARE
 
@@ -166,37 +175,28 @@ def test_bad_tf_config_and_bad_strategy_are_usage_errors(runner, npz, tmp_path, 
 
 
 @pytest.mark.slow
-def test_mirrored_on_two_cpu_devices_matches_one_device_and_resumes_on_one(
-    single_device, session_npz, tmp_path, runner
-):
-    out = tmp_path / "mirrored"
-    env = child_env(tmp_path, MNISTGAN_CPU_DEVICES="2")
-    proc = run_child(["train", "--data", session_npz, "--out", out, "--epochs", "1", "--strategy", "mirrored",
-                      *SMALL], env)
-    assert proc.returncode == 0, proc.stderr
-    assert "mirrored strategy, 1 worker, 2 replicas, 32 images per replica per step" in proc.stderr
-    assert json.loads((out / "config.json").read_text())["train"]["strategy"] == "mirrored"
-    assert_same_training(out, single_device[1], runner, tmp_path)
-
-    # The same run continues on one device (this process) and matches two epochs on one device.
-    result = runner.invoke(app, ["train", "--out", str(out), "--resume", "--epochs", "2"])  # auto: one device here
+def test_mirrored_on_two_cpu_devices_matches_one_device_and_resumes_on_one(session_npz, tmp_path, runner):
+    # Conditional: the digit labels are split over the replicas with their images (and the
+    # projection discriminator sees each replica's own labels), so the losses and samples are
+    # those of one device. Unconditional runs take the same path without labels (multi-worker tests).
+    # 255 images: each epoch ends on a batch of 63 that splits 31/32, with the R1 penalty's mean too.
+    conditional = ["--data", session_npz, "--conditional", *SMALL, "--subset", "255", "--r1", "0.2"]
+    one = tmp_path / "one"  # the reference: two epochs on one device, in this process
+    result = runner.invoke(app, ["train", "--out", str(one), "--epochs", "2", *map(str, conditional)])
     assert result.exit_code == 0, result.output
-    assert_same_training(out, single_device[2], runner, tmp_path)
 
-
-@pytest.mark.slow
-def test_conditional_training_on_two_cpu_devices_matches_one_device(session_npz, tmp_path, runner):
-    # The digit labels are split over the replicas with their images (and the projection
-    # discriminator sees each replica's own labels): same losses and samples as one device.
-    conditional = ["--data", session_npz, "--epochs", "1", "--conditional", *SMALL]
-    one = tmp_path / "one"
-    result = runner.invoke(app, ["train", "--out", str(one), *map(str, conditional)])
-    assert result.exit_code == 0, result.output
     two = tmp_path / "two"
-    proc = run_child(["train", "--out", two, "--strategy", "mirrored", *conditional],
+    proc = run_child(["train", "--out", two, "--epochs", "1", "--strategy", "mirrored", *conditional],
                      child_env(tmp_path, MNISTGAN_CPU_DEVICES="2"))
     assert proc.returncode == 0, proc.stderr
-    assert "2 replicas" in proc.stderr and "conditional" in proc.stderr
+    assert "mirrored strategy, 1 worker, 2 replicas, 32 images per replica per step" in proc.stderr
+    assert "conditional" in proc.stderr
+    assert json.loads((two / "config.json").read_text())["train"]["strategy"] == "mirrored"
+    assert_same_training(two, one, runner, tmp_path, epochs=1)
+
+    # The same run continues on one device (this process) and matches two epochs on one device.
+    result = runner.invoke(app, ["train", "--out", str(two), "--resume", "--epochs", "2"])  # auto: one device here
+    assert result.exit_code == 0, result.output
     assert_same_training(two, one, runner, tmp_path)
 
 
@@ -213,25 +213,6 @@ def test_a_batch_that_does_not_split_over_the_replicas_is_refused(session_npz, t
 # -- two workers on 127.0.0.1 ---------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_two_workers_resume_a_one_device_run_like_one_device_and_only_the_chief_writes(
-    single_device, tmp_path, runner
-):
-    out = tmp_path / "cluster"
-    shutil.copytree(single_device[1], out)
-    results = run_workers(["train", "--out", out, "--resume", "--epochs", "2"], tf_config_envs(tmp_path))
-    (chief_rc, chief_out, chief_err), (worker_rc, worker_out, worker_err) = results
-    assert chief_rc == 0, chief_err
-    assert worker_rc == 0, worker_err
-    assert "resuming" in chief_err and "from epoch 1" in chief_err
-    assert "multi-worker strategy, 2 workers, 2 replicas" in chief_err
-    assert "worker 1 done" in worker_err
-    assert chief_out.strip() == str(out) and worker_out == ""
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single_device[2].iterdir())
-    assert list((tmp_path / "tmpdir").iterdir()) == []  # the worker's scratch run is gone
-    assert_same_training(out, single_device[2], runner, tmp_path)
-
-
 def slurm_env(procid, tasks=2):
     return {"SLURM_PROCID": str(procid), "SLURM_STEP_NUM_TASKS": str(tasks), "SLURM_STEP_NODELIST": "localhost",
             "SLURM_STEP_TASKS_PER_NODE": str(tasks)}
@@ -245,16 +226,26 @@ def test_a_slurm_step_of_several_tasks_is_a_multi_worker_run():
 
 
 @pytest.mark.slow
-def test_two_slurm_tasks_train_through_tensorflows_slurm_resolver(single_device, session_npz, tmp_path, runner):
-    """What `srun -n 2 mnistgan train ...` gives each task, on one node (localhost)."""
+def test_two_slurm_tasks_resume_a_one_device_run_like_one_device_and_only_the_chief_writes(
+    single_device, tmp_path, runner
+):
+    """What `srun -n 2 mnistgan train ...` gives each task, on one node (localhost), through
+    TensorFlow's Slurm resolver. (TF_CONFIG clusters: the signal test below.)"""
     port = free_ports(1)[0]  # the second task takes the next port, as Slurm's resolver assigns them
-    out = tmp_path / "slurm"
+    out = tmp_path / "cluster"
+    shutil.copytree(single_device[1], out)
     envs = [child_env(tmp_path, MNISTGAN_SLURM_PORT=str(port), **slurm_env(i)) for i in range(2)]
-    results = run_workers(["train", "--data", session_npz, "--out", out, "--epochs", "1", *SMALL], envs)
-    for rc, _, err in results:
-        assert rc == 0, err
-    assert "multi-worker strategy, 2 workers, 2 replicas" in results[0][2]
-    assert_same_training(out, single_device[1], runner, tmp_path)
+    results = run_workers(["train", "--out", out, "--resume", "--epochs", "2"], envs)
+    (chief_rc, chief_out, chief_err), (worker_rc, worker_out, worker_err) = results
+    assert chief_rc == 0, chief_err
+    assert worker_rc == 0, worker_err
+    assert "resuming" in chief_err and "from epoch 1" in chief_err
+    assert "multi-worker strategy, 2 workers, 2 replicas" in chief_err
+    assert "worker 1 done" in worker_err
+    assert chief_out.strip() == str(out) and worker_out == ""
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single_device[2].iterdir())
+    assert list((tmp_path / "tmpdir").iterdir()) == []  # the worker's scratch run is gone
+    assert_same_training(out, single_device[2], runner, tmp_path)
 
 
 @pytest.mark.slow

@@ -10,19 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY, snapshot
+from conftest import TINY
 
 from mnistgan.cli import app
 
 TIMEOUT = 120  # seconds any one child process may take before the test fails
-
-
-def mnistgan(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "mnistgan", *map(str, args)], capture_output=True, text=True,
-                          timeout=TIMEOUT)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def start_training(npz, out, *args):
@@ -47,13 +39,14 @@ def wait_for_line(proc, needle):
     raise AssertionError(f"never saw {needle!r}; stderr was:\n{''.join(lines)}")
 
 
-def in_process(*args):
+def in_process(*args, check=True):
     """A command run in this process (no interpreter or TensorFlow start-up): for the steps of a
     test that are not about what happens to a process."""
     from typer.testing import CliRunner
 
     result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
+    if check:
+        assert result.exit_code == 0, result.output
     return result
 
 
@@ -68,23 +61,23 @@ def samples(run, tmp_path, name):
 LONGER = ["--subset", "320", "--batch-size", "16", "--seed", "5", "--deterministic"]
 
 
+@pytest.fixture(scope="module")
+def straight(session_npz, tmp_path_factory):
+    """Three uninterrupted epochs, the reference for the interrupted runs (trained in this
+    process: the same bytes as in a process of its own, which is what --deterministic promises)."""
+    out = tmp_path_factory.mktemp("straight") / "run"
+    in_process("train", "--data", session_npz, "--out", out, *LONGER, "--epochs", "3")
+    return out
+
+
 @pytest.mark.slow
-def test_resume_after_n_minus_k_epochs_is_bit_identical(session_npz, tmp_path):
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    in_process("train", "--data", session_npz, "--out", straight, *TINY, "--deterministic", "--epochs", "3")
-    in_process("train", "--data", session_npz, "--out", resumed, *TINY, "--deterministic", "--epochs", "1")
+def test_resume_after_n_minus_k_epochs_is_bit_identical(session_npz, straight, tmp_path):
+    resumed = tmp_path / "resumed"
+    in_process("train", "--data", session_npz, "--out", resumed, *LONGER, "--epochs", "1")
     in_process("train", "--out", resumed, "--resume", "--epochs", "3")
     assert np.array_equal(samples(straight, tmp_path, "a"), samples(resumed, tmp_path, "b"))
     for name in ("epoch_0002.png", "epoch_0003.png"):
         assert (straight / "images" / name).read_bytes() == (resumed / "images" / name).read_bytes()
-
-
-@pytest.fixture(scope="module")
-def straight(session_npz, tmp_path_factory):
-    """Three uninterrupted epochs, the reference for the interrupted runs."""
-    out = tmp_path_factory.mktemp("straight") / "run"
-    mnistgan("train", "--data", session_npz, "--out", out, *LONGER, "--epochs", "3")
-    return out
 
 
 @pytest.mark.slow
@@ -110,7 +103,7 @@ def test_ctrl_c_and_sigterm_save_a_checkpoint_and_resume_is_exact(session_npz, s
 def test_a_time_budget_stops_cleanly_and_resume_adds_more_and_is_exact(session_npz, straight, tmp_path):
     run = tmp_path / "run"
     # 0.0001 minutes: spent after the first call of 10 steps, half-way through epoch 1 (20 steps).
-    first = mnistgan("train", "--data", session_npz, "--out", run, *LONGER, "--epochs", "3", "--minutes", "0.0001")
+    first = in_process("train", "--data", session_npz, "--out", run, *LONGER, "--epochs", "3", "--minutes", "0.0001")
     assert "stopped at step 10/20 of epoch 1: the 0.0001-minute budget is spent" in first.stderr
     assert f"mnistgan train --out {run} --resume --minutes 0.0001" in first.stderr
     assert first.stdout.strip() == str(run)
@@ -118,7 +111,7 @@ def test_a_time_budget_stops_cleanly_and_resume_adds_more_and_is_exact(session_n
     drawn = in_process("sample", "--run", run, "--out", tmp_path / "s.png")  # latest: the mid-epoch state
     assert "step 10 of epoch 1" in drawn.stderr
 
-    second = mnistgan("train", "--out", run, "--resume", "--minutes", "0.0001")
+    second = in_process("train", "--out", run, "--resume", "--minutes", "0.0001")
     assert "from step 10 of epoch 1" in second.stderr and "stopped after epoch 1" in second.stderr
     assert (run / "images" / "epoch_0001.png").is_file() and not (run / "images" / "stopped.png").exists()
 
@@ -152,8 +145,8 @@ def test_a_run_being_trained_is_locked_against_a_second_writer_but_not_readers(s
     try:
         wait_for_line(proc, "epoch 1:")
         for args in (["--overwrite"], ["--resume"], []):  # all refused, naming the writer
-            second = mnistgan("train", "--data", session_npz, "--out", run, *LONGER, *args, check=False)
-            assert second.returncode == 1, second.stderr
+            second = in_process("train", "--data", session_npz, "--out", run, *LONGER, *args, check=False)
+            assert second.exit_code == 1, second.output
             assert f"is being written by process {proc.pid}" in second.stderr
         assert (run / "checkpoints" / "ckpt-1.index").is_file()  # --overwrite removed nothing
         assert samples(run, tmp_path, "while-training").shape == (8, 28, 28)  # readers need no lock
@@ -199,18 +192,13 @@ def test_damaged_checkpoint_state_file_is_rebuilt(runner, trained_run, tmp_path)
 
 
 @pytest.mark.slow
-def test_non_finite_losses_stop_training_and_keep_the_last_good_checkpoint(runner, session_npz, tmp_path):
-    run = tmp_path / "run"
-    assert runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(run), *TINY, "--epochs", "1",
-                               "--lr", "1e-4"]).exit_code == 0
-    good = snapshot(run / "checkpoints")
+def test_non_finite_losses_stop_training_before_saving_them(runner, session_npz, tmp_path):
     # A learning rate of 1e30 sends the weights to infinity within a step or two.
     result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(tmp_path / "nan"), *TINY,
                                  "--epochs", "2", "--lr", "1e30"])
     assert result.exit_code == 1
     assert "non-finite" in result.stderr and "no checkpoint was saved" in result.stderr
     assert not list((tmp_path / "nan" / "checkpoints").glob("*.index"))
-    assert snapshot(run / "checkpoints") == good
 
 
 def test_unwritable_output_is_refused_before_training(runner, session_npz, tmp_path):

@@ -100,9 +100,9 @@ def test_resume_of_a_finished_run_changes_nothing(runner, trained_run, epochs):
 
 
 @pytest.mark.slow
-def test_overwrite_replaces_the_run(runner, session_npz, tmp_path):
+def test_overwrite_replaces_the_run(runner, session_npz, trained_run, tmp_path):
     run = tmp_path / "run"
-    assert train(runner, session_npz, run, "--epochs", "2").exit_code == 0
+    shutil.copytree(trained_run, run)  # two epochs
     (run / "dataset_preview.png").write_bytes(b"kept")  # not the run's: survives
     result = train(runner, session_npz, run, "--epochs", "1", "--overwrite")
     assert result.exit_code == 0, result.output
@@ -267,14 +267,14 @@ def test_mixed_precision_policies_train_and_sample_on_cpu(runner, session_npz, t
     run16 = tmp_path / "fp16"
     result = core_train(
         TrainRequest(out=run16, data=session_npz,
-                     settings={"dtype_policy": "mixed_float16", "epochs": 1, "subset": 64, "batch_size": 32})
+                     settings={"dtype_policy": "mixed_float16", "epochs": 1, "subset": 32, "batch_size": 32})
     )
     assert result.config.model.dtype_policy == "mixed_float16"
     assert np.isfinite(result.metrics[0].generator_loss)
     assert sample(runner, run16, tmp_path / "a.npy").exit_code == 0
 
     runbf = tmp_path / "bf16"
-    assert train(runner, session_npz, runbf, "--epochs", "1", "--mixed-precision").exit_code == 0
+    assert train(runner, session_npz, runbf, "--epochs", "1", "--mixed-precision", "--subset", "32").exit_code == 0
     assert json.loads((runbf / "config.json").read_text())["model"]["dtype_policy"] == "mixed_bfloat16"
     arr_result = sample(runner, runbf, tmp_path / "b.npy")
     assert arr_result.exit_code == 0 and np.load(tmp_path / "b.npy").shape == (16, 28, 28)

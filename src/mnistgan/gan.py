@@ -18,9 +18,11 @@ a whole chunk of steps runs inside one ``tf.function`` call (a graph-side loop w
 tf.data work between steps); every full batch has a static shape.
 
 Distribution (see docs/distributed.md): the same loop runs under any ``tf.distribute`` strategy.
-Each step's global batch of indices, noise and digits is drawn exactly as on one device and
-split into equal shards, one per replica; the losses are weighted by each shard's share of the
-batch, so the optimizers' cross-replica sum of gradients is the gradient of the global batch.
+The training step is written for one device; under a strategy each replica runs it on its shard
+of the step's global batch of indices, noise and digits, which is drawn exactly as on one device.
+Only the step's means know about replicas (:func:`batch_mean`): each replica's part is its sum
+over the global batch's size, so the optimizers' cross-replica sum of gradients is the gradient
+of the global batch's mean.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ from mnistgan import seeds
 from mnistgan.backend import import_tensorflow
 from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY, CONFIG_KEY
 from mnistgan.config import ModelConfig, TrainConfig
-from mnistgan.models import build_discriminator, build_generator, network_inputs, seed_states
+from mnistgan.models import (
+    build_discriminator,
+    build_generator,
+    global_batch_size,
+    network_inputs,
+    seed_states,
+)
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -50,6 +58,19 @@ def shard(x: tf.Tensor, replica: tf.Tensor, replicas: int) -> tf.Tensor:
     size = tf.shape(x)[0]
     replica = tf.cast(replica, tf.int32)
     return x[size * replica // replicas : size * (replica + 1) // replicas]
+
+
+def batch_mean(x: tf.Tensor) -> tf.Tensor:
+    """The mean of per-example values ``x`` over the step's global batch.
+
+    On one replica, the plain mean. On several, each holds a shard of the global batch, and the
+    optimizers sum the replicas' gradients: a replica's part is its sum divided by the global
+    batch's size, the sum of the shards' sizes (an epoch's short last batch may not split evenly).
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return tf.reduce_mean(x)
+    return tf.reduce_sum(x) / global_batch_size(context, x)
 
 
 def _make_optimizer(cfg: ModelConfig, lr: float, train_cfg: TrainConfig) -> keras.optimizers.Optimizer:
@@ -177,31 +198,22 @@ class DCGAN:
         grads = tape.gradient(total, real)
         return logits, (0.5 * self.train_cfg.r1) * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
 
-    def _step_impl(
-        self, real_u8, real_labels, noise, fake_labels, real_share=None, fake_share=None
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """One step on this replica's images and noise. ``real_share``/``fake_share``: the
-        replica's fraction of the global batch (None on one device), which weights its mean
-        losses so that the sum over replicas is the global batch's mean."""
+    def _step_impl(self, real_u8, real_labels, noise, fake_labels) -> tuple[tf.Tensor, tf.Tensor]:
+        """One step on these images and this noise: a whole batch on one device, a replica's
+        shard under a strategy (where :func:`batch_mean` makes the losses the global batch's)."""
         real = (tf.cast(real_u8[..., None], tf.float32) - 127.5) / 127.5  # Listing 5: [-1, 1]
         g_opt, d_opt = self.generator_optimizer, self.discriminator_optimizer
-
-        def weighted_mean(x, share):
-            return tf.reduce_mean(x) if share is None else tf.reduce_mean(x) * share
-
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self._g(noise, fake_labels, training=True)
             if self.train_cfg.r1 > 0:
                 real_logits, penalty = self._d_with_r1(real, real_labels)
-                penalty = weighted_mean(penalty, real_share)
+                penalty = batch_mean(penalty)
             else:
                 real_logits, penalty = self._d(real, real_labels, training=True), None
             fake_logits = self._d(fake, fake_labels, training=True)
             # Sigmoid cross-entropy on logits (Listings 8-9): -log(sigmoid(x)) = softplus(-x).
-            g_loss = weighted_mean(tf.nn.softplus(-fake_logits), fake_share)
-            d_loss = weighted_mean(tf.nn.softplus(-real_logits), real_share) + weighted_mean(
-                tf.nn.softplus(fake_logits), fake_share
-            )
+            g_loss = batch_mean(tf.nn.softplus(-fake_logits))
+            d_loss = batch_mean(tf.nn.softplus(-real_logits)) + batch_mean(tf.nn.softplus(fake_logits))
             # The reported loss stays the cross-entropy (ln 4 = 1.386: cannot tell real from fake);
             # the discriminator minimises it plus the penalty.
             d_objective = d_loss if penalty is None else d_loss + penalty
@@ -219,18 +231,13 @@ class DCGAN:
     # -- compiled loops ------------------------------------------------------------------------
 
     def _replica_step(self, images, labels, indices, noise, fake_labels):
-        """This replica's part of one step: its shard of the global batch."""
-        if self.replicas == 1:
-            real_share = fake_share = None
-        else:
+        """This replica's part of one step: the plain step on its shard of the global batch."""
+        if self.replicas > 1:
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-            n_real = tf.cast(tf.shape(indices)[0], tf.float32)
             indices, noise, fake_labels = (shard(x, replica, self.replicas) for x in (indices, noise, fake_labels))
-            real_share = tf.cast(tf.shape(indices)[0], tf.float32) / n_real
-            fake_share = 1.0 / self.replicas
         real = tf.gather(images, indices)  # (batch, 28, 28) uint8
         real_labels = tf.cast(tf.gather(labels, indices), tf.int32)
-        return tf.stack(self._train_step(real, real_labels, noise, fake_labels, real_share, fake_share))
+        return tf.stack(self._train_step(real, real_labels, noise, fake_labels))
 
     def _batch_step(self, images, labels, indices, epoch, step):
         noise, fake_labels = seeds.step_noise(tf, self.train_cfg.seed, epoch, step, self._noise_shape)

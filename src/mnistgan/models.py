@@ -73,15 +73,21 @@ def _generator_layers(s: LayerSeeds, p: str, sync: bool) -> list:
     ]
 
 
+def global_batch_size(context: tf.distribute.ReplicaContext, shard: tf.Tensor) -> tf.Tensor:
+    """The size of the global batch whose rows ``shard`` holds on this replica: the sum of every
+    replica's rows (float32, exact for any batch that fits in memory)."""
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.shape(shard)[0], tf.float32))
+
+
 class ShardedDropout(layers.Dropout):
     """Dropout whose masks do not depend on how the batch is split across replicas.
 
     On one device it is Keras's Dropout. When a tf.distribute strategy splits the batch, each
     replica draws the mask of the whole batch from the same seed (the seed state advances in
     step on every replica) and keeps its own rows, so replica r's images get exactly the mask
-    they would get on one device. Stateless random numbers are counter-based, so a mask's first
-    rows do not depend on how many rows are drawn. (An epoch's short last batch, when it does not
-    divide by the number of replicas, gets unequal shards: valid masks, but not one device's.)
+    they would get on one device, also when an epoch's short last batch splits unevenly (the rows
+    are those of ``gan.shard``). Stateless random numbers are counter-based, so a mask's first
+    rows do not depend on how many rows are drawn.
     """
 
     def call(self, inputs, training=False):
@@ -89,11 +95,11 @@ class ShardedDropout(layers.Dropout):
         replicas = ctx.num_replicas_in_sync if ctx is not None else 1
         if not training or self.rate == 0 or replicas == 1:
             return super().call(inputs, training=training)
-        local = tf.shape(inputs)[0]
-        offset = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local  # exact for equal shards
-        whole = tf.concat([[local * replicas], tf.shape(inputs)[1:]], 0)
+        size = tf.cast(global_batch_size(ctx, inputs), tf.int32)
+        offset = size * tf.cast(ctx.replica_id_in_sync_group, tf.int32) // replicas  # where this shard starts
+        whole = tf.concat([[size], tf.shape(inputs)[1:]], 0)
         mask = keras.random.dropout(tf.ones(whole, inputs.dtype), self.rate, seed=self.seed_generator)
-        return inputs * mask[offset : offset + local]
+        return inputs * mask[offset : offset + tf.shape(inputs)[0]]
 
 
 def _discriminator_layers(s: LayerSeeds, p: str) -> list:
