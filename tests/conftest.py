@@ -99,16 +99,18 @@ TINY = ["--subset", "96", "--batch-size", "32", "--seed", "3"]
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, session_npz) -> Path:
-    """A 2-epoch run shared by the sampling tests (read-only for them)."""
-    from mnistgan.cli import app
+def trained(tmp_path_factory, session_npz):
+    """A 2-epoch run shared by the sampling tests (read-only for them), as ``mnistgan.train``
+    returns it: the settings of TINY, trained through the API the CLI's train is a layer over."""
+    import mnistgan
 
     out = tmp_path_factory.mktemp("run") / "out"
-    result = CliRunner().invoke(
-        app, ["train", "--data", str(session_npz), "--out", str(out), "--epochs", "2", *TINY]
-    )
-    assert result.exit_code == 0, result.output
-    return out
+    return mnistgan.train(out, data=session_npz, epochs=2, progress=False, subset=96, batch_size=32, seed=3)
+
+
+@pytest.fixture(scope="session")
+def trained_run(trained) -> Path:
+    return trained.path
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

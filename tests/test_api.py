@@ -12,10 +12,10 @@ from mnistgan.cli import app
 SETTINGS = {"subset": 96, "batch_size": 32, "seed": 3}
 
 
-@pytest.fixture(scope="module")
-def api_run(tmp_path_factory, session_npz):
-    return mnistgan.train(tmp_path_factory.mktemp("api") / "run", data=session_npz, epochs=2, progress=False,
-                          **SETTINGS)
+@pytest.fixture
+def api_run(trained):
+    """What mnistgan.train returned for the session's shared 2-epoch run (conftest)."""
+    return trained
 
 
 def test_importing_mnistgan_loads_no_tensorflow():

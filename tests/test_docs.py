@@ -88,6 +88,24 @@ def test_every_command_in_the_docs_parses():
             pass
 
 
+def test_every_test_the_docs_name_exists():
+    """The docs point to the tests behind their claims (docs/reliability.md's table): a renamed or
+    merged test must not leave a pointer to nothing. ``test_x.py::test_y`` must be in that file; a
+    bare ``test_y`` in a paragraph or table that names tests so must be in some test file (elsewhere
+    a bare ``test_...`` may be something else, such as a field of ``evaluate --json``)."""
+    tests = {p.name: p.read_text() for p in (ROOT / "tests").glob("test_*.py")}
+    missing, named = [], 0
+    for md in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        blocks = [block for block in md.read_text().split("\n\n") if ".py::test_" in block]
+        for file, name in re.findall(r"(?:(test_\w+\.py)::)?\b(test_\w+)\b(?!\.py)", "\n\n".join(blocks)):
+            named += 1
+            where = [tests.get(file, "")] if file else tests.values()
+            if not any(re.search(rf"^def {name}\(", text, flags=re.M) for text in where):
+                missing.append(f"{md.name}: {file + '::' if file else ''}{name}")
+    assert named > 10, "hardly a test named in the docs: the pattern no longer matches how they name tests"
+    assert not missing, "docs name tests that do not exist:\n" + "\n".join(missing)
+
+
 if __name__ == "__main__":
     CLI_MD.write_text(render_cli_reference())
     print(f"wrote {CLI_MD}")

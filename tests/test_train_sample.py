@@ -272,12 +272,15 @@ def test_mixed_precision_policies_train_and_sample_on_cpu(runner, session_npz, t
     assert result.config.model.dtype_policy == "mixed_float16"
     assert np.isfinite(result.metrics[0].generator_loss)
     assert sample(runner, run16, tmp_path / "a.npy").exit_code == 0
+    assert np.load(tmp_path / "a.npy").shape == (16, 28, 28)
 
+    # bfloat16 (emulated on most CPUs, so slow: trained, not sampled; sampling a mixed-precision
+    # checkpoint is the float16 case above).
     runbf = tmp_path / "bf16"
-    assert train(runner, session_npz, runbf, "--epochs", "1", "--mixed-precision", "--subset", "32").exit_code == 0
+    result = train(runner, session_npz, runbf, "--epochs", "1", "--mixed-precision", "--subset", "32")
+    assert result.exit_code == 0, result.output
     assert json.loads((runbf / "config.json").read_text())["model"]["dtype_policy"] == "mixed_bfloat16"
-    arr_result = sample(runner, runbf, tmp_path / "b.npy")
-    assert arr_result.exit_code == 0 and np.load(tmp_path / "b.npy").shape == (16, 28, 28)
+    assert np.isfinite(float(metrics(runbf)[0]["generator_loss"]))
 
 
 def test_mixed_precision_is_refused_where_bfloat16_would_be_emulated(runner, session_npz, tmp_path, monkeypatch):

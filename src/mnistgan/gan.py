@@ -33,13 +33,7 @@ from mnistgan import seeds
 from mnistgan.backend import import_tensorflow
 from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY, CONFIG_KEY
 from mnistgan.config import ModelConfig, TrainConfig
-from mnistgan.models import (
-    build_discriminator,
-    build_generator,
-    global_batch_size,
-    network_inputs,
-    seed_states,
-)
+from mnistgan.models import build_discriminator, build_generator, global_batch_size, network_inputs, seed_states
 
 tf = import_tensorflow()
 import keras  # noqa: E402
