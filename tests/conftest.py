@@ -113,6 +113,20 @@ def trained_run(trained) -> Path:
     return trained.path
 
 
+@pytest.fixture(scope="session")
+def conditional_run(tmp_path_factory, session_npz) -> Path:
+    """A 2-epoch --conditional run shared by the tests of conditional sampling, walks, scores,
+    exports and projection (read-only for them; copy it to resume or change it)."""
+    from mnistgan.cli import app
+
+    out = tmp_path_factory.mktemp("cond") / "run"
+    result = CliRunner().invoke(app, ["train", "--data", str(session_npz), "--out", str(out), *TINY,
+                                      "--epochs", "2", "--conditional"])
+    assert result.exit_code == 0, result.output
+    assert "conditional" in result.stderr
+    return out
+
+
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file below ``folder`` with its size and mtime: to assert nothing was modified."""
     return {

@@ -9,8 +9,6 @@ import pytest
 import mnistgan
 from mnistgan.cli import app
 
-SETTINGS = {"subset": 96, "batch_size": 32, "seed": 3}
-
 
 @pytest.fixture
 def api_run(trained):
@@ -92,8 +90,8 @@ def test_the_cli_names_the_options_of_the_same_errors(runner, tmp_path):
 
 
 @pytest.mark.slow
-def test_conditional_generators_draw_the_digits_asked_for(runner, session_npz, tmp_path):
-    run = mnistgan.train(tmp_path / "c", data=session_npz, epochs=1, conditional=True, progress=False, **SETTINGS)
+def test_conditional_generators_draw_the_digits_asked_for(runner, conditional_run, tmp_path):
+    run = mnistgan.open_run(conditional_run)
     g = run.generator()
     assert g.conditional and g.sample(5, seed=2, digit=7).shape == (5, 28, 28)
     assert g.sample_all_digits(3).shape == (30, 28, 28)

@@ -11,36 +11,23 @@ from PIL import Image
 from mnistgan.cli import app
 
 
-
-@pytest.fixture(scope="module")
-def cond_run(tmp_path_factory, session_npz):
-    from typer.testing import CliRunner
-
-    out = tmp_path_factory.mktemp("cond") / "run"
-    result = CliRunner().invoke(app, ["train", "--data", str(session_npz), "--out", str(out), *TINY,
-                                      "--epochs", "2", "--conditional"])
-    assert result.exit_code == 0, result.output
-    assert "conditional" in result.stderr
-    return out
-
-
 @pytest.mark.slow
-def test_epoch_grid_has_one_row_per_digit(cond_run):
-    cfg = json.loads((cond_run / "config.json").read_text())
+def test_epoch_grid_has_one_row_per_digit(conditional_run):
+    cfg = json.loads((conditional_run / "config.json").read_text())
     assert cfg["model"]["conditional"] is True
-    grid = Image.open(cond_run / "images" / "epoch_0002.png")
+    grid = Image.open(conditional_run / "images" / "epoch_0002.png")
     assert grid.size == ((16 * 28 + 17 * 2) * 2, (10 * 28 + 11 * 2) * 2)  # 10 rows of the 16 fixed noises
 
 
 @pytest.mark.slow
-def test_sample_one_digit_and_all_digits(runner, cond_run, tmp_path):
+def test_sample_one_digit_and_all_digits(runner, conditional_run, tmp_path):
     one = tmp_path / "seven.npy"
-    result = runner.invoke(app, ["sample", "--run", str(cond_run), "--digit", "7", "-n", "6", "--out", str(one)])
+    result = runner.invoke(app, ["sample", "--run", str(conditional_run), "--digit", "7", "-n", "6", "--out", str(one)])
     assert result.exit_code == 0, result.output
     assert np.load(one).shape == (6, 28, 28)
 
     every = tmp_path / "all.npy"
-    args = ["sample", "--run", str(cond_run), "--digits", "all", "-n", "3", "--seed", "4"]
+    args = ["sample", "--run", str(conditional_run), "--digits", "all", "-n", "3", "--seed", "4"]
     assert runner.invoke(app, [*args, "--out", str(every)]).exit_code == 0
     arr = np.load(every)
     assert arr.shape == (30, 28, 28)
@@ -64,9 +51,9 @@ def test_digit_on_an_unconditional_run_is_refused(runner, trained_run, tmp_path)
 
 
 @pytest.mark.slow
-def test_resume_keeps_the_mode(runner, cond_run, tmp_path):
+def test_resume_keeps_the_mode(runner, conditional_run, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(cond_run, run)
+    shutil.copytree(conditional_run, run)
     before = snapshot(run)
     result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--no-conditional"])
     assert result.exit_code == 2 and "--no-conditional (the run was trained with --conditional)" in result.stderr
@@ -82,7 +69,7 @@ def gif_frame_count(path):
 
 
 @pytest.mark.slow
-def test_latent_walks(runner, cond_run, trained_run, tmp_path):
+def test_latent_walks(runner, conditional_run, trained_run, tmp_path):
     walk = tmp_path / "walk.gif"
     result = runner.invoke(app, ["interpolate", "--run", str(trained_run), "--seeds", "1,2,3", "--frames", "4",
                                  "--out", str(walk)])
@@ -91,12 +78,12 @@ def test_latent_walks(runner, cond_run, trained_run, tmp_path):
     assert Image.open(walk).size == (32 * 4, 32 * 4)  # one digit with its border, enlarged 4x
 
     rows = tmp_path / "rows.gif"
-    assert runner.invoke(app, ["interpolate", "--run", str(cond_run), "--seeds", "1,2", "--frames", "3",
+    assert runner.invoke(app, ["interpolate", "--run", str(conditional_run), "--seeds", "1,2", "--frames", "3",
                                "--out", str(rows), "--scale", "1"]).exit_code == 0
     assert Image.open(rows).size == (10 * 28 + 11 * 2, 32)  # digits 0-9 side by side
 
     digits = tmp_path / "digits.gif"
-    result = runner.invoke(app, ["interpolate", "--run", str(cond_run), "--digits", "3,8", "--seeds", "5",
+    result = runner.invoke(app, ["interpolate", "--run", str(conditional_run), "--digits", "3,8", "--seeds", "5",
                                  "--frames", "5", "--out", str(digits)])
     assert result.exit_code == 0 and "digits 3 -> 8 -> 3" in result.stderr
     assert gif_frame_count(digits)[0] >= 2
@@ -107,9 +94,9 @@ def test_latent_walks(runner, cond_run, trained_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_reports_per_digit_accuracy_for_conditional_runs(runner, cond_run, session_npz,
+def test_evaluate_reports_per_digit_accuracy_for_conditional_runs(runner, conditional_run, session_npz,
                                                                  trained_classifier):
-    result = runner.invoke(app, ["evaluate", "--run", str(cond_run), "-n", "50", "--data", str(session_npz), "--json"])
+    result = runner.invoke(app, ["evaluate", "--run", str(conditional_run), "-n", "50", "--data", str(session_npz), "--json"])
     assert result.exit_code == 0, result.output
     ev = json.loads(result.stdout)
     assert 0.0 <= ev["conditional_accuracy"] <= 1.0 and len(ev["digit_accuracy"]) == 10

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY
 
 from mnistgan.cli import app
 from mnistgan.distribute import early_role, resolve
 from mnistgan.errors import UsageError
 
 TIMEOUT = 240  # seconds any child process (or the pair of workers) may take
-# 256 images in global batches of 64: 4 steps; each of two replicas gets 32 images per step.
-SMALL = ["--subset", "256", "--batch-size", "64", "--seed", "3"]
 # Measured: the two-replica runs differ from one device in float summation order only, and the
 # difference grows with every step: after one epoch (4 steps) the mean losses agree to ~1e-6 and
 # samples to a grey level in under 1 % of pixels; after two epochs of the conditional model, 5 %
@@ -113,19 +112,16 @@ def assert_same_training(run, reference, runner, tmp_path, epochs=None):
 
 
 @pytest.fixture(scope="module")
-def single_device(tmp_path_factory, session_npz):
-    """The reference: the same small run, 1 and 2 epochs, on one device in this process."""
+def first_epoch(tmp_path_factory, session_npz):
+    """The first epoch of the session's shared run (conftest's trained_run: 2 epochs, TINY), on
+    one device in this process: to be resumed on a cluster and compared with trained_run."""
     from typer.testing import CliRunner
 
-    root = tmp_path_factory.mktemp("single")
-    runs = {}
-    for epochs in (1, 2):
-        out = root / f"e{epochs}"
-        result = CliRunner().invoke(app, ["train", "--data", str(session_npz), "--out", str(out),
-                                          "--epochs", str(epochs), *SMALL])
-        assert result.exit_code == 0, result.output
-        runs[epochs] = out
-    return runs
+    out = tmp_path_factory.mktemp("single") / "e1"
+    result = CliRunner().invoke(app, ["train", "--data", str(session_npz), "--out", str(out), "--epochs", "1",
+                                      *TINY])
+    assert result.exit_code == 0, result.output
+    return out
 
 
 # -- choosing the strategy ------------------------------------------------------------------
@@ -179,8 +175,10 @@ def test_mirrored_on_two_cpu_devices_matches_one_device_and_resumes_on_one(sessi
     # Conditional: the digit labels are split over the replicas with their images (and the
     # projection discriminator sees each replica's own labels), so the losses and samples are
     # those of one device. Unconditional runs take the same path without labels (multi-worker tests).
-    # 255 images: each epoch ends on a batch of 63 that splits 31/32, with the R1 penalty's mean too.
-    conditional = ["--data", session_npz, "--conditional", *SMALL, "--subset", "255", "--r1", "0.2"]
+    # 255 images in global batches of 64, 32 per replica: each epoch ends on a batch of 63 that
+    # splits 31/32, with the R1 penalty's mean too.
+    conditional = ["--data", session_npz, "--conditional", "--subset", "255", "--batch-size", "64", "--seed", "3",
+                   "--r1", "0.2"]
     one = tmp_path / "one"  # the reference: two epochs on one device, in this process
     result = runner.invoke(app, ["train", "--out", str(one), "--epochs", "2", *map(str, conditional)])
     assert result.exit_code == 0, result.output
@@ -227,13 +225,13 @@ def test_a_slurm_step_of_several_tasks_is_a_multi_worker_run():
 
 @pytest.mark.slow
 def test_two_slurm_tasks_resume_a_one_device_run_like_one_device_and_only_the_chief_writes(
-    single_device, tmp_path, runner
+    first_epoch, trained_run, tmp_path, runner
 ):
     """What `srun -n 2 mnistgan train ...` gives each task, on one node (localhost), through
     TensorFlow's Slurm resolver. (TF_CONFIG clusters: the signal test below.)"""
     port = free_ports(1)[0]  # the second task takes the next port, as Slurm's resolver assigns them
     out = tmp_path / "cluster"
-    shutil.copytree(single_device[1], out)
+    shutil.copytree(first_epoch, out)
     envs = [child_env(tmp_path, MNISTGAN_SLURM_PORT=str(port), **slurm_env(i)) for i in range(2)]
     results = run_workers(["train", "--out", out, "--resume", "--epochs", "2"], envs)
     (chief_rc, chief_out, chief_err), (worker_rc, worker_out, worker_err) = results
@@ -243,9 +241,9 @@ def test_two_slurm_tasks_resume_a_one_device_run_like_one_device_and_only_the_ch
     assert "multi-worker strategy, 2 workers, 2 replicas" in chief_err
     assert "worker 1 done" in worker_err
     assert chief_out.strip() == str(out) and worker_out == ""
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single_device[2].iterdir())
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in trained_run.iterdir())
     assert list((tmp_path / "tmpdir").iterdir()) == []  # the worker's scratch run is gone
-    assert_same_training(out, single_device[2], runner, tmp_path)
+    assert_same_training(out, trained_run, runner, tmp_path)
 
 
 @pytest.mark.slow

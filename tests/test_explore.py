@@ -157,17 +157,6 @@ assert not [m for m in sys.modules if m.startswith("mnistgan")]
 """
 
 
-@pytest.fixture(scope="module")
-def conditional_run(tmp_path_factory, session_npz):
-    from typer.testing import CliRunner
-
-    out = tmp_path_factory.mktemp("cond") / "out"
-    result = CliRunner().invoke(app, ["train", "--data", str(session_npz), "--out", str(out), "--epochs", "1",
-                                      "--conditional", *TINY])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 @pytest.mark.slow
 def test_every_export_draws_the_pixels_of_sample_without_mnistgan(runner, trained_run, conditional_run, tmp_path):
     import subprocess
