@@ -12,6 +12,14 @@ from typer.testing import CliRunner
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 
+# Under pytest-xdist (-n N), each of the N worker processes gets its share of the cores, so that
+# they do not all start as many TensorFlow threads as there are cores. Set before TensorFlow
+# loads (nothing above imports it); child processes the tests start inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(_name, _threads)
+
 # The tests train on one device unless a test sets up a cluster itself: none of them may join a
 # cluster the test process happens to run in (TF_CONFIG, a Slurm job step, a split CPU).
 for _name in list(os.environ):
