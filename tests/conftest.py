@@ -89,7 +89,8 @@ def classifier_cache(tmp_path_factory, session_npz) -> Path:
     np.save(scratch / "s.npy", np.zeros((4, 28, 28), np.uint8))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(cache))
-        result = CliRunner().invoke(app, ["evaluate", "--samples", str(scratch / "s.npy"), "--data", str(session_npz)])
+        result = CliRunner().invoke(app, ["evaluate", "--samples", str(scratch / "s.npy"),
+                                          "--data", str(session_npz)])
     assert result.exit_code == 0 and "training the evaluation classifier" in result.stderr, result.output
     return cache
 

@@ -96,7 +96,8 @@ def test_latent_walks(runner, conditional_run, trained_run, tmp_path):
 @pytest.mark.slow
 def test_evaluate_reports_per_digit_accuracy_for_conditional_runs(runner, conditional_run, session_npz,
                                                                  trained_classifier):
-    result = runner.invoke(app, ["evaluate", "--run", str(conditional_run), "-n", "50", "--data", str(session_npz), "--json"])
+    result = runner.invoke(app, ["evaluate", "--run", str(conditional_run), "-n", "50", "--data", str(session_npz),
+                                 "--json"])
     assert result.exit_code == 0, result.output
     ev = json.loads(result.stdout)
     assert 0.0 <= ev["conditional_accuracy"] <= 1.0 and len(ev["digit_accuracy"]) == 10
