@@ -24,9 +24,9 @@ from mnistgan.errors import UsageError
 
 TIMEOUT = 240  # seconds any child process (or the pair of workers) may take
 # Measured: the two-replica runs differ from one device in float summation order only, and the
-# difference grows with every step: after one epoch (4 steps) the mean losses agree to ~1e-6 and
-# samples to a grey level in under 1 % of pixels; after two epochs of the conditional model, 5 %
-# of pixels differ by one or two grey levels. A wrong split shows in the losses: each replica's
+# difference grows with every step: after an epoch of a few steps the mean losses agree to ~1e-6;
+# after two epochs of the conditional model, 5 % of the samples' pixels differ by one or two grey
+# levels. A wrong split shows in the losses: each replica's
 # mean taken as the global batch's doubles them (Adam, indifferent to the gradients' scale, hardly
 # changes the samples), and dropout masks of an uneven split that are not one device's moved the
 # discriminator's loss by 2e-4 in the first epoch.
