@@ -50,6 +50,23 @@ def free_ports(count):
     return ports
 
 
+def consecutive_free_ports(count):
+    """The first of ``count`` consecutive free ports (Slurm's resolver gives task i port_base + i)."""
+    for _ in range(100):
+        first = free_ports(1)[0]
+        socks = [socket.socket() for _ in range(count)]
+        try:
+            for i, s in enumerate(socks):
+                s.bind(("127.0.0.1", first + i))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
 def child_env(tmp_path, **extra):
     env = dict(os.environ)  # already without TF_CONFIG, SLURM_* and MNISTGAN_CPU_DEVICES (conftest)
     scratch = tmp_path / "tmpdir"
@@ -229,7 +246,7 @@ def test_two_slurm_tasks_resume_a_one_device_run_like_one_device_and_only_the_ch
 ):
     """What `srun -n 2 mnistgan train ...` gives each task, on one node (localhost), through
     TensorFlow's Slurm resolver. (TF_CONFIG clusters: the signal test below.)"""
-    port = free_ports(1)[0]  # the second task takes the next port, as Slurm's resolver assigns them
+    port = consecutive_free_ports(2)  # task i listens on port + i, as Slurm's resolver assigns them
     out = tmp_path / "cluster"
     shutil.copytree(first_epoch, out)
     envs = [child_env(tmp_path, MNISTGAN_SLURM_PORT=str(port), **slurm_env(i)) for i in range(2)]
