@@ -104,17 +104,18 @@ def trained_classifier(classifier_cache) -> None:
 
 
 # Small enough to train in seconds on two CPU cores: 96 images, 3 steps of 32 per epoch.
-TINY = ["--subset", "96", "--batch-size", "32", "--seed", "3"]
+TINY_SETTINGS = {"subset": 96, "batch_size": 32, "seed": 3}
+TINY = [arg for name, value in TINY_SETTINGS.items() for arg in (f"--{name.replace('_', '-')}", str(value))]
 
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, session_npz):
     """A 2-epoch run shared by the sampling tests (read-only for them), as ``mnistgan.train``
-    returns it: the settings of TINY, trained through the API the CLI's train is a layer over."""
+    returns it: TINY's settings, trained through the API the CLI's train is a layer over."""
     import mnistgan
 
     out = tmp_path_factory.mktemp("run") / "out"
-    return mnistgan.train(out, data=session_npz, epochs=2, progress=False, subset=96, batch_size=32, seed=3)
+    return mnistgan.train(out, data=session_npz, epochs=2, progress=False, **TINY_SETTINGS)
 
 
 @pytest.fixture(scope="session")

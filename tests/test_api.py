@@ -10,12 +10,6 @@ import mnistgan
 from mnistgan.cli import app
 
 
-@pytest.fixture
-def api_run(trained):
-    """What mnistgan.train returned for the session's shared 2-epoch run (conftest)."""
-    return trained
-
-
 def test_importing_mnistgan_loads_no_tensorflow():
     code = "import sys, mnistgan; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -30,33 +24,33 @@ def test_every_public_name_is_documented():
 
 
 @pytest.mark.slow
-def test_train_returns_the_run_with_its_config_metrics_and_grids(api_run):
-    assert isinstance(api_run, mnistgan.Run) and api_run.stopped is None
-    assert api_run.epochs_done == 2 and api_run.config.train.subset == 96
-    assert api_run.metrics().column("epoch") == [1, 2]
-    assert api_run.epoch_grid().size == ((4 * 28 + 5 * 2) * 2,) * 2
-    assert "2 of 2 epochs" in repr(api_run)
-    again = mnistgan.open_run(api_run.path)
-    assert again.config == api_run.config and again.metrics() == api_run.metrics()
+def test_train_returns_the_run_with_its_config_metrics_and_grids(trained):
+    assert isinstance(trained, mnistgan.Run) and trained.stopped is None
+    assert trained.epochs_done == 2 and trained.config.train.subset == 96
+    assert trained.metrics().column("epoch") == [1, 2]
+    assert trained.epoch_grid().size == ((4 * 28 + 5 * 2) * 2,) * 2
+    assert "2 of 2 epochs" in repr(trained)
+    again = mnistgan.open_run(trained.path)
+    assert again.config == trained.config and again.metrics() == trained.metrics()
 
 
 @pytest.mark.slow
-def test_generator_samples_are_the_bytes_the_cli_writes(api_run, runner, tmp_path):
-    g = api_run.generator()
+def test_generator_samples_are_the_bytes_the_cli_writes(trained, runner, tmp_path):
+    g = trained.generator()
     images = g.sample(8, seed=1)
     assert images.shape == (8, 28, 28) and images.dtype == np.uint8
-    result = runner.invoke(app, ["sample", "--run", str(api_run.path), "-n", "8", "--seed", "1",
+    result = runner.invoke(app, ["sample", "--run", str(trained.path), "-n", "8", "--seed", "1",
                                  "--out", str(tmp_path / "s.npy")])
     assert result.exit_code == 0, result.output
     assert np.array_equal(images, np.load(tmp_path / "s.npy"))
     assert np.array_equal(g.images(g.noise(8, seed=1)), images)  # sample() is noise(), then images()
     assert g.averaged and "epoch 2" in g.describe()
-    assert not api_run.generator(1, ema=False).averaged
+    assert not trained.generator(1, ema=False).averaged
 
 
 @pytest.mark.slow
-def test_grid_and_walk_are_pictures(api_run):
-    g = api_run.generator()
+def test_grid_and_walk_are_pictures(trained):
+    g = trained.generator()
     picture = mnistgan.grid(g.sample(10), scale=2)
     assert picture.size == ((4 * 28 + 5 * 2) * 2, (3 * 28 + 4 * 2) * 2)  # 10 images: 3 rows of 4
     walk = mnistgan.interpolate(g, seeds=[1, 2, 3], frames=4)
@@ -64,7 +58,7 @@ def test_grid_and_walk_are_pictures(api_run):
 
 
 @pytest.mark.slow
-def test_errors_name_the_arguments_not_the_options(api_run, session_npz, tmp_path):
+def test_errors_name_the_arguments_not_the_options(trained, session_npz, tmp_path):
     with pytest.raises(mnistgan.UsageError, match="^resume and overwrite contradict each other"):
         mnistgan.train(tmp_path / "r", data=session_npz, resume=True, overwrite=True, progress=False)
     with pytest.raises(mnistgan.UsageError, match="^epochs must be at least 1, not 0"):
@@ -72,9 +66,9 @@ def test_errors_name_the_arguments_not_the_options(api_run, session_npz, tmp_pat
     with pytest.raises(mnistgan.UsageError, match="unknown setting epoch$"):
         mnistgan.train(tmp_path / "r", data=session_npz, epoch=3, progress=False)
     with pytest.raises(mnistgan.UsageError, match="asking for a digit needs a run trained with conditional"):
-        api_run.generator().sample(4, digit=3)
+        trained.generator().sample(4, digit=3)
     with pytest.raises(mnistgan.RunError, match="already holds a run; use resume to continue it"):
-        mnistgan.train(api_run.path, data=session_npz, progress=False)
+        mnistgan.train(trained.path, data=session_npz, progress=False)
     with pytest.raises(mnistgan.RunError, match="not an mnistgan run folder"):
         mnistgan.open_run(tmp_path)
     assert not (tmp_path / "r").exists()
