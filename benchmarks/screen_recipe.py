@@ -39,6 +39,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--evals", default="20000,40000,80000", help="images seen at which to score")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--conditional", action="store_true")
+    p.add_argument("--clusters", type=int, default=0, help="self-conditioning on K k-means clusters (no labels)")
+    p.add_argument("--features", default="pixels", help="what k-means clusters: pixels or pca")
+    p.add_argument("--uniform", action="store_true", help="the generator picks clusters uniformly, not by size")
     p.add_argument("--n-eval", type=int, default=5000, help="samples per score")
     return p.parse_args()
 
@@ -55,11 +58,25 @@ def main() -> None:
     from mnistgan.data import load_mnist
     from mnistgan.evaluation import classifier_scores
     from mnistgan.images import to_uint8
-    from mnistgan.models import build_discriminator, build_generator, network_inputs, recalibrate_batchnorm
+    from mnistgan.models import (
+        build_discriminator,
+        build_generator,
+        discriminator_inputs,
+        generated_labels,
+        network_inputs,
+        recalibrate_batchnorm,
+    )
 
     mnist = load_mnist(a.data)
     classifier = load_or_train(lambda: mnist)
+    train_labels = mnist.y_train
     cfg = ModelConfig(conditional=a.conditional)
+    if a.clusters:
+        from mnistgan import clusters
+
+        train_labels = clusters.assign(mnist.x_train, a.clusters, a.seed, a.features)
+        sizes = (1,) * a.clusters if a.uniform else clusters.sizes_of(train_labels, a.clusters)
+        cfg = ModelConfig(clusters=a.clusters, cluster_sizes=sizes)
     gen, disc = build_generator(cfg, a.seed), build_discriminator(cfg, a.seed)
     decays = [float(x) for x in a.ema.split(",")]
     averages = [build_generator(cfg, a.seed) for _ in decays]
@@ -70,11 +87,11 @@ def main() -> None:
     opt_d = keras.optimizers.Adam(a.lr_d, beta_1=a.beta1, beta_2=a.beta2)
     opt_g.build(gen.trainable_variables)
     opt_d.build(disc.trainable_variables)
-    images, labels = tf.constant(mnist.x_train), tf.constant(mnist.y_train.astype(np.int32))
+    images, labels = tf.constant(mnist.x_train), tf.constant(train_labels.astype(np.int32))
     updates = tf.Variable(0.0)
 
     def d_logits(x, digits):
-        return disc(network_inputs(cfg, x, digits), training=True)
+        return disc(discriminator_inputs(cfg, x, digits), training=True)
 
     @tf.function
     def step(idx, key):
@@ -83,6 +100,7 @@ def main() -> None:
         n = tf.shape(idx)[0]
         noise = tf.random.stateless_normal([n, cfg.noise_dim], seed=key)
         fake_digits = tf.random.stateless_uniform([n], seed=key + 1, maxval=10, dtype=tf.int32)
+        fake_digits = generated_labels(gen, cfg, noise, fake_digits)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = gen(network_inputs(cfg, noise, fake_digits), training=True)
             penalty = 0.0

@@ -329,6 +329,11 @@ def sample(
                                      "of shape (N, noise_dim) or (noise_dim,), as `mnistgan project` writes. "
                                      "-n does not apply.", show_default=False)
     ] = None,
+    cluster: Annotated[
+        Optional[str], typer.Option("--cluster", help="Runs trained with --clusters: draw from cluster C only, or "
+                                    "'all' for a grid with a row per cluster, -n of each (row c is cluster c).",
+                                    show_default=False)
+    ] = None,
 ) -> None:
     """Draw images from a trained generator.
 
@@ -339,6 +344,7 @@ def sample(
       mnistgan sample --run cond/ --digits all -n 10
       mnistgan sample --run out/ --ckpt best --truncation 0.7
       mnistgan sample --run out/ -n 1000 --cols 40 --scale 1 --out sheet.png
+      mnistgan sample --run out/ --cluster all -n 10
     """
     from mnistgan.sampling import sample as core
 
@@ -346,8 +352,11 @@ def sample(
         raise typer.BadParameter("only 'all' is supported", param_hint="'--digits'")
     if digits is not None and digit is not None:
         raise typer.BadParameter("give --digit or --digits, not both", param_hint="'--digits'")
+    if cluster is not None and cluster != "all" and not (cluster.isdigit() and len(cluster) < 6):
+        raise typer.BadParameter(f"a cluster number or 'all', not {cluster!r}", param_hint="'--cluster'")
     result = core(run, ckpt, n, seed, out, scale, digit=digit, all_digits=digits == "all", ema=ema,
-                  truncation=truncation, noise=noise, cols=cols)
+                  truncation=truncation, noise=noise, cols=cols, all_clusters=cluster == "all",
+                  cluster=None if cluster in (None, "all") else int(cluster))
     console.info(f"{result.count} images from {result.generator}")
     console.result(str(result.path))
 

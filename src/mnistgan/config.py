@@ -26,6 +26,7 @@ FORMAT_VERSION = 1
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # tf.distribute strategies (distribute.py)
 REPORT, FAST = "report", "fast"
+CLUSTER_FEATURES = ("pixels", "pca")  # clusters.FEATURES, without importing scikit-learn here
 
 Check = Callable[[Any], "str | None"]  # what is wrong with a value (a phrase), or None
 
@@ -81,12 +82,31 @@ class ModelConfig:
     conditional: bool = setting(
         False, "Class-conditional DCGAN: both networks see the digit; sample with --digit."
     )
+    clusters: int = setting(
+        0, "Self-conditioning: both networks see which of K clusters (k-means on the training images; no label "
+        "is read) an image belongs to, and the generator picks the cluster from its noise, so the run samples "
+        "like an unconditional one. 0: none. Default: 0, or the fast recipe's value for unconditional runs.",
+        check=lambda v: None if v == 0 or v >= 2 else "must be 0 or at least 2",
+    )
+    # Training images per cluster, found when the run starts: the generator picks the clusters in
+    # these proportions (clusters.py).
+    cluster_sizes: tuple[int, ...] = setting((), "Training images per cluster.", cli=False)
     # Keras policy for hidden layers; logits and losses stay float32. Set from --mixed-precision
     # and the device, not directly.
     dtype_policy: str = setting("float32", "Keras dtype policy.", check=one_of(*DTYPE_POLICIES), cli=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "cluster_sizes", tuple(self.cluster_sizes))  # config.json holds a list
         check_fields(self)
+        if self.conditional and self.clusters:
+            raise ValueError("conditional and clusters exclude each other: the networks see the digit or a cluster")
+        if self.clusters and self.noise_dim < 2:
+            raise ValueError(f"clusters need a noise_dim of at least 2, not {self.noise_dim}")
+
+    @property
+    def classes(self) -> int:
+        """How many values the networks' label input takes: 10 digits, K clusters, or 0 (none)."""
+        return 10 if self.conditional else self.clusters
 
 
 @dataclass(frozen=True)
@@ -149,6 +169,10 @@ class TrainConfig:
                                 check=at_least(1), cli=False)
     image_scale: int = setting(2, "Nearest-neighbour enlargement of the epoch grids.", check=at_least(1),
                                cli=False)
+    cluster_features: str = setting(
+        "pixels", "What k-means clusters for --clusters: the images' pixels, or their first 50 principal "
+        "components (pca).", check=one_of(*CLUSTER_FEATURES), choices=CLUSTER_FEATURES,
+    )
     data: str | None = setting(None, "Where MNIST came from (a path, or keras.datasets.mnist).", cli=False,
                                resumable=True)
 
@@ -210,7 +234,12 @@ def build_configs(recipe: str | None, given: Mapping[str, Any]) -> tuple[ModelCo
     recipe = recipe or REPORT
     if recipe not in RECIPES:
         raise ValueError(f"recipe {one_of(*RECIPES)(recipe)}, not {recipe!r}")
-    values = {**RECIPES[recipe], "recipe": recipe, **{k: v for k, v in given.items() if v is not None}}
+    given = {k: v for k, v in given.items() if v is not None}
+    values = {**RECIPES[recipe], "recipe": recipe, **given}
+    if values.get("conditional") and "clusters" not in given:
+        values.pop("clusters", None)  # a recipe's clusters are for unconditional runs; the digits replace them
+    if "cluster_features" in given and not values.get("clusters"):
+        raise ValueError("cluster_features applies to runs with clusters only")
     model_names = {f.name for f in dataclasses.fields(ModelConfig)}
     train_names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = set(values) - model_names - train_names

@@ -33,7 +33,15 @@ from mnistgan import seeds
 from mnistgan.backend import import_tensorflow
 from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY, CONFIG_KEY
 from mnistgan.config import ModelConfig, TrainConfig
-from mnistgan.models import build_discriminator, build_generator, global_batch_size, network_inputs, seed_states
+from mnistgan.models import (
+    build_discriminator,
+    build_generator,
+    discriminator_inputs,
+    generated_labels,
+    global_batch_size,
+    network_inputs,
+    seed_states,
+)
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -178,7 +186,7 @@ class DCGAN:
         return generator(network_inputs(self.model_cfg, noise, labels), training=training)
 
     def _d(self, images, labels, training: bool):
-        out = self.discriminator(network_inputs(self.model_cfg, images, labels), training=training)
+        out = self.discriminator(discriminator_inputs(self.model_cfg, images, labels), training=training)
         return tf.cast(out, tf.float32)
 
     def _d_with_r1(self, real, real_labels):
@@ -197,6 +205,7 @@ class DCGAN:
         shard under a strategy (where :func:`batch_mean` makes the losses the global batch's)."""
         real = (tf.cast(real_u8[..., None], tf.float32) - 127.5) / 127.5  # Listing 5: [-1, 1]
         g_opt, d_opt = self.generator_optimizer, self.discriminator_optimizer
+        fake_labels = generated_labels(self.generator, self.model_cfg, noise, fake_labels)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self._g(noise, fake_labels, training=True)
             if self.train_cfg.r1 > 0:

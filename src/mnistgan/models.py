@@ -34,9 +34,12 @@ def _glorot(seeds: LayerSeeds) -> keras.initializers.Initializer:
 GENERATOR_BODY = "generator_body"  # the conditional generator's sub-model: the report's layers
 
 
-def one_hot(digits: np.ndarray) -> np.ndarray:
-    """Digits (N,) -> float32 one-hot rows (N, 10), as the conditional generator feeds its body."""
-    return np.eye(NUM_CLASSES, dtype=np.float32)[np.asarray(digits)]
+CLUSTER_CHOICE = "cluster"  # the self-conditioned generator's layer that picks the cluster from the noise
+
+
+def one_hot(digits: np.ndarray, classes: int = NUM_CLASSES) -> np.ndarray:
+    """Labels (N,) -> float32 one-hot rows (N, classes), as the conditional generator feeds its body."""
+    return np.eye(classes, dtype=np.float32)[np.asarray(digits)]
 
 
 def _generator_layers(s: LayerSeeds, p: str, sync: bool) -> list:
@@ -132,6 +135,29 @@ class OneHotLabels(layers.Layer):
         return (input_shape[0], self.classes)
 
 
+class ClusterChoice(layers.Layer):
+    """Noise (N, d) -> the cluster (N,) int32 that it picks: its choice statistic (Student's t,
+    see clusters.py) cut at ``bounds``. No weights; float32 whatever the dtype policy."""
+
+    def __init__(self, bounds, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.bounds = [float(b) for b in bounds]
+
+    def call(self, noise):
+        ops = keras.ops
+        noise = ops.cast(noise, "float32")
+        rest = ops.sqrt(ops.sum(ops.square(noise[:, 1:]), axis=1))
+        t = noise[:, 0] * float(np.sqrt(noise.shape[1] - 1)) / rest
+        bounds = ops.convert_to_tensor(np.asarray(self.bounds, np.float32))
+        return ops.sum(ops.cast(ops.expand_dims(t, 1) >= bounds, "int32"), axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def get_config(self):
+        return {**super().get_config(), "bounds": self.bounds}
+
+
 def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -> keras.Model:
     """Noise (N, noise_dim) [and labels (N,)] -> image (N, 28, 28, 1) in [-1, 1] (Listing 7).
 
@@ -145,19 +171,31 @@ def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -
     docs/conditional.md): with a strong label input the generator learned to draw one image per
     digit whatever the noise; a one-hot label starts as a small part of the input, and the
     generator learns to use it while the noise keeps its say.
+
+    Self-conditioned (``clusters``): the same, with the cluster in place of the digit, picked
+    from the noise by a :class:`ClusterChoice` layer, so the model takes noise only.
     """
     s = LayerSeeds(seed + GENERATOR_SEEDS_OFFSET)
     p = cfg.dtype_policy
-    if not cfg.conditional:
+    if not cfg.classes:
         return keras.Sequential([keras.Input((cfg.noise_dim,)), *_generator_layers(s, p, sync_batchnorm)], name="generator")
     body = keras.Sequential(
-        [keras.Input((cfg.noise_dim + NUM_CLASSES,)), *_generator_layers(s, p, sync_batchnorm)], name=GENERATOR_BODY
+        [keras.Input((cfg.noise_dim + cfg.classes,)), *_generator_layers(s, p, sync_batchnorm)], name=GENERATOR_BODY
     )
     noise = keras.Input((cfg.noise_dim,), name="noise")
-    label = keras.Input((), dtype="int32", name="label")
-    onehot = OneHotLabels(NUM_CLASSES, name="label_onehot")(label)
+    if cfg.clusters:
+        from mnistgan.clusters import bounds
+
+        if len(cfg.cluster_sizes) != cfg.clusters:
+            raise ValueError(f"a generator of {cfg.clusters} clusters needs their {cfg.clusters} sizes")
+        label = ClusterChoice(bounds(cfg.cluster_sizes, cfg.noise_dim), name=CLUSTER_CHOICE)(noise)
+        inputs = noise
+    else:
+        label = keras.Input((), dtype="int32", name="label")
+        inputs = [noise, label]
+    onehot = OneHotLabels(cfg.classes, name="label_onehot")(label)
     image = body(layers.Concatenate(dtype=p)([noise, onehot]))
-    return keras.Model([noise, label], image, name="generator")
+    return keras.Model(inputs, image, name="generator")
 
 
 def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
@@ -169,10 +207,12 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
     added to the report's logit. Stacking one-hot planes on the input instead (the previous
     design, see docs/conditional.md) left the digit a weak say: the noise, not the label, chose
     which digit the generator drew.
+
+    Self-conditioned: the same, told the cluster instead of the digit.
     """
     s = LayerSeeds(seed + DISCRIMINATOR_SEEDS_OFFSET)
     p = cfg.dtype_policy
-    if not cfg.conditional:
+    if not cfg.classes:
         return keras.Sequential([keras.Input((28, 28, 1)), *_discriminator_layers(s, p)], name="discriminator")
     image = keras.Input((28, 28, 1), name="image")
     label = keras.Input((), dtype="int32", name="label")
@@ -181,7 +221,7 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
     for layer in body:
         features = layer(features)  # N x 6272
     report_logit = head(features)
-    onehot = OneHotLabels(NUM_CLASSES, name="label_onehot")(label)
+    onehot = OneHotLabels(cfg.classes, name="label_onehot")(label)
     # A Dense on the one-hot is a lookup of the digit's embedding (no bias, so no constant term).
     embedding = layers.Dense(features.shape[-1], use_bias=False, kernel_initializer=_glorot(s),
                              name="label_projection", dtype=p)(onehot)
@@ -191,9 +231,20 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
 
 
 def network_inputs(cfg: ModelConfig, x, digits):
-    """What either network takes: noise or images ``x``, and for a conditional model the digits too.
-    The one place that tells the two kinds of model apart at call time."""
+    """What the generator takes: noise ``x``, and for a conditional model the digits too (a
+    self-conditioned generator picks its cluster from the noise)."""
     return [x, digits] if cfg.conditional else x
+
+
+def discriminator_inputs(cfg: ModelConfig, images, labels):
+    """What the discriminator takes: images, and the digit or cluster of each when it has a label input."""
+    return [images, labels] if cfg.classes else images
+
+
+def generated_labels(generator: keras.Model, cfg: ModelConfig, noise, digits):
+    """The label of each image the generator draws from ``noise``: the digits asked of a
+    conditional generator, or the clusters a self-conditioned one picks."""
+    return generator.get_layer(CLUSTER_CHOICE)(noise) if cfg.clusters else digits
 
 
 def all_layers(model: keras.Model) -> list:
@@ -233,8 +284,9 @@ def recalibrate_batchnorm(generator: keras.Model, cfg: ModelConfig, seed: int, b
         return
     momenta = [layer.momentum for layer in norms]
     noise, digits = recalibration_inputs(seed, batches * batch_size, cfg.noise_dim)
-    if cfg.conditional:  # what the generator's Concatenate hands its body: noise, then the one-hot digit
-        body, x = generator.get_layer(GENERATOR_BODY), np.concatenate([noise, one_hot(digits)], axis=1)
+    if cfg.classes:  # what the generator's Concatenate hands its body: noise, then the one-hot label
+        labels = np.asarray(generated_labels(generator, cfg, noise, digits))
+        body, x = generator.get_layer(GENERATOR_BODY), np.concatenate([noise, one_hot(labels, cfg.classes)], axis=1)
     else:
         body, x = generator, noise
     try:

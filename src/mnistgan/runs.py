@@ -2,6 +2,7 @@
 
     out/
       config.json            resolved RunConfig (written once, at the start)
+      clusters.npy           runs with --clusters: each training image's cluster (int32, written once)
       metrics.csv            one line per epoch
       losses.png             loss curves, redrawn each epoch
       evaluation.csv         quality metrics every --eval-every epochs
@@ -28,6 +29,10 @@ class RunLayout:
     @property
     def config(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def clusters(self) -> Path:
+        return self.root / "clusters.npy"
 
     @property
     def metrics(self) -> Path:
@@ -75,7 +80,7 @@ class RunLayout:
 
     def clear(self) -> None:
         """Remove what a run writes (for --overwrite); anything else in the folder stays."""
-        for path in (self.config, self.metrics, self.losses_png, self.evaluation):
+        for path in (self.config, self.clusters, self.metrics, self.losses_png, self.evaluation):
             path.unlink(missing_ok=True)
         for folder in (self.images, self.checkpoints, self.tensorboard):
             if folder.is_dir():

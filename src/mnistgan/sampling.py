@@ -83,8 +83,24 @@ class Generator:
         return self.config.model.conditional
 
     @property
+    def clusters(self) -> int:
+        """Self-conditioned runs: how many clusters the generator picks from (0 for other runs)."""
+        return self.config.model.clusters
+
+    @property
     def noise_dim(self) -> int:
         return self.config.model.noise_dim
+
+    def in_cluster(self, noise: np.ndarray, cluster: int) -> np.ndarray:
+        """Self-conditioned runs: the same noise moved so that it picks ``cluster`` (clusters.py)."""
+        from mnistgan.clusters import move_to_cluster
+
+        if not self.clusters:
+            raise UsageError(f"{self.checkpoint.prefix} has no clusters; a {{cluster}} needs a run trained "
+                             "with {clusters}")
+        if not 0 <= cluster < self.clusters:
+            raise UsageError(f"{{cluster}} must be between 0 and {self.clusters - 1}, not {cluster}")
+        return move_to_cluster(noise, cluster, self.config.model.cluster_sizes)
 
     def describe(self) -> str:
         """Where the weights come from: 'out/checkpoints/ckpt-5 (epoch 5, averaged generator)'."""
@@ -132,17 +148,28 @@ class Generator:
             raise UsageError("{digit} must be between 0 and 9")
         return digits.astype(np.int32)
 
-    def sample(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0) -> np.ndarray:
+    def sample(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0,
+               cluster: int | None = None) -> np.ndarray:
         """``n`` images from the noise of ``seed`` (the bytes ``mnistgan sample`` writes).
 
         A conditional generator draws ``digit``, or digits drawn from ``seed`` when none is given.
+        A self-conditioned one picks each image's cluster from its noise, or draws ``cluster``.
         ``truncation``: see :meth:`noise`.
         """
         if n < 1:
             raise UsageError("{n} must be at least 1")
         if digit is None and self.conditional:
             digit = seeds.sample_digits(seed, n)
-        return self.images(self.noise(n, seed, truncation), digit)
+        noise = self.noise(n, seed, truncation)
+        return self.images(noise if cluster is None else self.in_cluster(noise, cluster), digit)
+
+    def sample_all_clusters(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
+        """Self-conditioned generators: every cluster from the same ``n`` noise vectors, (K * n)
+        images, cluster-major (reshape to (K, n, 28, 28) for one row per cluster)."""
+        if n < 1:
+            raise UsageError("{n} must be at least 1")
+        noise = self.noise(n, seed, truncation)
+        return self.images(np.concatenate([self.in_cluster(noise, c) for c in range(max(self.clusters, 1))]))
 
     def sample_all_digits(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Conditional generators: every digit from the same ``n`` noise vectors, (10 * n) images,
@@ -250,19 +277,22 @@ def save_images(images: np.ndarray, out: Path, scale: int = 2, rows: int | None 
 def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Path = Path("samples.png"),
            scale: int = 2, digit: int | None = None, all_digits: bool = False,
            ema: bool | None = None, truncation: float = 1.0, noise: Path | None = None,
-           cols: int | None = None) -> SampleResult:
+           cols: int | None = None, cluster: int | None = None, all_clusters: bool = False) -> SampleResult:
     """Draw images from the generator of ``run`` at ``ckpt`` and write ``out`` (``mnistgan sample``).
 
     ``noise``: a .npy file of noise vectors to draw instead of the noise of ``seed`` (then ``n``
     does not apply; a conditional generator still takes ``digit``, or digits from ``seed``).
     ``cols``: images per row of the PNG grid (default: as square as their number allows).
+    ``cluster``/``all_clusters``: self-conditioned runs, one cluster or a row per cluster.
     """
     if n < 1:
         raise UsageError("{n} must be at least 1")
-    if cols is not None and (cols < 1 or all_digits):
-        raise UsageError("{cols} must be at least 1, and does not apply to {digits} (one row per digit)")
-    if noise is not None and all_digits:
-        raise UsageError("{noise} and {digits} cannot be combined")
+    if cols is not None and (cols < 1 or all_digits or all_clusters):
+        raise UsageError("{cols} must be at least 1, and does not apply to a grid with a row per digit or cluster")
+    if cluster is not None and all_clusters:
+        raise UsageError("give one {cluster} or all of them, not both")
+    if noise is not None and (all_digits or all_clusters):
+        raise UsageError("{noise} cannot be combined with a grid of every digit or cluster")
     check_truncation(truncation)
     given = None if noise is None else load_noise(noise)
     if digit is not None and all_digits:
@@ -271,6 +301,8 @@ def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Pat
     config = run_config_or_none(run, ckpt)  # cheap checks before TensorFlow is loaded
     if config is not None and (digit is not None or all_digits):
         require_conditional(run, config.model.conditional, "{digit} and {digits}")
+    if config is not None and (cluster is not None or all_clusters) and not config.model.clusters:
+        raise UsageError(f"{run} has no clusters; {{cluster}} needs a run trained with {{clusters}}")
     generator = load_generator(run, ckpt, ema, config)
     if given is not None:
         if given.shape[1] != generator.noise_dim:
@@ -278,12 +310,16 @@ def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Pat
                              f"{generator.noise_dim}")
         if digit is None and generator.conditional:
             digit = seeds.sample_digits(seed, len(given))
-        images = generator.images(given * np.float32(truncation), digit)
+        given = given * np.float32(truncation)
+        images = generator.images(given if cluster is None else generator.in_cluster(given, cluster), digit)
         save_images(images, out, scale, cols=cols)
     elif all_digits:
         images = generator.sample_all_digits(n, seed, truncation)
         save_images(images, out, scale, rows=seeds.NUM_CLASSES, cols=n)
+    elif all_clusters:
+        images = generator.sample_all_clusters(n, seed, truncation)
+        save_images(images, out, scale, rows=generator.clusters, cols=n)
     else:
-        images = generator.sample(n, seed, digit, truncation)
+        images = generator.sample(n, seed, digit, truncation, cluster)
         save_images(images, out, scale, cols=cols)
     return SampleResult(path=out, count=len(images), generator=generator.describe())

@@ -191,6 +191,13 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
         if config.train.subset > len(images):
             raise UsageError(f"{{subset}} {config.train.subset} exceeds the {len(images)} training images")
         images, labels = images[: config.train.subset], labels[: config.train.subset]
+    if config.model.clusters:  # the clusters stand in for the labels, which are never read
+        labels = _cluster_labels(config, layout, images, request.resume)
+        if not request.resume:
+            from mnistgan.clusters import sizes_of
+
+            sizes = sizes_of(labels, config.model.clusters)
+            config = dataclasses.replace(config, model=dataclasses.replace(config.model, cluster_sizes=sizes))
 
     from mnistgan.backend import check_cpu_precision, dtype_policy, select_device
 
@@ -230,11 +237,43 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
             layout.clear()
             _prepare_output(layout)
         if not request.resume:
+            if config.model.clusters:
+                _save_clusters(layout, labels)
             config.save(layout.config)
         return _train_loop(config, layout, None, images, labels, device, dist, reporter,
                            resume=request.resume, mnist=mnist, minutes=request.minutes)
     finally:
         lock.release()
+
+
+def _cluster_labels(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bool) -> np.ndarray:
+    """Each training image's cluster: found by k-means for a new run, read from the run on resume."""
+    k = config.model.clusters
+    if not resume:
+        from mnistgan.clusters import assign
+
+        if len(images) < k:
+            raise UsageError(f"{{clusters}} {k} needs at least {k} training images, not {len(images)}")
+        return assign(images, k, config.train.seed, config.train.cluster_features)
+    try:
+        saved = np.load(layout.clusters, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"cannot read the clusters of {layout.root} ({layout.clusters}: {exc})") from None
+    if saved.shape != (len(images),) or saved.dtype.kind not in "iu" or saved.min() < 0 or saved.max() >= k:
+        raise RunError(f"{layout.clusters} does not hold one of {k} clusters for each of the {len(images)} "
+                       "training images; the run cannot continue on this data")
+    from mnistgan.clusters import sizes_of
+
+    if sizes_of(saved, k) != config.model.cluster_sizes:
+        raise RunError(f"{layout.clusters} does not match the cluster sizes in {layout.config}")
+    return saved.astype(np.int32)
+
+
+def _save_clusters(layout: RunLayout, labels: np.ndarray) -> None:
+    from mnistgan.files import atomic_path
+
+    with atomic_path(layout.clusters) as tmp:
+        np.save(tmp, labels.astype(np.int32), allow_pickle=False)
 
 
 def _nothing_to_train(layout: RunLayout, have: int, asked: int) -> str:

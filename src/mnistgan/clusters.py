@@ -1,0 +1,86 @@
+"""Self-conditioning: clusters that k-means finds in the training images, without reading a label.
+
+A conditional GAN draws far better digits in the same time than an unconditional one, because
+the label splits one hard task (draw any digit) into easier ones (draw this digit). Bao et al.
+(2022) showed that most of that gain comes from the partition itself, and Liu et al. (2020)
+that a GAN can condition on clusters it finds in its data. mnistgan's ``clusters=K``:
+
+1. k-means (scikit-learn) partitions the training images into K clusters, on their pixels or
+   on a PCA of them (:func:`assign`); the labels of the data are never read.
+2. Both networks are the conditional ones, told the cluster instead of the digit.
+3. The generator picks the cluster itself, from its noise (:func:`choice_statistic`): the noise
+   alone draws an image, so sampling, evaluation, walks, projection and export work as for an
+   unconditional run. The choice follows the clusters' sizes, as the real batches do.
+
+How the noise picks the cluster: ``t = z[0] * sqrt(d - 1) / |z[1:]|`` has Student's t
+distribution with d - 1 degrees of freedom for standard normal noise z of length d, so cutting
+it at the t quantiles of the clusters' cumulative shares picks cluster k with probability
+size_k / total. It does not change when z is scaled, so the truncation trick (psi * z) leaves
+the clusters' shares as they were.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FEATURES = ("pixels", "pca")
+PCA_COMPONENTS = 50  # "pca": k-means on the first 50 principal components of the pixels
+
+
+def assign(images: np.ndarray, k: int, seed: int, features: str = "pixels") -> np.ndarray:
+    """The cluster (0..k-1) of each uint8 image (N, 28, 28), numbered by size, largest first.
+
+    Deterministic for the same images, k, seed and features (scikit-learn's k-means with a fixed
+    random_state); the run saves the result, so a resume does not depend on it.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    x = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    if features == "pca":
+        x = PCA(PCA_COMPONENTS, random_state=seed).fit_transform(x)
+    elif features != "pixels":
+        raise ValueError(f"features must be one of {', '.join(FEATURES)}, not {features!r}")
+    found = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(x)
+    counts = np.bincount(found, minlength=k)
+    order = np.argsort(-counts, kind="stable")  # the largest cluster becomes 0
+    rank = np.empty(k, np.int64)
+    rank[order] = np.arange(k)
+    return rank[found].astype(np.int32)
+
+
+def sizes_of(assignment: np.ndarray, k: int) -> tuple[int, ...]:
+    """Training images per cluster."""
+    return tuple(int(c) for c in np.bincount(assignment, minlength=k))
+
+
+def bounds(sizes: tuple[int, ...] | list[int], noise_dim: int) -> np.ndarray:
+    """Where the choice statistic changes cluster: K - 1 float32 t quantiles, ascending."""
+    from scipy.stats import t
+
+    shares = np.cumsum(np.asarray(sizes, np.float64))[:-1] / float(np.sum(sizes))
+    return t.ppf(shares, noise_dim - 1).astype(np.float32)
+
+
+def choice_statistic(noise: np.ndarray) -> np.ndarray:
+    """``z[0] * sqrt(d - 1) / |z[1:]|`` per row of float32 noise (N, d): Student's t, d - 1 dof."""
+    noise = np.asarray(noise, np.float32)
+    rest = np.sqrt(np.sum(np.square(noise[:, 1:]), axis=1))
+    return noise[:, 0] * np.float32(np.sqrt(noise.shape[1] - 1)) / rest
+
+
+def move_to_cluster(noise: np.ndarray, cluster: int, sizes: tuple[int, ...] | list[int]) -> np.ndarray:
+    """The same noise with its first coordinate moved so that it picks ``cluster``: where the
+    statistic sat in the whole distribution, it now sits in that cluster's share of it. The
+    other coordinates, and so the rest of what the noise says, are unchanged."""
+    from scipy.stats import t
+
+    noise = np.array(noise, np.float32)
+    d = noise.shape[1]
+    cum = np.concatenate([[0.0], np.cumsum(np.asarray(sizes, np.float64))]) / float(np.sum(sizes))
+    low, high = cum[cluster], cum[cluster + 1]
+    margin = 1e-6 * (high - low)  # keep clear of the edges, where float32 rounding could cross them
+    u = low + margin + (high - low - 2 * margin) * t.cdf(choice_statistic(noise).astype(np.float64), d - 1)
+    rest = np.sqrt(np.sum(np.square(noise[:, 1:].astype(np.float64)), axis=1))
+    noise[:, 0] = (t.ppf(u, d - 1) * rest / np.sqrt(d - 1)).astype(np.float32)
+    return noise

@@ -1,0 +1,130 @@
+"""Self-conditioning (--clusters K): clusters found without labels, picked by the generator from its noise."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import TINY, make_digits, snapshot, write_npz
+from PIL import Image
+
+from mnistgan import clusters
+from mnistgan.cli import app
+
+
+def test_clusters_are_found_in_the_images_alone_and_numbered_by_size():
+    images, labels = make_digits(30)
+    found = clusters.assign(images, 10, seed=0)
+    assert found.shape == (300,) and found.dtype == np.int32
+    assert np.array_equal(found, clusters.assign(images, 10, seed=0))  # deterministic
+    sizes = clusters.sizes_of(found, 10)
+    assert list(sizes) == sorted(sizes, reverse=True) and sum(sizes) == 300
+    # The synthetic digits differ by where their bar is: k-means recovers the classes exactly.
+    assert all(len(set(labels[found == c])) == 1 for c in range(10))
+    pca = clusters.assign(images, 10, seed=0, features="pca")
+    assert all(len(set(labels[pca == c])) == 1 for c in range(10))
+
+
+def test_the_noise_picks_clusters_in_proportion_to_their_sizes_whatever_the_truncation():
+    sizes = (500, 300, 150, 50)
+    bounds = clusters.bounds(sizes, 100)
+    noise = np.random.default_rng(0).standard_normal((40_000, 100), dtype=np.float32)
+    picked = np.searchsorted(bounds, clusters.choice_statistic(noise), side="right")
+    shares = np.bincount(picked, minlength=4) / len(noise)
+    assert np.allclose(shares, np.array(sizes) / 1000, atol=0.01)
+    # psi * z, the truncation trick, keeps every vector's cluster.
+    assert np.array_equal(picked, np.searchsorted(bounds, clusters.choice_statistic(0.5 * noise), side="right"))
+
+
+def test_noise_moved_to_a_cluster_picks_it_and_keeps_its_other_coordinates():
+    sizes = (40, 30, 20, 10)
+    bounds = clusters.bounds(sizes, 16)
+    noise = np.random.default_rng(1).standard_normal((500, 16), dtype=np.float32)
+    for c in range(4):
+        moved = clusters.move_to_cluster(noise, c, sizes)
+        assert np.all(np.searchsorted(bounds, clusters.choice_statistic(moved), side="right") == c)
+        assert np.array_equal(moved[:, 1:], noise[:, 1:])
+
+
+@pytest.mark.slow
+def test_training_reads_no_label(runner, tmp_path):
+    """The same --deterministic run on data whose labels are shuffled, or all zero, gives the same bytes."""
+    x, y = make_digits(24, seed=1)
+    outputs = []
+    for name, labels in (("real", y), ("shuffled", np.random.default_rng(5).permutation(y)),
+                         ("zeros", np.zeros_like(y))):
+        data = write_npz(tmp_path / f"{name}.npz", x_train=x, y_train=labels)
+        run = tmp_path / name
+        result = runner.invoke(app, ["train", "--data", str(data), "--out", str(run), *TINY, "--epochs", "2",
+                                     "--clusters", "3", "--deterministic"])
+        assert result.exit_code == 0, result.output
+        sample = tmp_path / f"{name}.npy"
+        assert runner.invoke(app, ["sample", "--run", str(run), "-n", "12", "--out", str(sample)]).exit_code == 0
+        outputs.append([
+            (run / "clusters.npy").read_bytes(),
+            (run / "images" / "epoch_0002.png").read_bytes(),
+            (run / "metrics.csv").read_text().splitlines()[-1].split(",")[:3],  # epoch and both losses
+            np.load(sample).tobytes(),
+        ])
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+@pytest.mark.slow
+def test_a_clustered_run_samples_like_an_unconditional_one_and_resumes_exactly(runner, npz, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    base = ["train", "--data", str(npz), *TINY, "--clusters", "3"]
+    assert runner.invoke(app, [*base, "--out", str(straight), "--epochs", "2"]).exit_code == 0
+    assert runner.invoke(app, [*base, "--out", str(resumed), "--epochs", "1"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--out", str(resumed), "--resume", "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    for name in ("clusters.npy", "images/epoch_0002.png"):
+        assert (straight / name).read_bytes() == (resumed / name).read_bytes(), name
+
+    config = json.loads((straight / "config.json").read_text())["model"]
+    assert config["clusters"] == 3 and sum(config["cluster_sizes"]) == 96 and config["conditional"] is False
+    assert Image.open(straight / "images" / "epoch_0002.png").size == Image.open(
+        straight / "images" / "epoch_0001.png").size  # the 4x4 grid of an unconditional run
+
+    plain = tmp_path / "plain.npy"
+    assert runner.invoke(app, ["sample", "--run", str(straight), "-n", "8", "--out", str(plain)]).exit_code == 0
+    assert np.load(plain).shape == (8, 28, 28)
+    rows = tmp_path / "rows.npy"
+    result = runner.invoke(app, ["sample", "--run", str(straight), "--cluster", "all", "-n", "4", "--out", str(rows)])
+    assert result.exit_code == 0, result.output
+    assert np.load(rows).shape == (12, 28, 28)  # a row of 4 per cluster
+    one = tmp_path / "one.npy"
+    assert runner.invoke(app, ["sample", "--run", str(straight), "--cluster", "2", "-n", "4",
+                               "--out", str(one)]).exit_code == 0
+    assert np.array_equal(np.load(one), np.load(rows)[8:])  # cluster 2's row, from the same noise
+
+    for bad, says in ((["--cluster", "3"], "between 0 and 2"), (["--cluster", "x"], "'all'"),
+                      (["--digit", "1"], "unconditional")):
+        result = runner.invoke(app, ["sample", "--run", str(straight), *bad, "--out", str(tmp_path / "bad.png")])
+        assert result.exit_code == 2 and says in result.stderr and len(result.stderr.splitlines()) == 1, bad
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_cluster_options_that_cannot_apply_are_refused(runner, npz, trained_run, tmp_path):
+    result = runner.invoke(app, ["sample", "--run", str(trained_run), "--cluster", "0"])
+    assert result.exit_code == 2 and "--clusters" in result.stderr
+    for bad, says in ((["--clusters", "2", "--conditional"], "exclude each other"),
+                      (["--clusters", "1"], "must be 0 or at least 2"),
+                      (["--cluster-features", "pca"], "clusters only")):
+        out = tmp_path / "run"
+        result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(out), *TINY, *bad])
+        assert result.exit_code == 2 and says in result.stderr, (bad, result.output)
+        assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_clustered_run_refuses_to_resume_on_other_clusters(runner, npz, tmp_path):
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), *TINY, "--epochs", "1",
+                               "--clusters", "3"]).exit_code == 0
+    labels = np.load(run / "clusters.npy")
+    np.save(run / "clusters.npy", np.roll(labels, 1)[:50])
+    before = snapshot(run)
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2"])
+    assert result.exit_code == 1 and "clusters.npy" in result.stderr
+    assert snapshot(run) == before
+    shutil.rmtree(run)
