@@ -137,6 +137,15 @@ def conditional_run(tmp_path_factory, session_npz) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def clustered_run(tmp_path_factory, session_npz) -> Path:
+    """A 2-epoch run with --clusters 3 (read-only for its tests)."""
+    import mnistgan
+
+    out = tmp_path_factory.mktemp("clustered") / "run"
+    return mnistgan.train(out, data=session_npz, epochs=2, clusters=3, progress=False, **TINY_SETTINGS).path
+
+
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file below ``folder`` with its size and mtime: to assert nothing was modified."""
     return {

@@ -128,3 +128,37 @@ def test_a_clustered_run_refuses_to_resume_on_other_clusters(runner, npz, tmp_pa
     assert result.exit_code == 1 and "clusters.npy" in result.stderr
     assert snapshot(run) == before
     shutil.rmtree(run)
+
+
+def test_the_generator_picks_the_cluster_the_noise_says():
+    from mnistgan.config import ModelConfig
+    from mnistgan.models import build_generator, generated_labels
+
+    cfg = ModelConfig(noise_dim=16, clusters=4, cluster_sizes=(40, 30, 20, 10))
+    generator = build_generator(cfg, seed=0)
+    noise = np.random.default_rng(2).standard_normal((2000, 16), dtype=np.float32)
+    expected = np.searchsorted(clusters.bounds(cfg.cluster_sizes, 16), clusters.choice_statistic(noise), side="right")
+    picked = np.asarray(generated_labels(generator, cfg, noise, None))
+    assert picked.dtype == np.int32 and np.array_equal(picked, expected)
+    assert generator(noise[:3]).shape == (3, 28, 28, 1)  # noise alone draws an image
+
+
+@pytest.mark.slow
+def test_a_clustered_run_is_scored_walked_and_projected_like_an_unconditional_one(
+        runner, clustered_run, session_npz, trained_classifier, tmp_path):
+    result = runner.invoke(app, ["evaluate", "--run", str(clustered_run), "-n", "50", "--data", str(session_npz),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert scores["count"] == 50 and scores["conditional_accuracy"] is None  # no digit was asked for
+    walk = tmp_path / "walk.gif"
+    assert runner.invoke(app, ["interpolate", "--run", str(clustered_run), "--seeds", "1,2", "--frames", "3",
+                               "--out", str(walk)]).exit_code == 0
+    assert walk.is_file()
+    own = tmp_path / "own.png"
+    assert runner.invoke(app, ["sample", "--run", str(clustered_run), "-n", "1", "--seed", "5",
+                               "--out", str(own)]).exit_code == 0
+    result = runner.invoke(app, ["project", str(own), "--run", str(clustered_run), "--steps", "50",
+                                 "--out", str(tmp_path / "found.png")])
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "found.npy").shape == (1, 100)

@@ -158,7 +158,8 @@ assert not [m for m in sys.modules if m.startswith("mnistgan")]
 
 
 @pytest.mark.slow
-def test_every_export_draws_the_pixels_of_sample_without_mnistgan(runner, trained_run, conditional_run, tmp_path):
+def test_every_export_draws_the_pixels_of_sample_without_mnistgan(runner, trained_run, conditional_run, clustered_run,
+                                                                  tmp_path):
     import subprocess
     import sys
 
@@ -166,7 +167,9 @@ def test_every_export_draws_the_pixels_of_sample_without_mnistgan(runner, traine
 
     pytest.importorskip("tf2onnx")
     expected = {}
-    for folder, run in ((tmp_path / "plain", trained_run), (tmp_path / "conditional", conditional_run)):
+    runs = ((tmp_path / "plain", trained_run), (tmp_path / "conditional", conditional_run),
+            (tmp_path / "clustered", clustered_run))  # clustered: noise alone, like plain
+    for folder, run in runs:
         folder.mkdir()
         for fmt, name in (("keras", "g.keras"), ("savedmodel", "g_savedmodel"), ("tflite", "g.tflite"),
                           ("onnx", "g.onnx")):
@@ -180,7 +183,7 @@ def test_every_export_draws_the_pixels_of_sample_without_mnistgan(runner, traine
         if digit is not None:
             np.save(folder / "digit.npy", digit)
         expected[folder] = generator.images(noise, digit).astype(int)  # what `sample` writes
-    # One fresh interpreter loads all eight exports: what a user of the export has.
+    # One fresh interpreter loads all twelve exports: what a user of the export has.
     subprocess.run([sys.executable, "-c", LOAD_EXPORTS, *map(str, expected)], check=True)
 
     for folder, pixels_of_sample in expected.items():

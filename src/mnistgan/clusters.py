@@ -12,11 +12,11 @@ that a GAN can condition on clusters it finds in its data. mnistgan's ``clusters
    alone draws an image, so sampling, evaluation, walks, projection and export work as for an
    unconditional run. The choice follows the clusters' sizes, as the real batches do.
 
-How the noise picks the cluster: ``t = z[0] * sqrt(d - 1) / |z[1:]|`` has Student's t
-distribution with d - 1 degrees of freedom for standard normal noise z of length d, so cutting
-it at the t quantiles of the clusters' cumulative shares picks cluster k with probability
-size_k / total. It does not change when z is scaled, so the truncation trick (psi * z) leaves
-the clusters' shares as they were.
+How the noise picks the cluster: for standard normal noise z of length d, ``u = z[0] / |z|``
+is an increasing function of ``t = z[0] sqrt(d - 1) / |z[1:]|``, which has Student's t
+distribution with d - 1 degrees of freedom. Cutting u where t crosses the t quantiles of the
+clusters' cumulative shares picks cluster k with probability size_k / total. u does not change
+when z is scaled, so the truncation trick (psi * z) keeps every vector's cluster.
 """
 
 from __future__ import annotations
@@ -54,19 +54,23 @@ def sizes_of(assignment: np.ndarray, k: int) -> tuple[int, ...]:
     return tuple(int(c) for c in np.bincount(assignment, minlength=k))
 
 
+def _u_of_t(t: np.ndarray, d: int) -> np.ndarray:
+    return t / np.sqrt(d - 1 + np.square(t))
+
+
 def bounds(sizes: tuple[int, ...] | list[int], noise_dim: int) -> np.ndarray:
-    """Where the choice statistic changes cluster: K - 1 float32 t quantiles, ascending."""
+    """Where the choice statistic ``z[0] / |z|`` changes cluster: K - 1 values, ascending."""
     from scipy.stats import t
 
     shares = np.cumsum(np.asarray(sizes, np.float64))[:-1] / float(np.sum(sizes))
-    return t.ppf(shares, noise_dim - 1).astype(np.float32)
+    return _u_of_t(t.ppf(shares, noise_dim - 1), noise_dim).astype(np.float32)
 
 
 def choice_statistic(noise: np.ndarray) -> np.ndarray:
-    """``z[0] * sqrt(d - 1) / |z[1:]|`` per row of float32 noise (N, d): Student's t, d - 1 dof."""
+    """``z[0] / |z|`` per row of float32 noise (N, d); the generator computes it with Keras's
+    UnitNormalization, whose rounding can differ in the last bit."""
     noise = np.asarray(noise, np.float32)
-    rest = np.sqrt(np.sum(np.square(noise[:, 1:]), axis=1))
-    return noise[:, 0] * np.float32(np.sqrt(noise.shape[1] - 1)) / rest
+    return noise[:, 0] / np.sqrt(np.sum(np.square(noise), axis=1))
 
 
 def move_to_cluster(noise: np.ndarray, cluster: int, sizes: tuple[int, ...] | list[int]) -> np.ndarray:
@@ -80,7 +84,8 @@ def move_to_cluster(noise: np.ndarray, cluster: int, sizes: tuple[int, ...] | li
     cum = np.concatenate([[0.0], np.cumsum(np.asarray(sizes, np.float64))]) / float(np.sum(sizes))
     low, high = cum[cluster], cum[cluster + 1]
     margin = 1e-6 * (high - low)  # keep clear of the edges, where float32 rounding could cross them
-    u = low + margin + (high - low - 2 * margin) * t.cdf(choice_statistic(noise).astype(np.float64), d - 1)
     rest = np.sqrt(np.sum(np.square(noise[:, 1:].astype(np.float64)), axis=1))
-    noise[:, 0] = (t.ppf(u, d - 1) * rest / np.sqrt(d - 1)).astype(np.float32)
+    now = t.cdf(noise[:, 0].astype(np.float64) * np.sqrt(d - 1) / rest, d - 1)  # where t sits, in [0, 1]
+    share = low + margin + (high - low - 2 * margin) * now
+    noise[:, 0] = (t.ppf(share, d - 1) * rest / np.sqrt(d - 1)).astype(np.float32)
     return noise

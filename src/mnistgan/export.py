@@ -5,7 +5,8 @@ with the optional extra ``mnistgan[onnx]``).
 Every format has the same signature:
 
 - input ``noise``: float32 (N, noise_dim), standard normal (the truncation, if any, is built in);
-- input ``digit`` (conditional runs only): int32 (N,), 0-9;
+- input ``digit`` (conditional runs only): int32 (N,), 0-9; a run trained with ``clusters``
+  takes noise only, since its generator picks the cluster from the noise;
 - output ``image``: float32 (N, 28, 28, 1) in [-1, 1]; ``round(x * 127.5 + 127.5)`` gives the
   uint8 pixels ``mnistgan sample`` writes.
 
@@ -107,7 +108,7 @@ def export_generator(generator: Generator, path: Path | str, fmt: str = "keras",
             model.save(tmp)
         return _described(path, fmt, generator, truncation)
     if fmt == "onnx":
-        proto = _onnx(tf, model, generator)
+        proto = _onnx(tf, model if not generator.clusters else _without_bucketize(tf, generator, truncation), generator)
         with atomic_path(path) as tmp:
             tmp.write_bytes(proto.SerializeToString())
         return _described(path, fmt, generator, truncation)
@@ -144,6 +145,31 @@ def _serving(tf, model, generator: Generator):
             return {"image": model(noise, training=False)}
 
     return serve, spec
+
+
+def _without_bucketize(tf, generator: Generator, truncation: float):
+    """A self-conditioned generator as a function of TensorFlow ops that ONNX has: the cluster
+    is the number of bounds at or below the choice statistic, which is what Keras's
+    Discretization computes with TensorFlow's Bucketize, an op ONNX lacks."""
+    import numpy as np
+
+    from mnistgan.models import CLUSTER_CHOICE, GENERATOR_BODY
+
+    choice = generator.model.get_layer(CLUSTER_CHOICE)
+    *statistic, cut = choice.layers  # z -> z[0] / |z|, then the cut at the bounds
+    bounds = np.asarray(cut.bin_boundaries, np.float32)  # a constant of the graph, not a captured input
+    body = generator.model.get_layer(GENERATOR_BODY)
+
+    def draw(noise, training=False):
+        z = noise * truncation if truncation != 1 else noise
+        u = z
+        for layer in statistic:
+            u = layer(u)
+        cluster = tf.reduce_sum(tf.cast(u >= tf.constant(bounds), tf.int32), axis=1)
+        onehot = tf.one_hot(cluster, generator.clusters, dtype=z.dtype)
+        return body(tf.concat([z, onehot], axis=1), training=training)
+
+    return draw
 
 
 def _onnx(tf, model, generator: Generator):

@@ -135,27 +135,24 @@ class OneHotLabels(layers.Layer):
         return (input_shape[0], self.classes)
 
 
-class ClusterChoice(layers.Layer):
-    """Noise (N, d) -> the cluster (N,) int32 that it picks: its choice statistic (Student's t,
-    see clusters.py) cut at ``bounds``. No weights; float32 whatever the dtype policy."""
+def cluster_choice(cfg: ModelConfig) -> keras.Model:
+    """Noise (N, d) -> the cluster (N, 1) that it picks (clusters.py): its first coordinate over
+    its length, cut at the clusters' bounds. Keras's own layers only and no weights, so a
+    self-conditioned generator saves, exports and loads like any other; float32 whatever the
+    dtype policy."""
+    from mnistgan.clusters import bounds
 
-    def __init__(self, bounds, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.bounds = [float(b) for b in bounds]
-
-    def call(self, noise):
-        ops = keras.ops
-        noise = ops.cast(noise, "float32")
-        rest = ops.sqrt(ops.sum(ops.square(noise[:, 1:]), axis=1))
-        t = noise[:, 0] * float(np.sqrt(noise.shape[1] - 1)) / rest
-        bounds = ops.convert_to_tensor(np.asarray(self.bounds, np.float32))
-        return ops.sum(ops.cast(ops.expand_dims(t, 1) >= bounds, "int32"), axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0],)
-
-    def get_config(self):
-        return {**super().get_config(), "bounds": self.bounds}
+    if len(cfg.cluster_sizes) != cfg.clusters:
+        raise ValueError(f"a generator of {cfg.clusters} clusters needs their {cfg.clusters} sizes")
+    d = cfg.noise_dim
+    return keras.Sequential([
+        keras.Input((d,)),
+        layers.UnitNormalization(dtype="float32"),  # z / |z|
+        layers.Reshape((d, 1), dtype="float32"),
+        layers.Cropping1D((0, d - 1), dtype="float32"),  # z[0] / |z|
+        layers.Flatten(dtype="float32"),
+        layers.Discretization(bin_boundaries=[float(b) for b in bounds(cfg.cluster_sizes, d)], dtype="float32"),
+    ], name=CLUSTER_CHOICE)
 
 
 def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -> keras.Model:
@@ -173,7 +170,7 @@ def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -
     generator learns to use it while the noise keeps its say.
 
     Self-conditioned (``clusters``): the same, with the cluster in place of the digit, picked
-    from the noise by a :class:`ClusterChoice` layer, so the model takes noise only.
+    from the noise by :func:`cluster_choice`, so the model takes noise only.
     """
     s = LayerSeeds(seed + GENERATOR_SEEDS_OFFSET)
     p = cfg.dtype_policy
@@ -184,16 +181,13 @@ def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -
     )
     noise = keras.Input((cfg.noise_dim,), name="noise")
     if cfg.clusters:
-        from mnistgan.clusters import bounds
-
-        if len(cfg.cluster_sizes) != cfg.clusters:
-            raise ValueError(f"a generator of {cfg.clusters} clusters needs their {cfg.clusters} sizes")
-        label = ClusterChoice(bounds(cfg.cluster_sizes, cfg.noise_dim), name=CLUSTER_CHOICE)(noise)
+        label = cluster_choice(cfg)(noise)
         inputs = noise
     else:
         label = keras.Input((), dtype="int32", name="label")
         inputs = [noise, label]
-    onehot = OneHotLabels(cfg.classes, name="label_onehot")(label)
+    onehot = (layers.CategoryEncoding(cfg.classes, output_mode="one_hot", name="label_onehot", dtype=p)(label) if cfg.clusters
+              else OneHotLabels(cfg.classes, name="label_onehot")(label))
     image = body(layers.Concatenate(dtype=p)([noise, onehot]))
     return keras.Model(inputs, image, name="generator")
 
@@ -244,7 +238,9 @@ def discriminator_inputs(cfg: ModelConfig, images, labels):
 def generated_labels(generator: keras.Model, cfg: ModelConfig, noise, digits):
     """The label of each image the generator draws from ``noise``: the digits asked of a
     conditional generator, or the clusters a self-conditioned one picks."""
-    return generator.get_layer(CLUSTER_CHOICE)(noise) if cfg.clusters else digits
+    if not cfg.clusters:
+        return digits
+    return keras.ops.cast(keras.ops.squeeze(generator.get_layer(CLUSTER_CHOICE)(noise), 1), "int32")
 
 
 def all_layers(model: keras.Model) -> list:
