@@ -13,6 +13,7 @@ else should run while it does (the CSV records the CPU and its load at each mark
     python benchmarks/time_to_quality.py --data mnist.npz --recipes report,fast --seeds 0,1,2 \\
         --marks 1,2,5,10 --out ttq/
     python benchmarks/time_to_quality.py --data mnist.npz --conditional --recipes fast --out ttq/
+    python benchmarks/time_to_quality.py --data mnist.npz --recipes fast --clusters 0 --out ttq/
     python benchmarks/time_to_quality.py --plot ttq/   # the plot from the CSV alone
 
 Writes OUT/time_to_quality.csv and OUT/time_to_quality.png (FID and confident share against
@@ -27,7 +28,7 @@ import os
 import platform
 from pathlib import Path
 
-FIELDS = ["recipe", "conditional", "seed", "minutes", "epochs", "fid", "confident", "coverage",
+FIELDS = ["recipe", "conditional", "clusters", "seed", "minutes", "epochs", "fid", "confident", "coverage",
           "conditional_accuracy", "lowest_digit_accuracy", "cpu", "onednn_isa", "load1"]
 
 
@@ -42,10 +43,21 @@ def cpu_name() -> str:
 
 
 def read_rows(path: Path) -> list[dict]:
+    """The CSV's rows; rows from before the clusters column had none (their runs had no clusters)."""
     if not path.is_file():
         return []
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        return [{**row, "clusters": row.get("clusters") or "0"} for row in csv.DictReader(fh)]
+
+
+def rewrite_rows(path: Path) -> None:
+    """Bring an older CSV to today's columns."""
+    rows = read_rows(path)
+    if rows and list(rows[0]) != FIELDS:
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=FIELDS)
+            writer.writeheader()
+            writer.writerows({k: r.get(k, "") for k in FIELDS} for r in rows)
 
 
 def append_row(path: Path, row: dict) -> None:
@@ -64,12 +76,16 @@ def measure(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     table = out / "time_to_quality.csv"
     marks = [float(m) for m in args.marks.split(",")]
+    rewrite_rows(table)
     kind = "conditional" if args.conditional else "unconditional"
     for recipe in args.recipes.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
+            run_dir = out / f"{recipe}-{kind}{'' if args.clusters is None else f'-clusters{args.clusters}'}-seed{seed}"
+            clusters = (mnistgan.open_run(run_dir).config.model.clusters if (run_dir / "config.json").is_file()
+                        else None)
             done = {float(r["minutes"]) for r in read_rows(table)
-                    if r["recipe"] == recipe and r["seed"] == str(seed) and r["conditional"] == str(args.conditional)}
-            run_dir = out / f"{recipe}-{kind}-seed{seed}"
+                    if r["recipe"] == recipe and r["seed"] == str(seed) and r["conditional"] == str(args.conditional)
+                    and clusters is not None and r["clusters"] == str(clusters)}
             trained = 0.0
             for mark in marks:
                 if mark in done:
@@ -78,12 +94,14 @@ def measure(args) -> None:
                 resume = (run_dir / "config.json").is_file()
                 # A run stopped at an earlier mark (or killed between marks) continues from its checkpoint.
                 run = mnistgan.train(run_dir, data=args.data, recipe=recipe, seed=seed, conditional=args.conditional,
-                                     resume=resume, minutes=mark - trained, progress=False)
+                                     clusters=None if resume else args.clusters, resume=resume,
+                                     minutes=mark - trained, progress=False)
                 trained = mark
                 g = run.generator()
                 ev = g.evaluate(n=args.samples, data=args.data)
                 row = {
-                    "recipe": recipe, "conditional": args.conditional, "seed": seed, "minutes": mark,
+                    "recipe": recipe, "conditional": args.conditional, "clusters": run.config.model.clusters,
+                    "seed": seed, "minutes": mark,
                     "epochs": g.checkpoint.where, "fid": f"{ev.fid:.3f}", "confident": f"{ev.confident:.4f}",
                     "coverage": f"{ev.coverage:.4f}",
                     "conditional_accuracy": "" if ev.conditional_accuracy is None else f"{ev.conditional_accuracy:.4f}",
@@ -104,11 +122,16 @@ def plot(out: Path) -> Path:
 
     rows = read_rows(out / "time_to_quality.csv")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    series = sorted({(r["recipe"], r["conditional"]) for r in rows})
-    for recipe, conditional in series:
-        mine = [r for r in rows if (r["recipe"], r["conditional"]) == (recipe, conditional)]
+    columns = ("recipe", "conditional", "clusters", "cpu", "onednn_isa")
+    series = sorted({tuple(r[k] for k in columns) for r in rows})
+    machines = {(cpu, isa) for *_, cpu, isa in series}
+    for recipe, conditional, clusters, cpu, isa in series:
+        mine = [r for r in rows if tuple(r[k] for k in columns) == (recipe, conditional, clusters, cpu, isa)]
         minutes = sorted({float(r["minutes"]) for r in mine})
-        label = recipe + (" conditional" if conditional == "True" else "")
+        label = recipe + (" conditional" if conditional == "True" else
+                          f", {clusters} clusters" if clusters != "0" else "")
+        if len(machines) > 1:  # lines from different CPUs are not comparable in time: say which is which
+            label += f" [{cpu.split('(')[0].strip()}{'' if isa == 'native' else ', ' + isa}]"
         for ax, key in zip(axes, ("fid", "confident")):
             values = [[float(r[key]) for r in mine if float(r["minutes"]) == m] for m in minutes]
             median = [np.median(v) for v in values]
@@ -123,9 +146,8 @@ def plot(out: Path) -> Path:
         ax.set_xlabel("minutes of training")
         ax.grid(alpha=0.3)
         ax.legend()
-    cpu = rows[0]["cpu"] if rows else ""
-    cores = f", {os.cpu_count()} cores" if rows else ""
-    fig.suptitle(f"Quality against training time, all 60,000 images ({cpu}{cores}; median over seeds, "
+    cpu = rows[0]["cpu"] if len(machines) == 1 else "CPUs as labelled"
+    fig.suptitle(f"Quality against training time, all 60,000 images, 2 cores ({cpu}; median over seeds, "
                  "range shaded)", fontsize=9)
     fig.tight_layout()
     path = out / "time_to_quality.png"
@@ -141,6 +163,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--marks", default="1,2,5,10", help="minutes of training at which to score")
     parser.add_argument("--conditional", action="store_true")
+    parser.add_argument("--clusters", type=int, default=None,
+                        help="train --clusters K (default: what the recipe does; 0: none)")
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--out", default="ttq")
     parser.add_argument("--plot", metavar="DIR", help="only draw the plot from DIR's CSV")
