@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from mnistgan.errors import RunError
 from mnistgan.files import write_text_atomic
 
 METRIC_FIELDS = ("epoch", "generator_loss", "discriminator_loss", "seconds", "images_per_second")
@@ -64,15 +65,28 @@ class SilentReporter:
 
 
 def read_rows(path: Path, fields: Sequence[str], up_to_epoch: int) -> list[dict]:
-    """Rows with ``epoch <= up_to_epoch``, values parsed (epoch as int, the rest as float)."""
+    """Rows with ``epoch <= up_to_epoch``, values parsed (epoch as int, the rest as float).
+
+    A line that does not parse is an error, not a line to skip: a resume rewrites the file, and
+    would drop it without a word. (Atomic writes should make such lines impossible; a hand edit
+    or another program can still leave one.)
+    """
     if not path.is_file():
         return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunError(f"cannot read {path} ({exc})") from None
     rows = []
-    for rec in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [k for k in fields if k != "epoch" and k not in (reader.fieldnames or ())]  # added since it was written
+    for rec in reader:
         try:
-            row = {k: (int if k == "epoch" else float)(rec[k]) for k in fields}
+            row = {k: (int if k == "epoch" else float)(rec[k]) for k in fields if k not in missing}
+            row |= {k: float("nan") for k in missing}
         except (KeyError, TypeError, ValueError):
-            continue  # a damaged line (atomic writes should make this impossible; do not trust it)
+            raise RunError(f"{path} line {reader.line_num} is damaged ({','.join(str(v) for v in rec.values())!r}); "
+                           "mend or delete that line") from None
         if row["epoch"] <= up_to_epoch:
             rows.append(row)
     return rows

@@ -41,10 +41,27 @@ def atomic_path(target: Path) -> Iterator[Path]:
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it is to set it
+def _read_umask() -> int:
+    """The process's umask, read once when mnistgan is imported: where /proc does not say it,
+    the only portable way to read it is to set it and set it back, which must not happen while
+    other threads (TensorFlow's) may be creating files."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 def write_text_atomic(target: Path, text: str) -> None:

@@ -50,14 +50,15 @@ class RunOutputs:
 
         self.tf = import_tensorflow()
         self.layout, self.gan, self.tcfg, self.mnist, self.reporter = layout, gan, gan.train_cfg, mnist, reporter
+        # First what may refuse the run (a damaged evaluation.csv), then what writes.
+        self.fields = CONDITIONAL_FIELDS if gan.model_cfg.conditional else EVAL_FIELDS
+        self.eval_rows = read_rows(layout.evaluation, self.fields, up_to_epoch=int(gan.epoch.numpy()))
         self.writer = self.tf.summary.create_file_writer(str(layout.tensorboard))
         self.classifier = None
         if self.tcfg.eval_every is not None:
             from mnistgan.classifier import load_or_train
 
             self.classifier = load_or_train(lambda: mnist, notify=reporter.message)
-        self.fields = CONDITIONAL_FIELDS if gan.model_cfg.conditional else EVAL_FIELDS
-        self.eval_rows = read_rows(layout.evaluation, self.fields, up_to_epoch=int(gan.epoch.numpy()))
 
     def _grid(self, path: Path) -> np.ndarray:
         """The fixed-noise grid of the generator's current weights, saved to ``path``."""

@@ -372,10 +372,10 @@ def _train_loop(config, layout, scratch, images, labels, device, dist, reporter,
         reporter.message(_nothing_to_train(layout, start_epoch - 1, tcfg.epochs))
         saved = layout.load_config() if dist.is_chief else config  # only a resume gets here
         return TrainResult(layout, saved, start_epoch - 1, history, task)
-    # Only once the checkpoint has loaded: a refused resume leaves the run as it was.
+    outputs = RunOutputs(layout, gan, mnist, reporter) if dist.is_chief else NoOutputs()
+    # Only once the checkpoint and the run's records have loaded: a refused resume leaves the run as it was.
     if resume and dist.is_chief and config != layout.load_config():
         config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
-    outputs = RunOutputs(layout, gan, mnist, reporter) if dist.is_chief else NoOutputs()
 
     n, bs = len(images), tcfg.batch_size
     steps = steps_per_epoch(n, bs)

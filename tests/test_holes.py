@@ -1,0 +1,46 @@
+"""The holes a review of the code found (issue 25, section 7): each test failed before its fix."""
+
+import os
+import shutil
+import stat
+
+import pytest
+from conftest import snapshot
+
+import mnistgan
+from mnistgan.cli import app
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["metrics.csv", "evaluation.csv"])
+def test_a_damaged_csv_row_is_refused_not_dropped(runner, trained_run, tmp_path, name):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    path = run / name
+    header = path.read_text().splitlines()[0] if path.is_file() else "epoch,fid,inception_score,coverage,confident"
+    lines = path.read_text().splitlines() if path.is_file() else [header]
+    path.write_text("\n".join([lines[0], "1,not-a-number,0,0,0", *lines[1:]]) + "\n")
+    before = snapshot(run)
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "3"])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and f"{name} line 2 is damaged ('1,not-a-number,0,0,0')" in errors[0]
+    assert snapshot(run) == before  # the run, and the damaged line, as they were
+    with pytest.raises(mnistgan.RunError, match="is damaged"):
+        run_ = mnistgan.open_run(run)
+        run_.metrics() if name == "metrics.csv" else run_.evaluations()
+
+
+def test_atomic_writes_do_not_touch_the_process_umask(tmp_path, monkeypatch):
+    """The umask is process-wide: setting it, even for an instant, races TensorFlow's threads."""
+    from mnistgan.files import write_text_atomic
+
+    def refuse(mask):
+        raise AssertionError("os.umask called during a write")
+
+    monkeypatch.setattr(os, "umask", refuse)
+    write_text_atomic(tmp_path / "a.txt", "x")
+    mode = stat.S_IMODE((tmp_path / "a.txt").stat().st_mode)
+    from mnistgan.files import _umask
+
+    assert mode == 0o666 & ~_umask()
