@@ -44,3 +44,14 @@ def test_atomic_writes_do_not_touch_the_process_umask(tmp_path, monkeypatch):
     from mnistgan.files import _umask
 
     assert mode == 0o666 & ~_umask()
+
+
+@pytest.mark.parametrize("size", [1, 28, 56, 300])
+@pytest.mark.parametrize("shade", [0, 255, 128])
+def test_a_flat_image_is_refused_whatever_its_size(size, shade):
+    import numpy as np
+
+    from mnistgan.projection import mnist_like
+
+    with pytest.raises(mnistgan.UsageError, match="one flat shade"):
+        mnist_like(np.full((size, size), shade, np.uint8))

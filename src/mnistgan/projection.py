@@ -105,6 +105,8 @@ def mnist_like(grey: np.ndarray, name: str = "the image") -> np.ndarray:
     from PIL import Image
 
     grey = _without_frame(np.asarray(grey, np.float64))
+    if np.ptp(grey) == 0:  # whatever its size: there is nothing to project
+        raise UsageError(f"{name} shows no digit: it is one flat shade")
     k = grey.shape[0] // 28
     if grey.shape == (28 * k, 28 * k) and k > 1 and np.array_equal(grey, upscale(grey[::k, ::k], k)):
         grey = grey[::k, ::k]  # a 28x28 image enlarged k times (sample --scale k)
@@ -114,9 +116,9 @@ def mnist_like(grey: np.ndarray, name: str = "the image") -> np.ndarray:
     if grey.shape == (28, 28):
         return np.rint(np.clip(grey, 0, 255)).astype(np.uint8)
     grey = np.clip(grey - background, 0, 255)
-    ink = grey > 0.2 * grey.max() if grey.max() > 0 else np.zeros(grey.shape, bool)
-    if ink.sum() == 0:
-        raise UsageError(f"{name} shows no digit: it is one flat shade")
+    if grey.max() == 0:  # e.g. light ink on more than half of a dark image
+        raise UsageError(f"{name} shows no digit: nothing stands out from its background")
+    ink = grey > 0.2 * grey.max()
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     crop = grey[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
