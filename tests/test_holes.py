@@ -55,3 +55,34 @@ def test_a_flat_image_is_refused_whatever_its_size(size, shade):
 
     with pytest.raises(mnistgan.UsageError, match="one flat shade"):
         mnist_like(np.full((size, size), shade, np.uint8))
+
+
+@pytest.mark.slow
+def test_a_resume_on_other_data_is_refused_unless_asked_for(runner, tmp_path, monkeypatch):
+    from conftest import TINY, make_digits, write_npz
+
+    first = write_npz(tmp_path / "first.npz")
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", "--data", str(first), "--out", str(run), *TINY, "--epochs", "1"]).exit_code == 0
+    # The file the run read is gone; $MNISTGAN_DATA names other digits.
+    moved = tmp_path / "moved.npz"
+    first.rename(moved)
+    x, y = make_digits(24, seed=9)
+    other = write_npz(tmp_path / "other.npz", x_train=x, y_train=y)
+    monkeypatch.setenv("MNISTGAN_DATA", str(other))
+    before = snapshot(run)
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2"])
+    assert result.exit_code == 2, result.output
+    assert str(other) in result.stderr and str(first.resolve()) in result.stderr and "--switch-data" in result.stderr
+    assert snapshot(run) == before
+    # The same content at a new path is the same data.
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2", "--data", str(moved)])
+    assert result.exit_code == 0, result.output
+    # Other data when the user says so.
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "3", "--data", str(other)])
+    assert result.exit_code == 2 and "--switch-data" in result.stderr
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "3", "--data", str(other),
+                                 "--switch-data"])
+    assert result.exit_code == 0, result.output
+    assert mnistgan.open_run(run).config.train.data == str(other)
+    assert runner.invoke(app, ["train", "--out", str(tmp_path / "new"), "--switch-data"]).exit_code == 2

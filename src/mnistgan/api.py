@@ -134,6 +134,7 @@ def train(
     gpu: bool = False,
     mixed_precision: bool | None = None,
     progress: bool | Reporter = True,
+    switch_data: bool = False,
     **settings: Any,
 ) -> Run:
     """Train a run into the folder ``out`` (or continue it with ``resume=True``); returns the Run.
@@ -143,14 +144,15 @@ def train(
     ``learning_rate=2e-4``, ...); those not given come from the recipe, or from the run itself
     when resuming. ``minutes`` stops training cleanly after that much time (a checkpoint is
     saved; ``resume=True`` continues). ``progress``: True shows a progress bar (terminal or
-    notebook) and a line per epoch, False nothing, or a Reporter of your own.
+    notebook) and a line per epoch, False nothing, or a Reporter of your own. ``switch_data``:
+    let a resume continue on data other than the run's (its content is checked, not its path).
     """
     from mnistgan.training import TrainRequest
     from mnistgan.training import train as core
 
     request = TrainRequest(
         out=Path(out), data=None if data is None else Path(data), resume=resume, overwrite=overwrite, gpu=gpu,
-        mixed_precision=mixed_precision, minutes=minutes,
+        mixed_precision=mixed_precision, minutes=minutes, switch_data=switch_data,
         settings={k: v for k, v in settings.items() if v is not None},
     )
     reporter = _reporter(progress)

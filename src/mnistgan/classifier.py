@@ -10,7 +10,6 @@ a folder per data set: a classifier trained on one set of images never judges ag
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -39,16 +38,6 @@ def cache_root() -> Path:
     """The folder of all cached classifiers of this version."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "mnistgan" / f"classifier-v{VERSION}"
-
-
-def fingerprint(mnist: Mnist) -> str:
-    """A short hash of the images and labels, train and test: the cache key of a data set."""
-    digest = hashlib.sha256()
-    for array in (mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(array.data)
-    return digest.hexdigest()[:16]
 
 
 def build_classifier(seed: int = 0) -> keras.Model:
@@ -135,7 +124,7 @@ def load_or_train(
 
     mnist = load_data()
     mnist.require_test_set("evaluation scores samples against it")
-    root = cache_root() / fingerprint(mnist)
+    root = cache_root() / mnist.fingerprint
     meta_path = root / "meta.json"
     if not retrain and meta_path.is_file():
         try:

@@ -266,6 +266,9 @@ def train(
                      show_default=False),
     ] = None,
     gpu: Annotated[bool, typer.Option("--gpu", help="Require a GPU (an error if TensorFlow sees none).")] = False,
+    switch_data: Annotated[bool, typer.Option("--switch-data", help="With --resume: continue on data whose content "
+                                              "differs from the run's (a resume checks the content, not the path).")
+                           ] = False,
     mixed_precision: Annotated[
         Optional[bool],
         typer.Option("--mixed-precision/--no-mixed-precision",
@@ -286,7 +289,7 @@ def train(
 
     reporter = console.TrainingReporter()
     run = core(out, data=data, resume=resume, overwrite=overwrite, minutes=minutes, gpu=gpu,
-               mixed_precision=mixed_precision, progress=reporter, **settings)
+               mixed_precision=mixed_precision, progress=reporter, switch_data=switch_data, **settings)
     if run.worker is not None:  # a multi-worker run's non-chief process
         console.info(f"{run.worker} done: trained {run.config.train.epochs} epochs; the chief wrote {run.path}")
         return

@@ -175,6 +175,8 @@ class TrainConfig:
     )
     data: str | None = setting(None, "Where MNIST came from (a path, or keras.datasets.mnist).", cli=False,
                                resumable=True)
+    data_fingerprint: str | None = setting(None, "A hash of the data's content (Mnist.fingerprint): a resume on "
+                                           "other data is refused unless asked for.", cli=False, resumable=True)
 
     def __post_init__(self) -> None:
         check_fields(self)

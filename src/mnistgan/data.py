@@ -9,6 +9,7 @@ with ``np.load(allow_pickle=False)`` and never go through Keras's cache (see doc
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import zipfile
 import zlib
@@ -46,6 +47,17 @@ class Mnist:
     x_test: np.ndarray | None
     y_test: np.ndarray | None
     source: str  # where it was read from, for messages and the run config
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the images and labels, train and test: the identity of a data set,
+        wherever its file is (the classifier's cache key; a resume checks it)."""
+        digest = hashlib.sha256()
+        for array in (self.x_train, self.y_train, self.x_test, self.y_test):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(array.data)
+        return digest.hexdigest()[:16]
 
     def require_test_set(self, why: str) -> None:
         """Refuse data without a test set, saying what needed it."""

@@ -41,6 +41,7 @@ class TrainRequest:
     gpu: bool = False
     mixed_precision: bool | None = None
     minutes: float | None = None  # a time budget for this call: stop cleanly after it
+    switch_data: bool = False  # on resume: continue on data whose content differs from the run's
     settings: dict[str, Any] = field(default_factory=dict)  # ModelConfig/TrainConfig fields given explicitly
 
 
@@ -73,6 +74,8 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
     layout = RunLayout(request.out)
     if request.resume and request.overwrite:
         raise UsageError("{resume} and {overwrite} contradict each other; choose one")
+    if request.switch_data and not request.resume:
+        raise UsageError("{switch_data} goes with {resume}")
     if request.minutes is not None and positive(request.minutes):
         raise UsageError(f"{{minutes}} {positive(request.minutes)}, not {request.minutes}")
     if request.resume:
@@ -184,6 +187,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
 
     data_path = request.data if request.data is not None else _saved_data_path(config, request.resume)
     mnist = load_mnist(data_path)
+    _check_same_data(config, mnist, request)
     if config.train.eval_every is not None:  # refused now, not after the first epochs
         mnist.require_test_set("{eval_every} scores samples against it")
     images, labels = mnist.x_train, mnist.y_train
@@ -219,7 +223,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
     check_cpu_precision(config.model.dtype_policy, device.device)
     config = dataclasses.replace(
         config,
-        train=dataclasses.replace(config.train, data=_absolute(mnist.source)),
+        train=dataclasses.replace(config.train, data=_absolute(mnist.source), data_fingerprint=mnist.fingerprint),
         versions=config.versions or _versions(),
     )
 
@@ -283,6 +287,19 @@ def _nothing_to_train(layout: RunLayout, have: int, asked: int) -> str:
 def _absolute(source: str) -> str:
     """Data paths are saved absolute, so --resume finds them from any working folder."""
     return source if source == "keras.datasets.mnist" else str(Path(source).resolve())
+
+
+def _check_same_data(config: RunConfig, mnist, request: TrainRequest) -> None:
+    """A resume continues on the data the run was trained on, wherever its file is now; other
+    data only when asked for (runs from before fingerprints were saved are not checked)."""
+    saved = config.train.data_fingerprint
+    if not request.resume or saved is None or saved == mnist.fingerprint:
+        return
+    if not request.switch_data:
+        raise UsageError(f"{mnist.source} holds other data than {request.out} was trained on "
+                         f"({config.train.data}); give {{data}} with that data, or {{switch_data}} to continue on this")
+    if config.model.clusters:
+        raise UsageError("a run with {clusters} cannot switch data: its clusters are those of its first data")
 
 
 def _saved_data_path(config: RunConfig, resume: bool) -> Path | None:
