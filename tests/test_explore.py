@@ -123,6 +123,32 @@ def test_the_best_checkpoint_outlives_rotation_and_resume(runner, session_npz, t
     assert opened.generator("best").checkpoint.epoch == 2
 
 
+@pytest.mark.slow
+def test_a_crash_while_saving_the_best_leaves_the_marker_on_the_best_kept(runner, session_npz, tmp_path,
+                                                                          scripted_scores, monkeypatch):
+    """evaluation.csv names the new best only once checkpoints/best holds it."""
+    import mnistgan
+    from mnistgan import checkpoints
+    from mnistgan.errors import RunError
+
+    saved = checkpoints.CheckpointSaver.save_best
+
+    def save_best(self, epoch):
+        if epoch == 2:  # epoch 2 scores best; its save fails, as a full disk or a kill would make it
+            raise RunError("no space left for the best checkpoint")
+        return saved(self, epoch)
+
+    monkeypatch.setattr(checkpoints.CheckpointSaver, "save_best", save_best)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(session_npz), "--out", str(run), *TINY, "--eval-every", "1",
+                                 "--eval-samples", "50", "--epochs", "3"])
+    assert result.exit_code == 1 and "no space left" in result.stderr
+    rows = (run / "evaluation.csv").read_text().splitlines()
+    assert [r.split(",")[0] + ":" + r.split(",")[-1] for r in rows[1:]] == ["1:1", "2:0"]
+    opened = mnistgan.open_run(run)
+    assert opened.best_epoch == 1 == opened.generator("best").checkpoint.epoch
+
+
 def test_best_on_a_run_trained_without_scores_says_how_to_get_one(runner, trained_run, tmp_path):
     result = sample(runner, trained_run, tmp_path / "x.png", "--ckpt", "best")
     assert result.exit_code == 1 and not (tmp_path / "x.png").exists()

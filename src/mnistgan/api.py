@@ -75,19 +75,20 @@ class Run:
         return Table(read_rows(self.layout.metrics, METRIC_FIELDS, up_to_epoch=10**9))
 
     def evaluations(self) -> Table:
-        """evaluation.csv: the scores of runs trained with ``eval_every``."""
-        from mnistgan.monitoring import CONDITIONAL_FIELDS, EVAL_FIELDS
+        """evaluation.csv: the scores of runs trained with ``eval_every``, and ``best``: 1 on the
+        row of the epoch kept as ``generator("best")``."""
+        from mnistgan.monitoring import BEST_FIELD, CONDITIONAL_FIELDS, EVAL_FIELDS
 
         fields = CONDITIONAL_FIELDS if self.config.model.conditional else EVAL_FIELDS
-        return Table(read_rows(self.layout.evaluation, fields, up_to_epoch=10**9))
+        return Table(read_rows(self.layout.evaluation, (*fields, BEST_FIELD), up_to_epoch=10**9))
 
     @property
     def best_epoch(self) -> int | None:
-        """The scored epoch with the lowest FID, kept as ``generator("best")``; None for runs
-        trained without ``eval_every``."""
-        from mnistgan.monitoring import best_epoch
+        """The epoch kept as ``generator("best")`` (the scored epoch with the lowest FID); None
+        for runs trained without ``eval_every``."""
+        from mnistgan.monitoring import kept_best
 
-        return best_epoch(self.evaluations())
+        return kept_best(self.evaluations())
 
     def epoch_grid(self, epoch: int | None = None):
         """The fixed-noise grid saved after ``epoch`` (default: the last one) as a PIL image."""

@@ -29,6 +29,12 @@ def best_epoch(rows: list[dict]) -> int | None:
     return min(scored, key=lambda r: (r["fid"], r["epoch"]))["epoch"] if scored else None
 
 
+def kept_best(rows: list[dict]) -> int | None:
+    """The epoch evaluation.csv marks as kept in checkpoints/best (rows read with the best column)."""
+    marked = [r["epoch"] for r in rows if r.get(BEST_FIELD) == 1]
+    return marked[-1] if marked else None
+
+
 class NoOutputs:
     """A non-chief worker's outputs: none."""
 
@@ -40,6 +46,9 @@ class NoOutputs:
 
     def is_best(self, epoch: int) -> bool:
         return False
+
+    def best_kept(self, epoch: int) -> None:
+        return None
 
 
 class RunOutputs:
@@ -53,6 +62,8 @@ class RunOutputs:
         # First what may refuse the run (a damaged evaluation.csv), then what writes.
         self.fields = CONDITIONAL_FIELDS if gan.model_cfg.conditional else EVAL_FIELDS
         self.eval_rows = read_rows(layout.evaluation, self.fields, up_to_epoch=int(gan.epoch.numpy()))
+        # The epoch whose state checkpoints/best holds; evaluation.csv marks it only once it is saved.
+        self.kept = kept_best(read_rows(layout.evaluation, (*self.fields, BEST_FIELD), up_to_epoch=int(gan.epoch.numpy())))
         self.writer = self.tf.summary.create_file_writer(str(layout.tensorboard))
         self.classifier = None
         if self.tcfg.eval_every is not None:
@@ -99,6 +110,16 @@ class RunOutputs:
         """Whether ``epoch`` was just scored and has the lowest FID so far."""
         return best_epoch(self.eval_rows) == epoch
 
+    def best_kept(self, epoch: int) -> None:
+        """checkpoints/best now holds ``epoch``: evaluation.csv may say so."""
+        self.kept = epoch
+        self._write_evaluation()
+
+    def _write_evaluation(self) -> None:
+        write_rows(self.layout.evaluation, (*self.fields, BEST_FIELD),
+                   [{k: (v if k == "epoch" else f"{v:.6f}") for k, v in r.items()}
+                    | {BEST_FIELD: int(r["epoch"] == self.kept)} for r in self.eval_rows])
+
     def _evaluate(self, epoch: int) -> dict[str, float]:
         """Score ``eval_samples`` samples, add the row to evaluation.csv and report it."""
         from mnistgan.evaluation import classifier_scores
@@ -118,10 +139,7 @@ class RunOutputs:
             row["digit_diversity"] = float(np.mean(scores["digit_diversity"])) if "digit_diversity" in scores \
                 else float("nan")
         self.eval_rows = [r for r in self.eval_rows if int(r["epoch"]) < epoch] + [row]
-        best = best_epoch(self.eval_rows)
-        write_rows(self.layout.evaluation, (*self.fields, BEST_FIELD),
-                   [{k: (v if k == "epoch" else f"{v:.6f}") for k, v in r.items()}
-                    | {BEST_FIELD: int(r["epoch"] == best)} for r in self.eval_rows])
+        self._write_evaluation()  # the best marker moves when the new best is saved (best_kept)
         self.reporter.message(
             f"epoch {epoch} quality: fid {row['fid']:.2f}, inception score {row['inception_score']:.2f}, "
             f"coverage {row['coverage']:.3f}, confident {row['confident']:.1%}"

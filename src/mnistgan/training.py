@@ -470,6 +470,7 @@ def _train_loop(config, layout, scratch, images, labels, device, dist, reporter,
             # The chief knows the scores; every worker saves (a collective under multi-worker).
             if tcfg.eval_every is not None and gan.any_worker(outputs.is_best(epoch)):
                 saver.save_best(epoch)
+                outputs.best_kept(epoch)  # only now does evaluation.csv name it
             reporter.epoch_finished(metrics, grid)
             reason = stops.reason()
             if reason is not None and epoch < tcfg.epochs:
