@@ -86,3 +86,28 @@ def test_a_resume_on_other_data_is_refused_unless_asked_for(runner, tmp_path, mo
     assert result.exit_code == 0, result.output
     assert mnistgan.open_run(run).config.train.data == str(other)
     assert runner.invoke(app, ["train", "--out", str(tmp_path / "new"), "--switch-data"]).exit_code == 2
+
+
+def test_the_r1_penalty_is_loss_scaled_under_mixed_float16():
+    """float16 gradients of a small logit underflow to zero unless they are loss-scaled."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from mnistgan.config import ModelConfig, TrainConfig
+    from mnistgan.gan import DCGAN
+
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32))
+    labels = tf.zeros(4, tf.int32)
+    penalties = {}
+    previous = keras.config.dtype_policy()
+    try:
+        for policy in ("float32", "mixed_float16"):
+            gan = DCGAN(ModelConfig(dtype_policy=policy), TrainConfig(r1=1.0, batch_size=4))
+            head = gan.discriminator.layers[-1]  # the logit's Dense: tiny weights, tiny gradients
+            head.kernel.assign(head.kernel * 1e-7)
+            penalties[policy] = gan._d_with_r1(images, labels)[1].numpy()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert np.all(penalties["float32"] > 0)
+    np.testing.assert_allclose(penalties["mixed_float16"], penalties["float32"], rtol=0.25)  # float16 arithmetic; unscaled, it underflows to 0

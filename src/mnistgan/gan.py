@@ -193,11 +193,17 @@ class DCGAN:
         """The discriminator's logits at real images, and each image's R1 penalty: gamma/2 times
         the squared norm of the logit's gradient with respect to the image's pixels. Called
         inside the discriminator's tape, so its update differentiates the penalty too."""
+        opt = self.discriminator_optimizer
         with tf.GradientTape() as tape:
             tape.watch(real)
             logits = self._d(real, real_labels, training=True)
-            total = tf.reduce_sum(logits)  # each image's logit depends on that image only
+            # Each image's logit depends on that image only. Under mixed_float16 the gradient runs
+            # back through float16 layers and underflows unless it is loss-scaled like the
+            # optimizers' (scale_loss is the identity otherwise, so float32 runs are unchanged).
+            total = opt.scale_loss(tf.reduce_sum(logits))
         grads = tape.gradient(total, real)
+        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+            grads = grads / tf.cast(opt.dynamic_scale, grads.dtype)
         return logits, (0.5 * self.train_cfg.r1) * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
 
     def _step_impl(self, real_u8, real_labels, noise, fake_labels) -> tuple[tf.Tensor, tf.Tensor]:
