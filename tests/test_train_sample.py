@@ -74,10 +74,15 @@ def test_a_recipe_sets_its_values_and_options_given_override_them(tmp_path):
     fast = plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast", "learning_rate": 2e-3}))
     assert fast.train.recipe == "fast" and (fast.train.batch_size, fast.train.beta1, fast.train.r1) == (32, 0.0, 0.2)
     assert fast.train.learning_rate == 2e-3  # given explicitly: not the recipe's
+    assert fast.model.clusters == 50  # self-conditioning, for unconditional runs only
+    for settings, clusters in (({"conditional": True}, 0), ({"clusters": 0}, 0), ({"clusters": 7}, 7)):
+        assert plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast", **settings})
+                           ).model.clusters == clusters, settings
     report = plan_config(TrainRequest(out=tmp_path / "r")).train
     assert (report.recipe, report.batch_size, report.learning_rate, report.beta1, report.beta2) == (
         "report", 256, 1e-4, 0.9, 0.999)  # the report's Listings 5 and 10, and Keras's Adam defaults
     assert report.r1 == 0
+    assert plan_config(TrainRequest(out=tmp_path / "r")).model.clusters == 0  # the report's recipe stays the report's
     assert report.discriminator_learning_rate == 1e-4 and not (tmp_path / "r").exists()
 
 
