@@ -266,8 +266,9 @@ def test_two_slurm_tasks_resume_a_one_device_run_like_one_device_and_only_the_ch
 @pytest.mark.slow
 def test_a_signal_to_one_worker_stops_every_worker_and_the_run_resumes(session_npz, tmp_path, runner):
     out = tmp_path / "stopped"
+    # With a time budget too: a worker whose peer got the signal must not report "the budget is spent".
     args = ["train", "--data", str(session_npz), "--out", str(out), "--epochs", "2", "--subset", "640",
-            "--batch-size", "16", "--seed", "4"]
+            "--batch-size", "16", "--seed", "4", "--minutes", "60"]
     procs = [subprocess.Popen([sys.executable, "-m", "mnistgan", *args], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, env=env) for env in tf_config_envs(tmp_path)]
     try:

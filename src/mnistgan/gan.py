@@ -47,6 +47,9 @@ tf = import_tensorflow()
 import keras  # noqa: E402
 
 
+SIGNALS = 64  # the highest signal number a stop vote can carry (Linux's real-time signals end at 64)
+
+
 def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
@@ -277,6 +280,17 @@ class DCGAN:
         """The epoch's short last batch (its own static shape); noise stays a full batch."""
         self._batch_step(images, labels, indices, epoch, step)
         return self.loss_sums.read_value()
+
+    def agreed_stop(self, reason: int | None) -> int | None:
+        """Every worker's stop reason, agreed: None when no worker stops, else the highest reason
+        any worker has (signal numbers above 0, the spent budget 0). A collective, so every
+        worker must call it. tf.distribute reduces by sums only, so each worker votes with a
+        one-hot vector of its reason, and the highest reason with a vote wins."""
+        votes = np.zeros(SIGNALS + 2, np.float32)  # [no stop, time up, signal 1, ..., signal SIGNALS]
+        votes[0 if reason is None else 1 + min(reason, SIGNALS)] = 1.0
+        total = self._votes(tf.constant(votes)).numpy()
+        voted = np.flatnonzero(total[1:] > 0)
+        return None if voted.size == 0 else int(voted[-1])
 
     def any_worker(self, flag: bool) -> bool:
         """Whether ``flag`` is set on any replica: a collective, so every worker must call it."""

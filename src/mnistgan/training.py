@@ -341,8 +341,10 @@ TIME_UP = 0  # the stop reason of a spent time budget (signals are positive numb
 class _Stops:
     """Why training should stop now, if it should: a signal, or the time budget spent.
 
-    Multi-worker runs stop together: a stop on any worker stops all of them at the same step
-    (one that stopped alone would leave the others waiting in a collective forever).
+    Multi-worker runs stop together and for the same reason: a stop on any worker stops all of
+    them at the same step (one that stopped alone would leave the others waiting in a collective
+    forever), and every worker reports the reason of the stop that came first in rank: a signal
+    (the highest number, if several) before a spent budget. So all of them exit with one code.
     """
 
     def __init__(self, signalled: Callable[[], int | None], minutes: float | None, gan, dist) -> None:
@@ -354,11 +356,9 @@ class _Stops:
         signum = self.signalled()
         time_up = self.deadline is not None and time.monotonic() >= self.deadline
         local = signum if signum is not None else (TIME_UP if time_up else None)
-        if self.dist.workers == 1 or not self.gan.any_worker(local is not None):
+        if self.dist.workers == 1:
             return local
-        if local is not None:
-            return local
-        return TIME_UP if self.deadline is not None else signal.SIGTERM  # another worker stopped
+        return self.gan.agreed_stop(local)
 
 
 def _train_loop(config, layout, scratch, images, labels, device, dist, reporter, *, resume, mnist,
