@@ -104,7 +104,7 @@ class Run:
             return im.copy()
 
     def generator(self, ckpt: str | int = "latest", ema: bool | None = None):
-        """The generator at ``ckpt``: ``"latest"``, an epoch number, or a checkpoint path; the
+        """The generator at ``ckpt``: ``"latest"``, ``"best"``, an epoch number, or a checkpoint path; the
         averaged one unless ``ema=False`` (see :class:`mnistgan.Generator`)."""
         from mnistgan.sampling import load_generator
 

@@ -194,7 +194,7 @@ class Generator:
 
 def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", ema: bool | None = None,
                    config: RunConfig | None = None) -> Generator:
-    """The generator of ``run`` at ``ckpt`` (``"latest"``, an epoch number, or a checkpoint path).
+    """The generator of ``run`` at ``ckpt`` (``"latest"``, ``"best"``, an epoch number, or a checkpoint path).
 
     A checkpoint path needs no run folder: the checkpoint carries the config it was trained with
     (those of mnistgan 0.4.0 and later; older ones read the run's config.json). ``ema``: True
