@@ -111,3 +111,13 @@ def test_the_r1_penalty_is_loss_scaled_under_mixed_float16():
         keras.config.set_dtype_policy(previous)
     assert np.all(penalties["float32"] > 0)
     np.testing.assert_allclose(penalties["mixed_float16"], penalties["float32"], rtol=0.25)  # float16 arithmetic; unscaled, it underflows to 0
+
+
+def test_reading_a_run_does_not_load_tensorflow(trained_run):
+    """open_run, its repr, config and metrics are cheap: what `--help`-fast checks and notebooks rely on."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mnistgan; run = mnistgan.open_run(sys.argv[1]); repr(run); run.config; run.metrics(); "
+            "run.evaluations(); run.best_epoch; assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
+    subprocess.run([sys.executable, "-c", code, str(trained_run)], check=True)

@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mnistgan.errors import DataError, UsageError
 from mnistgan.files import atomic_path
+from mnistgan.runs import RunLayout
 
 FRAME_NAME = re.compile(r"^(?:.*?[_-])?(\d+)\.png$", re.IGNORECASE)  # epoch_0012.png, 12.png
 HOLD_LAST_MS = 1000  # extra time on the last frame, so the loop's end is visible
@@ -90,7 +91,7 @@ def animate(folder: Path, out: Path | None = None, fps: float = 10.0, loop: int 
     paths = list_frames(source)
     if not paths:
         raise DataError(f"{source} has no epoch PNGs (files like epoch_0001.png)")
-    out = Path(out) if out is not None else Path(folder) / "animation.gif"
+    out = Path(out) if out is not None else RunLayout(Path(folder)).animation
     from mnistgan.files import check_output_file
 
     check_output_file(out)

@@ -66,9 +66,7 @@ class Run:
     @property
     def epochs_done(self) -> int:
         """Completed epochs, by the newest epoch checkpoint on disk."""
-        from mnistgan.checkpoints import available_epochs
-
-        return max(available_epochs(self.layout.checkpoints), default=0)
+        return max(self.layout.epochs_saved(), default=0)
 
     def metrics(self) -> Table:
         """metrics.csv: per epoch, the mean losses, seconds and images per second."""

@@ -7,7 +7,6 @@ an error with a message instead (see docs/reliability.md).
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +15,14 @@ import numpy as np
 
 from mnistgan.backend import import_tensorflow
 from mnistgan.errors import CheckpointError, RunError
-from mnistgan.runs import RunLayout
+from mnistgan.runs import BEST, RunLayout, available_epochs
+from mnistgan.runs import CHECKPOINT_PREFIX as PREFIX
 
 tf = import_tensorflow()
 
-PREFIX = "ckpt"  # checkpoints are <run>/checkpoints/ckpt-<epoch>
-INTERRUPTED = "interrupted"  # a mid-epoch checkpoint saved on Ctrl-C/SIGTERM lives in this subfolder
-BEST = "best"  # the checkpoint with the lowest FID so far (runs with eval_every) lives in this subfolder
 AVERAGE_KEY = "generator_average"  # the averaged generator's weights (runs with ema_decay > 0)
 AVERAGE_UPDATES_KEY = "generator_average_updates"
 CONFIG_KEY = "config"  # the run's config.json, as a string: a checkpoint copied anywhere still loads
-_NUMBERED = re.compile(rf"^{PREFIX}-(\d+)\.index$")
 
 
 @dataclass(frozen=True)
@@ -45,13 +41,6 @@ class CheckpointInfo:
         return f"step {self.step} of epoch {self.epoch + 1}" if self.step else f"epoch {self.epoch}"
 
 
-def available_epochs(folder: Path) -> list[int]:
-    """Epoch numbers of the complete checkpoints in ``folder`` (those with an index file)."""
-    if not folder.is_dir():
-        return []
-    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _NUMBERED.match(p.name)))
-
-
 def describe(prefix: str) -> CheckpointInfo:
     """Open a checkpoint's index and read its counters; errors if it is not a readable checkpoint."""
     try:
@@ -64,11 +53,6 @@ def describe(prefix: str) -> CheckpointInfo:
         raise CheckpointError(f"{prefix} is not a readable mnistgan checkpoint ({_first_line(exc)})") from exc
     return CheckpointInfo(prefix=prefix, epoch=epoch, step=step, has_average=AVERAGE_KEY in keys, keys=keys,
                           config=config.decode() if isinstance(config, bytes) else config)
-
-
-def is_path(spec: str) -> bool:
-    """Whether ``--ckpt`` names a checkpoint by path (not ``latest``, ``best`` or an epoch number)."""
-    return spec not in ("latest", BEST) and not spec.isdigit()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -133,7 +117,7 @@ def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
 def latest_for_resume(layout: RunLayout) -> CheckpointInfo | None:
     """The newest state to resume from: a mid-epoch save from an interruption, if it is newer."""
     candidates = []
-    for folder in (layout.checkpoints, layout.checkpoints / INTERRUPTED):
+    for folder in (layout.checkpoints, layout.interrupted):
         prefix = _latest_in(folder)
         if prefix is not None:
             candidates.append(describe(prefix))
@@ -196,12 +180,12 @@ class CheckpointSaver:
         self._epochs = tf.train.CheckpointManager(
             checkpoint, str(layout.checkpoints), max_to_keep=keep, checkpoint_name=PREFIX
         )
-        self._interrupted_dir = layout.checkpoints / INTERRUPTED
+        self._interrupted_dir = layout.interrupted
         self._interrupted = tf.train.CheckpointManager(
             checkpoint, str(self._interrupted_dir), max_to_keep=1, checkpoint_name=PREFIX
         )
         self._best = tf.train.CheckpointManager(
-            checkpoint, str(layout.checkpoints / BEST), max_to_keep=1, checkpoint_name=PREFIX
+            checkpoint, str(layout.best), max_to_keep=1, checkpoint_name=PREFIX
         )
         clean_temporaries(layout.checkpoints)
 

@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 from mnistgan.errors import RunError
-
-LOCK_NAME = ".mnistgan.lock"
+from mnistgan.runs import RunLayout
 
 
 def _try_lock(fd: int) -> bool:
@@ -56,7 +55,7 @@ class RunLock:
     """Held from :meth:`acquire` until :meth:`release` (or the process ends)."""
 
     def __init__(self, root: Path) -> None:
-        self.path = Path(root) / LOCK_NAME
+        self.path = RunLayout(Path(root)).lock
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:

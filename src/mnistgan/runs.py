@@ -10,16 +10,44 @@
       images/epoch_0001.png  the fixed-noise grid after each epoch (Listing 14's names)
       images/stopped.png     the grid where training stopped mid-epoch (Ctrl-C, SIGTERM, --minutes)
       checkpoints/           tf.train.CheckpointManager: ckpt-<epoch>.index/.data-*, checkpoint
+      checkpoints/interrupted/  the mid-epoch checkpoint of a stop (Ctrl-C, SIGTERM, --minutes)
+      checkpoints/best/      runs with --eval-every: the checkpoint of the lowest-FID epoch
+      animation.gif          mnistgan animate's default output
+      .mnistgan.lock         locked (never written) while a process trains the run
+
+Every name of a run folder is here; this module does not import TensorFlow.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from mnistgan.config import RunConfig
 from mnistgan.errors import RunError
+
+
+CHECKPOINT_PREFIX = "ckpt"  # checkpoints are <run>/checkpoints/ckpt-<epoch>
+INTERRUPTED = "interrupted"
+BEST = "best"
+LOCK_NAME = ".mnistgan.lock"
+WRITE_PROBE = ".mnistgan-write-test"
+ANIMATION = "animation.gif"
+_NUMBERED = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)\.index$")
+
+
+def available_epochs(folder: Path) -> list[int]:
+    """Epoch numbers of the complete checkpoints in ``folder`` (those with an index file)."""
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _NUMBERED.match(p.name)))
+
+
+def names_a_path(ckpt: str) -> bool:
+    """Whether a checkpoint choice names a checkpoint by path (not ``latest``, ``best`` or an epoch number)."""
+    return ckpt not in ("latest", BEST) and not ckpt.isdigit()
 
 
 @dataclass(frozen=True)
@@ -57,6 +85,30 @@ class RunLayout:
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
+
+    @property
+    def interrupted(self) -> Path:
+        return self.checkpoints / INTERRUPTED
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / BEST
+
+    @property
+    def lock(self) -> Path:
+        return self.root / LOCK_NAME
+
+    @property
+    def write_probe(self) -> Path:
+        return self.root / WRITE_PROBE
+
+    @property
+    def animation(self) -> Path:
+        return self.root / ANIMATION
+
+    def epochs_saved(self) -> list[int]:
+        """Epochs with a complete checkpoint."""
+        return available_epochs(self.checkpoints)
 
     def epoch_image(self, epoch: int) -> Path:
         return self.images / f"epoch_{epoch:04d}.png"

@@ -13,7 +13,7 @@ from mnistgan import seeds
 from mnistgan.errors import UsageError
 from mnistgan.files import atomic_path, check_output_file
 from mnistgan.images import grid_shape, save_grid_png, to_uint8
-from mnistgan.runs import RunLayout
+from mnistgan.runs import RunLayout, names_a_path
 
 if TYPE_CHECKING:
     import keras
@@ -209,7 +209,7 @@ def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", e
 
     tf = import_tensorflow()
     layout = RunLayout(Path(run if run is not None else "."))
-    if not checkpoints.is_path(str(ckpt)):
+    if not names_a_path(str(ckpt)):
         config = config or layout.load_config()
     info = checkpoints.resolve(layout, str(ckpt))
     if config is None:
@@ -231,10 +231,8 @@ def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", e
 def run_config_or_none(run: Path, ckpt: str) -> RunConfig | None:
     """The run's config for the checks made before TensorFlow loads; None when ``ckpt`` is a
     checkpoint path and ``run`` holds no run (the checkpoint's own config decides later)."""
-    from mnistgan.checkpoints import is_path
-
     layout = RunLayout(Path(run))
-    if is_path(str(ckpt)) and not layout.config.is_file():
+    if names_a_path(str(ckpt)) and not layout.config.is_file():
         return None
     return layout.load_config()
 

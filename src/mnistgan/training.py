@@ -130,7 +130,7 @@ def _prepare_output(layout: RunLayout) -> None:
         layout.checkpoints.mkdir(exist_ok=True)
     except OSError as exc:
         raise RunError(f"cannot create run folder {layout.root} ({exc.strerror})") from None
-    probe = layout.root / ".mnistgan-write-test"
+    probe = layout.write_probe
     try:
         probe.write_bytes(b"")
         probe.unlink()
@@ -176,9 +176,7 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
         RunLock(layout.root).check()  # a run another process is writing: say so, whatever else is asked
     config = plan_config(request, writer)
     if request.resume and writer:
-        from mnistgan.checkpoints import available_epochs
-
-        have = max(available_epochs(layout.checkpoints), default=0)
+        have = max(layout.epochs_saved(), default=0)
         if have >= config.train.epochs:  # nothing to train, so nothing of the run changes, its config included
             reporter.message(_nothing_to_train(layout, have, config.train.epochs))
             return TrainResult(layout, layout.load_config(), have, read_metrics(layout.metrics, have))
@@ -482,9 +480,7 @@ def _check_free_space(layout: RunLayout, checkpoint_bytes: int, keep: int) -> No
     """Fail before training, not after an epoch, when the disk cannot hold the checkpoints the
     run will keep: ``keep`` of them, and one more while the newest is written before the oldest
     goes (less the space of those already there)."""
-    from mnistgan.checkpoints import available_epochs
-
-    have = len(available_epochs(layout.checkpoints))
+    have = len(layout.epochs_saved())
     needed = max(keep + 1 - have, 1) * checkpoint_bytes + 16 * 2**20
     free = shutil.disk_usage(layout.root).free
     if free < needed:
