@@ -74,7 +74,7 @@ def test_a_recipe_sets_its_values_and_options_given_override_them(tmp_path):
     fast = plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast", "learning_rate": 2e-3}))
     assert fast.train.recipe == "fast" and (fast.train.batch_size, fast.train.beta1, fast.train.r1) == (32, 0.0, 0.2)
     assert fast.train.learning_rate == 2e-3  # given explicitly: not the recipe's
-    assert fast.model.clusters == 50  # self-conditioning, for unconditional runs only
+    assert fast.model.clusters == 100  # self-conditioning, for unconditional runs only
     for settings, clusters in (({"conditional": True}, 0), ({"clusters": 0}, 0), ({"clusters": 7}, 7)):
         assert plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast", **settings})
                            ).model.clusters == clusters, settings
