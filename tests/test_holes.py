@@ -121,3 +121,14 @@ def test_reading_a_run_does_not_load_tensorflow(trained_run):
     code = ("import sys, mnistgan; run = mnistgan.open_run(sys.argv[1]); repr(run); run.config; run.metrics(); "
             "run.evaluations(); run.best_epoch; assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
     subprocess.run([sys.executable, "-c", code, str(trained_run)], check=True)
+
+
+def test_preview_with_bad_data_leaves_no_empty_out_folder(runner, tmp_path):
+    """The default --out's folder is created only once MNIST has loaded."""
+    from pathlib import Path
+
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an npz")
+    result = runner.invoke(app, ["preview-dataset", "--data", str(bad)])
+    assert result.exit_code == 1 and "not a readable npz" in result.stderr
+    assert not Path("out").exists()  # the test's own empty working folder (conftest)

@@ -246,9 +246,8 @@ def preview_dataset(
     """
     from mnistgan.preview import preview_dataset as core
 
-    if out == DEFAULT_PREVIEW:  # the default folder is ours to create; a folder the user names must exist
-        out.parent.mkdir(exist_ok=True)
-    console.result(str(core(out, data, scale)))
+    # The default folder is ours to create (once MNIST has loaded); a folder the user names must exist.
+    console.result(str(core(out, data, scale, create_folder=out == DEFAULT_PREVIEW)))
 
 
 @app.command(cls=_Command)

@@ -21,7 +21,16 @@ def preview_images(data: Path | None = None) -> np.ndarray:
     return mnist.x_train[idx.ravel()]
 
 
-def preview_dataset(out: Path, data: Path | None = None, scale: int = 1) -> Path:
-    """Write the preview grid to ``out`` (``mnistgan preview-dataset``); returns the PNG's path."""
-    out = check_output_file(Path(out))
-    return save_grid_png(preview_images(data), out, rows=10, cols=PER_DIGIT, scale=scale)
+def preview_dataset(out: Path, data: Path | None = None, scale: int = 1, create_folder: bool = False) -> Path:
+    """Write the preview grid to ``out`` (``mnistgan preview-dataset``); returns the PNG's path.
+
+    ``create_folder``: make ``out``'s folder if it is missing, once MNIST has loaded (so a data
+    error leaves nothing behind); otherwise the folder must exist.
+    """
+    out = Path(out)
+    if not create_folder:
+        check_output_file(out)
+    images = preview_images(data)
+    if create_folder:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    return save_grid_png(images, check_output_file(out), rows=10, cols=PER_DIGIT, scale=scale)
