@@ -129,7 +129,7 @@ def plot(out: Path) -> Path:
         mine = [r for r in rows if tuple(r[k] for k in columns) == (recipe, conditional, clusters, cpu, isa)]
         minutes = sorted({float(r["minutes"]) for r in mine})
         label = recipe + (" conditional" if conditional == "True" else
-                          f", {clusters} clusters" if clusters != "0" else "")
+                          f", {clusters} clusters" if clusters != "0" else ", no clusters" if recipe == "fast" else "")
         if len(machines) > 1:  # lines from different CPUs are not comparable in time: say which is which
             label += f" [{cpu.split('(')[0].strip()}{'' if isa == 'native' else ', ' + isa}]"
         for ax, key in zip(axes, ("fid", "confident")):
