@@ -162,3 +162,19 @@ def test_a_clustered_run_is_scored_walked_and_projected_like_an_unconditional_on
                                  "--out", str(tmp_path / "found.png")])
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "found.npy").shape == (1, 100)
+
+
+def test_the_fast_recipe_takes_fewer_clusters_on_a_small_training_set(runner, npz, tmp_path):
+    """At least 10 images a cluster: 96 images get 9 clusters; clusters asked for are kept or refused."""
+    from mnistgan.training import TrainRequest, plan_config
+
+    assert plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast"})).model.clusters == 100
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), *TINY, "--epochs", "1",
+                                 "--recipe", "fast"])
+    assert result.exit_code == 0, result.output
+    assert "96 training images: 9 clusters instead of the recipe's 100" in result.stderr
+    assert json.loads((run / "config.json").read_text())["model"]["clusters"] == 9
+    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(tmp_path / "x"), *TINY,
+                                 "--recipe", "fast", "--clusters", "100"])
+    assert result.exit_code == 2 and "--clusters 100 needs at least 100 training images, not 96" in result.stderr

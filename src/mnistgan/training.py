@@ -193,6 +193,8 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
         if config.train.subset > len(images):
             raise UsageError(f"{{subset}} {config.train.subset} exceeds the {len(images)} training images")
         images, labels = images[: config.train.subset], labels[: config.train.subset]
+    if config.model.clusters and not request.resume and "clusters" not in request.settings:
+        config = _recipe_clusters_for(config, len(images), reporter)
     if config.model.clusters:  # the clusters stand in for the labels, which are never read
         labels = _cluster_labels(config, layout, images, request.resume)
         if not request.resume:
@@ -246,6 +248,22 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
                            resume=request.resume, mnist=mnist, minutes=request.minutes)
     finally:
         lock.release()
+
+
+IMAGES_PER_CLUSTER = 10  # the fewest training images per cluster a recipe's clusters get
+
+
+def _recipe_clusters_for(config: RunConfig, n: int, reporter: Reporter) -> RunConfig:
+    """A recipe's clusters, fewer for a small training set (``subset``, a small data file): at
+    least 10 images each, and none below 20 images. Clusters asked for explicitly are kept."""
+    k = config.model.clusters
+    fewer = n // IMAGES_PER_CLUSTER
+    if fewer >= k:
+        return config
+    fewer = fewer if fewer >= 2 else 0
+    reporter.message(f"{n} training images: {fewer or 'no'} clusters instead of the recipe's {k} "
+                     f"(at least {IMAGES_PER_CLUSTER} images each)")
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, clusters=fewer))
 
 
 def _cluster_labels(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bool) -> np.ndarray:
