@@ -3,7 +3,7 @@
     import mnistgan
     run = mnistgan.train("out/", recipe="fast", minutes=10, data="mnist.npz")
     g = run.generator()                     # the latest checkpoint's averaged generator
-    images = g.sample(16, seed=1)           # uint8 (16, 28, 28): the bytes `mnistgan sample --seed 1` draws
+    images = g.sample(16, seed=1)           # uint8 (16, 28, 28): what `mnistgan sample --seed 1 --out x.npy` writes
     mnistgan.grid(images)                   # a PIL image; shows inline in Jupyter
     mnistgan.evaluate(images, data="mnist.npz")
 
