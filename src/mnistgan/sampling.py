@@ -301,6 +301,8 @@ def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Pat
         require_conditional(run, config.model.conditional, "{digit} and {digits}")
     if config is not None and (cluster is not None or all_clusters) and not config.model.clusters:
         raise UsageError(f"{run} has no clusters; {{cluster}} needs a run trained with {{clusters}}")
+    if config is not None and cluster is not None and not 0 <= cluster < config.model.clusters:
+        raise UsageError(f"{{cluster}} must be between 0 and {config.model.clusters - 1}, not {cluster}")
     generator = load_generator(run, ckpt, ema, config)
     if given is not None:
         if given.shape[1] != generator.noise_dim:
