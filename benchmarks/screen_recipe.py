@@ -9,6 +9,7 @@ depend on how busy the CPU was. One JSON line per mark on stdout.
 
     python benchmarks/screen_recipe.py --data mnist.npz --tag J --batch 32 --lr-g 1e-3 --lr-d 1e-3 \\
         --beta1 0 --beta2 0.99 --r1 0.2 --evals 20000,40000,80000
+    python benchmarks/screen_recipe.py ... --clusters 100 --recluster 20000,40000 --evals 80000
 
 docs/fast.md lists the screens behind the fast recipe.
 """
@@ -40,7 +41,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--conditional", action="store_true")
     p.add_argument("--clusters", type=int, default=0, help="self-conditioning on K k-means clusters (no labels)")
-    p.add_argument("--features", default="pixels", help="what k-means clusters: pixels or pca")
+    p.add_argument("--features", default="pixels",
+                   help="what k-means clusters: pixels, pca, or disc (the untrained discriminator's features)")
+    p.add_argument("--recluster", default="",
+                   help="images seen (comma-separated) at which to cluster again, on the discriminator's "
+                        "features, new clusters numbered after the old ones they overlap most")
     p.add_argument("--uniform", action="store_true", help="the generator picks clusters uniformly, not by size")
     p.add_argument("--n-eval", type=int, default=5000, help="samples per score")
     return p.parse_args()
@@ -74,10 +79,52 @@ def main() -> None:
     if a.clusters:
         from mnistgan import clusters
 
-        train_labels = clusters.assign(mnist.x_train, a.clusters, a.seed, a.features)
-        sizes = (1,) * a.clusters if a.uniform else clusters.sizes_of(train_labels, a.clusters)
+        sizes = (1,) * a.clusters  # placeholders until the clusters are known
         cfg = ModelConfig(clusters=a.clusters, cluster_sizes=sizes)
     gen, disc = build_generator(cfg, a.seed), build_discriminator(cfg, a.seed)
+    features_of = keras.Model(disc.inputs[0] if cfg.classes else disc.inputs,
+                              next(x for x in disc.layers if isinstance(x, keras.layers.Flatten)).output)
+
+    def disc_features() -> np.ndarray:
+        """The discriminator's flattened features (N x 6272, before its last Dense; dropout off) of
+        every training image, reduced to clusters.PCA_COMPONENTS principal components."""
+        from sklearn.decomposition import PCA
+
+        x = np.concatenate([features_of((mnist.x_train[i : i + 2000, ..., None].astype(np.float32) - 127.5) / 127.5,
+                                        training=False).numpy() for i in range(0, len(mnist.x_train), 2000)])
+        return PCA(clusters.PCA_COMPONENTS, random_state=a.seed).fit_transform(x)
+
+    def cluster(previous: np.ndarray | None) -> np.ndarray:
+        """k-means on the chosen features; with ``previous``, on the discriminator's features and
+        each new cluster numbered after the old one it shares most images with (Hungarian matching)."""
+        from sklearn.cluster import KMeans
+
+        if previous is None and a.features != "disc":
+            return clusters.assign(mnist.x_train, a.clusters, a.seed, a.features)
+        found = KMeans(a.clusters, n_init=1, random_state=a.seed).fit_predict(disc_features())
+        if previous is None:
+            order = np.argsort(-np.bincount(found, minlength=a.clusters), kind="stable")
+            return np.argsort(order)[found].astype(np.int32)
+        from scipy.optimize import linear_sum_assignment
+
+        shared = np.zeros((a.clusters, a.clusters), np.int64)
+        np.add.at(shared, (found, previous), 1)
+        new, old = linear_sum_assignment(-shared)
+        renumber = np.empty(a.clusters, np.int64)
+        renumber[new] = old
+        moved = float(np.mean(renumber[found] != previous))
+        print(json.dumps({"tag": a.tag, "reclustered": True, "moved": round(moved, 4)}), flush=True)
+        return renumber[found].astype(np.int32)
+
+    def use_clusters(assignment: np.ndarray) -> None:
+        """Real batches carry ``assignment``; every generator picks clusters by their new sizes."""
+        nonlocal cfg
+        sizes = (1,) * a.clusters if a.uniform else clusters.sizes_of(assignment, a.clusters)
+        cfg = ModelConfig(clusters=a.clusters, cluster_sizes=sizes)
+        for model in (gen, *averages):
+            model.get_layer("cluster").layers[-1].bin_boundaries = [
+                float(b) for b in clusters.bounds(sizes, cfg.noise_dim)]
+        labels.assign(assignment.astype(np.int32))
     decays = [float(x) for x in a.ema.split(",")]
     averages = [build_generator(cfg, a.seed) for _ in decays]
     for avg in averages:
@@ -87,7 +134,9 @@ def main() -> None:
     opt_d = keras.optimizers.Adam(a.lr_d, beta_1=a.beta1, beta_2=a.beta2)
     opt_g.build(gen.trainable_variables)
     opt_d.build(disc.trainable_variables)
-    images, labels = tf.constant(mnist.x_train), tf.constant(train_labels.astype(np.int32))
+    images, labels = tf.constant(mnist.x_train), tf.Variable(train_labels.astype(np.int32), trainable=False)
+    if a.clusters:
+        use_clusters(cluster(None))
     updates = tf.Variable(0.0)
 
     def d_logits(x, digits):
@@ -155,12 +204,16 @@ def main() -> None:
         return out
 
     marks = sorted(int(x) for x in a.evals.split(","))
+    reclusters = {int(x) for x in a.recluster.split(",") if x}
+    if reclusters and not a.clusters:
+        sys.exit("--recluster needs --clusters")
+    stops = sorted(set(marks) | {r for r in reclusters if r < marks[-1]})
     rng = np.random.default_rng(a.seed)
     order = np.empty(0, np.int32)
     seen = key = 0
     seconds = 0.0
     while seen < marks[-1]:
-        target = next(m for m in marks if m > seen)
+        target = next(m for m in stops if m > seen)
         steps = -(-(target - seen) // a.batch)
         while len(order) < steps * a.batch:  # epochs of shuffled indices, back to back
             order = np.concatenate([order, rng.permutation(len(mnist.x_train)).astype(np.int32)])
@@ -174,12 +227,16 @@ def main() -> None:
                 sys.exit(1)
         seconds += time.perf_counter() - t0
         seen += steps * a.batch
-        row = {"tag": a.tag, "seen": seen, "steps": key, "train_s": round(seconds, 1),
-               "g_loss": round(float(g_loss), 3), "d_loss": round(float(d_loss), 3), "raw": score(gen)}
-        for avg, decay in zip(averages, decays):
-            row[f"ema{decay}"] = score(avg)
-        print(json.dumps(row), flush=True)
-
+        if target in marks:
+            row = {"tag": a.tag, "seen": seen, "steps": key, "train_s": round(seconds, 1),
+                   "g_loss": round(float(g_loss), 3), "d_loss": round(float(d_loss), 3), "raw": score(gen)}
+            for avg, decay in zip(averages, decays):
+                row[f"ema{decay}"] = score(avg)
+            print(json.dumps(row), flush=True)
+        if target in reclusters:
+            use_clusters(cluster(labels.numpy()))
+            # The compiled step holds the old cluster bounds: trace it again.
+            step, chunk = tf.function(step.python_function), tf.function(chunk.python_function)
 
 if __name__ == "__main__":
     main()

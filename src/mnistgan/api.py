@@ -68,6 +68,14 @@ class Run:
         """Completed epochs, by the newest epoch checkpoint on disk."""
         return max(self.layout.epochs_saved(), default=0)
 
+    def checkpoint_epochs(self) -> list[int]:
+        """The epochs whose checkpoint is on disk (the last ``keep`` of them), oldest first."""
+        return self.layout.epochs_saved()
+
+    def grid_epochs(self) -> list[int]:
+        """The epochs whose fixed-noise grid is on disk (see :meth:`epoch_grid`), oldest first."""
+        return self.layout.grid_epochs()
+
     def metrics(self) -> Table:
         """metrics.csv: per epoch, the mean losses, seconds and images per second."""
         return Table(read_rows(self.layout.metrics, METRIC_FIELDS, up_to_epoch=10**9))

@@ -554,6 +554,38 @@ def export(
     console.result(str(result.path))
 
 
+@app.command(cls=_Command)
+@handle_errors
+def explore(
+    run: Annotated[Path, typer.Option("--run", file_okay=False, help="A run folder, or a folder of runs to "
+                   "compare.")] = Path("out"),
+    host: Annotated[str, typer.Option("--host", help="Address to serve on. Anything but 127.0.0.1 lets other "
+                    "machines see the page.")] = "127.0.0.1",
+    port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535, help="Port. Default: the first "
+                    "free one from 7860.", show_default=False)] = None,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser", help="Open the page in a web browser.")] = True,
+) -> None:
+    """A local web page to explore runs: samples by seed, truncation and digit, latent walks,
+    training curves and grids (following a run in training), projection of a drawn digit, and
+    runs side by side. Needs pip install "mnistgan[explore]". Ctrl-C stops it.
+
+    \b
+    Example:
+      mnistgan explore --run out/
+      mnistgan explore --run runs/ --no-browser --port 8000
+    """
+    from mnistgan.explorer import explore as core
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.info(f"warning: serving on {host}: anyone who can reach this machine can see these runs, "
+                     "draw from their generators and use its CPU")
+    page = core(run, host=host, port=port, open_browser=browser)
+    console.info(f"exploring {', '.join(page.runs)} at {page.url} (Ctrl-C stops)")
+    console.result(page.url)
+    page.wait()
+    console.info("stopped")
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="mnistgan")

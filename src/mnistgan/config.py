@@ -203,10 +203,6 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-def option(cls: type, name: str) -> Option:
-    return next(f for f in dataclasses.fields(cls) if f.name == name).metadata["option"]
-
-
 def options(cls: type) -> list[tuple[str, Option, Any]]:
     """(field name, option, default) of every field of ``cls``, in declaration order."""
     return [(f.name, f.metadata["option"], f.default) for f in dataclasses.fields(cls)]
@@ -254,17 +250,6 @@ def build_configs(recipe: str | None, given: Mapping[str, Any]) -> tuple[ModelCo
         raise ValueError(f"unknown setting {', '.join(sorted(unknown))}")
     return (ModelConfig(**{k: v for k, v in values.items() if k in model_names}),
             TrainConfig(**{k: v for k, v in values.items() if k in train_names}))
-
-
-def recipe_default(name: str, recipe: str) -> Any:
-    """The value a recipe gives a field (its default when the recipe does not set it)."""
-    if name in RECIPES[recipe]:
-        return RECIPES[recipe][name]
-    for cls in (ModelConfig, TrainConfig):
-        for field_name, _, default in options(cls):
-            if field_name == name:
-                return default
-    raise KeyError(name)
 
 
 @dataclass(frozen=True)

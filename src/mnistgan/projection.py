@@ -30,6 +30,7 @@ from mnistgan.images import make_grid, save_png, upscale
 
 PRIOR_WEIGHT = 1e-3  # weight of mean(noise^2) against the mean squared pixel error in [-1, 1]
 LEARNING_RATE = 0.05
+MAX_PIXELS = 50_000_000  # larger image files are refused before they are decoded
 FRAMES = 40  # snapshots of the best start kept for the optional GIF
 
 
@@ -87,10 +88,13 @@ def prepare_image(path: Path | str) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise UsageError(f"{path} is {im.width}x{im.height} pixels; a digit image may have at most "
+                                 f"{MAX_PIXELS // 1_000_000} million")
             grey = np.asarray(im.convert("L"), dtype=np.float64)
     except FileNotFoundError:
         raise UsageError(f"{path} does not exist") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UsageError(f"{path} is not an image Pillow can read ({exc})") from None
     return mnist_like(grey, str(path))
 

@@ -36,6 +36,7 @@ LOCK_NAME = ".mnistgan.lock"
 WRITE_PROBE = ".mnistgan-write-test"
 ANIMATION = "animation.gif"
 _NUMBERED = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)\.index$")
+_GRID = re.compile(r"^epoch_(\d+)\.png$")
 
 
 def available_epochs(folder: Path) -> list[int]:
@@ -112,6 +113,12 @@ class RunLayout:
 
     def epoch_image(self, epoch: int) -> Path:
         return self.images / f"epoch_{epoch:04d}.png"
+
+    def grid_epochs(self) -> list[int]:
+        """Epochs with a grid in images/."""
+        if not self.images.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in self.images.iterdir() if (m := _GRID.match(p.name)))
 
     @property
     def stopped_image(self) -> Path:

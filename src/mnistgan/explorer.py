@@ -1,0 +1,476 @@
+"""``mnistgan explore``: a local web page over a run, or a folder of runs (the ``explore`` extra).
+
+:class:`Explorer` is what the page shows, as functions of the public API that return files and
+text; :func:`explore` lays them out with Gradio and serves them. The page has no logic of its
+own beyond layout, and reads nothing but the runs it was given: it never takes a run's lock, so
+it can watch a run that is still training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import shlex
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistgan.api import Run, grid, open_run
+from mnistgan.errors import MnistganError, RunError, UsageError
+
+SCALE = 2  # `mnistgan sample`'s default --scale, so the page's grid is the command's bytes
+CACHED_GENERATORS = 4
+EXTRA = 'pip install "mnistgan[explore]"'
+MAX_UPLOAD = "5mb"  # larger files are refused in the page
+
+
+def find_runs(path: Path | str) -> dict[str, Run]:
+    """The runs under ``path``, by name: ``path`` itself if it is a run, else the runs in its
+    sub-folders. Errors are the CLI's (a missing folder, a folder without runs, a damaged
+    config.json), raised before anything is served."""
+    path = Path(path)
+    if (path / "config.json").is_file() or not path.is_dir():
+        return {path.name or str(path): open_run(path)}
+    runs = {p.name: open_run(p) for p in sorted(path.iterdir()) if (p / "config.json").is_file()}
+    if not runs:
+        raise RunError(f"{path} is not an mnistgan run folder (no config.json) and holds none")
+    return runs
+
+
+def _flag_value(value: float) -> str:
+    return f"{value:g}"
+
+
+def sample_command(run: Path, ckpt: str, n: int, seed: int, truncation: float, ema: bool,
+                   digit: int | str | None = None, cluster: int | str | None = None,
+                   out: str = "samples.png") -> str:
+    """The ``mnistgan sample`` command that writes the same PNG bytes as :meth:`Explorer.samples`."""
+    words = ["mnistgan", "sample", "--run", str(run)]
+    if ckpt != "latest":
+        words += ["--ckpt", ckpt]
+    words += ["--seed", str(seed), "-n", str(n)]
+    if truncation != 1:
+        words += ["--truncation", _flag_value(truncation)]
+    if not ema:
+        words.append("--no-ema")
+    if digit == "all":
+        words += ["--digits", "all"]
+    elif digit is not None:
+        words += ["--digit", str(digit)]
+    if cluster is not None:
+        words += ["--cluster", str(cluster)]
+    return shlex.join([*words, "--out", out])
+
+
+def walk_command(run: Path, ckpt: str, seeds: list[int], digits: list[int] | None, frames: int,
+                 truncation: float, ema: bool, out: str = "walk.gif") -> str:
+    """The ``mnistgan interpolate`` command that writes the page's walk."""
+    words = ["mnistgan", "interpolate", "--run", str(run)]
+    if ckpt != "latest":
+        words += ["--ckpt", ckpt]
+    words += ["--seeds", ",".join(map(str, seeds))]
+    if digits:
+        words += ["--digits", ",".join(map(str, digits))]
+    words += ["--frames", str(frames)]
+    if truncation != 1:
+        words += ["--truncation", _flag_value(truncation)]
+    if not ema:
+        words.append("--no-ema")
+    return shlex.join([*words, "--out", out])
+
+
+def parse_numbers(text: str, what: str, lo: int, hi: int) -> list[int]:
+    """'0, 1,2' -> [0, 1, 2]; a UsageError naming ``what`` otherwise."""
+    try:
+        values = [int(v) for v in str(text).replace(" ", "").split(",") if v]
+    except ValueError:
+        raise UsageError(f"{what}: comma-separated whole numbers, not {text!r}") from None
+    if any(not lo <= v <= hi for v in values):
+        raise UsageError(f"{what} must be between {lo} and {hi}")
+    return values
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A file the page shows, and the command that makes the same file."""
+
+    path: Path
+    command: str
+
+
+class Explorer:
+    """What the page shows of some runs: grids, walks, training curves, projections.
+
+    Files are written to a folder of its own (removed by :meth:`close`); generators are loaded
+    through ``Run.generator`` and kept for the last few checkpoints asked for.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.runs = find_runs(self.path)
+        self.folder = Path(tempfile.mkdtemp(prefix="mnistgan-explore-"))
+        self._generators: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # What a run offers
+
+    def run(self, name: str) -> Run:
+        """The run called ``name`` (only the runs found at the start can be named)."""
+        if name not in self.runs:
+            raise UsageError(f"no run called {name!r} here")
+        return open_run(self.runs[name].path)  # read again: a run in training moves on
+
+    def checkpoints(self, name: str) -> list[str]:
+        """The checkpoints to choose from: latest, best (runs with scores), each epoch's."""
+        run = self.run(name)
+        epochs = [str(e) for e in reversed(run.checkpoint_epochs())]
+        return ["latest", *(["best"] if run.best_epoch is not None else []), *epochs]
+
+    def kind(self, name: str) -> tuple[bool, int]:
+        """(conditional, clusters) of a run: which picker the page shows."""
+        model = self.run(name).config.model
+        return model.conditional, model.clusters
+
+    def generator(self, name: str, ckpt: str, ema: bool):
+        """``Run.generator(ckpt, ema)``, cached; ``latest`` and ``best`` are read again once
+        training has saved a checkpoint since."""
+        run = self.run(name)
+        saved = [] if ckpt.isdigit() else [f.stat().st_mtime_ns for f in (run.layout.checkpoints,
+                                           run.layout.interrupted, run.layout.best) if f.is_dir()]
+        key = (name, ckpt, ema, *saved)
+        with self._lock:
+            if key in self._generators:
+                self._generators.move_to_end(key)
+                return self._generators[key]
+        g = run.generator(int(ckpt) if ckpt.isdigit() else ckpt, ema=None if ema else False)
+        with self._lock:
+            self._generators[key] = g
+            while len(self._generators) > CACHED_GENERATORS:
+                self._generators.popitem(last=False)
+        return g
+
+    def _file(self, name: str) -> Path:
+        with self._lock:
+            self._count += 1
+            folder = self.folder / str(self._count)
+        folder.mkdir()
+        return folder / name
+
+    # The page's parts
+
+    def samples(self, name: str, ckpt: str = "latest", n: int = 16, seed: int = 0, truncation: float = 1.0,
+                ema: bool = True, digit: int | str | None = None, cluster: int | str | None = None) -> Picture:
+        """The grid ``mnistgan sample`` draws with these settings, as a PNG, and that command.
+        ``digit``/``cluster``: one of them, or ``"all"`` for a row of ``n`` per digit or cluster."""
+        g = self.generator(name, ckpt, ema)
+        if digit == "all":
+            images, rows, cols = g.sample_all_digits(n, seed, truncation), 10, n
+        elif cluster == "all":
+            images, rows, cols = g.sample_all_clusters(n, seed, truncation), g.clusters, n
+        else:
+            images = g.sample(n, seed, digit, truncation, cluster)
+            rows = cols = None
+        path = self._file("samples.png")
+        grid(images, rows, cols, scale=SCALE).save(path, format="PNG")
+        return Picture(path, sample_command(self.runs[name].path, ckpt, n, seed, truncation, ema, digit, cluster))
+
+    def compare(self, names: list[str], n: int = 16, seed: int = 0, truncation: float = 1.0) -> list[tuple[Path, str]]:
+        """Each run's latest grid at the same seed, with the run's name."""
+        return [(self.samples(name, "latest", n, seed, truncation).path, name) for name in names]
+
+    def walk(self, name: str, ckpt: str = "latest", seeds: str = "0,1,2,3", digits: str = "", frames: int = 24,
+             truncation: float = 1.0, ema: bool = True) -> tuple[Picture, np.ndarray]:
+        """A latent walk as a looping GIF (``mnistgan interpolate``) and its frames."""
+        from mnistgan import interpolate
+
+        seed_list = parse_numbers(seeds, "seeds", 0, 2**32 - 1)
+        digit_list = parse_numbers(digits, "digits", 0, 9) or None
+        walk = interpolate(self.generator(name, ckpt, ema), seed_list, frames, digits=digit_list,
+                           truncation=truncation).save(self._file("walk.gif"))
+        command = walk_command(self.runs[name].path, ckpt, seed_list, digit_list, frames, truncation, ema)
+        return Picture(walk.path, command), walk.frames
+
+    def training(self, name: str) -> dict:
+        """The run's progress: losses and scores per epoch, the epochs that have a grid, a summary."""
+        run = self.run(name)
+        metrics, scores = run.metrics(), run.evaluations()
+        done, total = run.epochs_done, run.config.train.epochs
+        summary = f"{done} of {total} epochs"
+        if metrics:
+            last = metrics[-1]
+            summary += (f"; epoch {last['epoch']}: {last['seconds']:.0f} s, "
+                        f"{last['images_per_second']:.0f} images/s")
+        if scores:
+            best = min(scores, key=lambda r: r["fid"])
+            summary += f"; lowest FID {best['fid']:.1f} (epoch {best['epoch']})"
+        return {"metrics": metrics, "scores": scores, "grids": run.grid_epochs(), "summary": summary}
+
+    def epoch_grid(self, name: str, epoch: int) -> Path:
+        """The run's fixed-noise grid after ``epoch``, as a copy the page may serve."""
+        path = self._file(f"epoch_{int(epoch):04d}.png")
+        self.run(name).epoch_grid(int(epoch)).save(path, format="PNG")
+        return path
+
+    def project(self, name: str, image: np.ndarray | Path | str, ckpt: str = "latest", ema: bool = True):
+        """``mnistgan project`` of a drawn (array) or uploaded (file) digit: the Projection,
+        saved as a side-by-side PNG with its noise (.npy) beside it."""
+        from mnistgan import project
+
+        if isinstance(image, np.ndarray):
+            image = drawing_to_grey(image)
+        result = project(self.generator(name, ckpt, ema), image)
+        return result.save(self._file("projection.png"))
+
+
+def drawing_to_grey(pixels: np.ndarray) -> np.ndarray:
+    """A drawing (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA with unpainted pixels transparent,
+    as grey levels on white paper."""
+    x = np.asarray(pixels, np.float64)
+    if x.ndim == 2:
+        return x
+    if x.ndim != 3 or x.shape[2] not in (3, 4):
+        raise UsageError(f"a drawing must be a greyscale or colour image, not an array of shape {x.shape}")
+    grey = x[..., :3].mean(axis=2)
+    if x.shape[2] == 4:  # transparent = white paper
+        alpha = x[..., 3] / 255.0
+        grey = grey * alpha + 255.0 * (1 - alpha)
+    return grey
+
+
+# The page (Gradio)
+
+
+def _shown(call: Callable) -> Callable:
+    """``call``, with a library error shown in the page instead of a traceback in the terminal."""
+    import functools
+
+    import gradio as gr
+
+    @functools.wraps(call)
+    def wrapper(*args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except (MnistganError, OSError) as exc:
+            text = exc.render() if isinstance(exc, MnistganError) else str(exc)
+            raise gr.Error(html.escape(text), print_exception=False) from None
+
+    return wrapper
+
+
+def _table(rows: list[dict], columns: dict[str, str], x: str = "epoch"):
+    """Rows of a run's CSV as a long table for a line plot: x, value, series."""
+    import pandas as pd
+
+    long = [{x: r[x], "value": r[key], "series": label} for r in rows for key, label in columns.items()
+            if r.get(key) is not None]
+    return pd.DataFrame(long, columns=[x, "value", "series"])
+
+
+def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
+    """The page as a Gradio Blocks app (not yet served)."""
+    import gradio as gr
+
+    names = list(explorer.runs)
+    first = names[0]
+
+    def pickers(name):
+        conditional, clusters = explorer.kind(name)
+        ckpts = explorer.checkpoints(name)
+        return (
+            gr.update(choices=ckpts, value="latest"),
+            gr.update(visible=conditional, value="random"),
+            gr.update(visible=bool(clusters), choices=["by noise", "all", *map(str, range(clusters))],
+                      value="by noise"),
+            gr.update(visible=conditional),
+        )
+
+    def draw(name, ckpt, n, seed, truncation, ema, digit, cluster):
+        conditional, clusters = explorer.kind(name)
+        d = None if not conditional or digit == "random" else digit if digit == "all" else int(digit)
+        c = None if not clusters or cluster == "by noise" else cluster if cluster == "all" else int(cluster)
+        picture = explorer.samples(name, ckpt, int(n), int(seed), round(float(truncation), 2), bool(ema), d, c)
+        return str(picture.path), picture.command
+
+    def walk(name, ckpt, seeds, digits, frames, truncation, ema):
+        conditional, _ = explorer.kind(name)
+        picture, frames_ = explorer.walk(name, ckpt, seeds, digits if conditional else "", int(frames),
+                                         round(float(truncation), 2), bool(ema))
+        return (str(picture.path), picture.command, frames_,
+                gr.update(maximum=len(frames_) - 1, value=0), frames_[0])
+
+    def curves(name, strip_value, follow):
+        """The training tab: summary, loss and FID curves, and the epoch strip, which moves to a
+        new epoch's grid when ``follow`` (a new run shown) or when it was at the newest one."""
+        t = explorer.training(name)
+        grids = t["grids"]
+        losses = _table(t["metrics"], {"generator_loss": "generator", "discriminator_loss": "discriminator"})
+        fid = _table(t["scores"], {"fid": "FID"})
+        at_end = follow or strip_value is None or not grids or int(strip_value) >= grids[-1] - 1
+        strip = gr.update(minimum=grids[0] if grids else 0, maximum=grids[-1] if grids else 1,
+                          interactive=bool(grids), **({"value": grids[-1]} if grids and at_end else {}))
+        return t["summary"], losses, fid, strip
+
+    def training(name):
+        return curves(name, None, True)
+
+    def refresh(name, strip_value):
+        """Timer tick: what a run in training has added (checkpoints, curves, grids)."""
+        return gr.update(choices=explorer.checkpoints(name)), *curves(name, strip_value, False)
+
+    def project(name, ckpt, ema, drawing, upload):
+        if upload is not None:
+            image = upload
+        elif drawing is not None and drawing.get("composite") is not None:
+            image = np.asarray(drawing["composite"])
+        else:
+            raise UsageError("draw a digit or upload an image first")
+        result = explorer.project(name, image, ckpt, bool(ema))
+        found = f" as digit {result.digit}" if result.digit is not None else ""
+        text = (f"projected{found}: RMS difference {result.error:.1f} grey levels. "
+                f"`mnistgan sample --run {explorer.runs[name].path} --noise {result.path.with_suffix('.npy').name}` "
+                "draws it again.")
+        return str(result.path), str(result.path.with_suffix(".npy")), text
+
+    conditional, clusters = explorer.kind(first)
+    with gr.Blocks(title="mnistgan explore", analytics_enabled=False) as page:
+        gr.Markdown(f"## mnistgan explore: {html.escape(str(explorer.path))}")
+        with gr.Row():
+            run = gr.Dropdown(names, value=first, label="run", visible=len(names) > 1, elem_id="run")
+            ckpt = gr.Dropdown(explorer.checkpoints(first), value="latest", label="checkpoint", elem_id="ckpt")
+            ema = gr.Checkbox(True, label="averaged generator (--ema)", elem_id="ema")
+        with gr.Tab("Samples"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    seed = gr.Slider(0, 9999, 0, step=1, label="seed", elem_id="seed")
+                    truncation = gr.Slider(0.05, 1.0, 1.0, step=0.05, label="truncation (psi)",
+                                           elem_id="truncation")
+                    n = gr.Slider(1, 100, 16, step=1, label="images (per row with 'all')", elem_id="n")
+                    digit = gr.Dropdown(["random", "all", *map(str, range(10))], value="random", label="digit",
+                                        visible=conditional, elem_id="digit")
+                    cluster = gr.Dropdown(["by noise", "all", *map(str, range(clusters))], value="by noise",
+                                          label="cluster", visible=bool(clusters), elem_id="cluster")
+                with gr.Column(scale=2):
+                    picture = gr.Image(label="samples", type="filepath", format="png", elem_id="grid",
+                                       interactive=False)
+                    command = gr.Textbox(label="the same grid from the command line", elem_id="command",
+                                         interactive=False, buttons=["copy"])
+        with gr.Tab("Latent walk"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    seeds = gr.Textbox("0,1,2,3", label="seeds to walk through", elem_id="walk-seeds")
+                    digits = gr.Textbox("", label="or digits to walk between (conditional runs), e.g. 3,8",
+                                        visible=conditional, elem_id="walk-digits")
+                    frames = gr.Slider(2, 60, 24, step=1, label="frames from one to the next")
+                    walk_truncation = gr.Slider(0.05, 1.0, 1.0, step=0.05, label="truncation (psi)")
+                    walk_button = gr.Button("walk", variant="primary", elem_id="walk")
+                with gr.Column(scale=2):
+                    gif = gr.Image(label="the walk", type="filepath", format="gif", interactive=False,
+                                   elem_id="walk-gif")
+                    step = gr.Slider(0, 1, 0, step=1, label="step through it", elem_id="walk-step")
+                    frame = gr.Image(label="frame", format="png", interactive=False, elem_id="walk-frame")
+                    walk_cmd = gr.Textbox(label="the same walk from the command line", interactive=False,
+                                          buttons=["copy"])
+            walk_frames = gr.State(None)
+        with gr.Tab("Training"):
+            summary = gr.Markdown(elem_id="summary")
+            with gr.Row():
+                losses = gr.LinePlot(x="epoch", y="value", color="series", title="losses", elem_id="losses")
+                fid = gr.LinePlot(x="epoch", y="value", color="series", title="FID (lower is better)")
+            strip = gr.Slider(0, 1, 0, step=1, label="epoch grid", elem_id="strip")
+            epoch_picture = gr.Image(label="fixed-noise grid", type="filepath", format="png", interactive=False,
+                                     elem_id="epoch-grid")
+        with gr.Tab("Project"):
+            gr.Markdown("Draw a digit, or upload an image of one: the generator's closest image, and its noise.")
+            with gr.Row():
+                sketch = gr.Sketchpad(label="draw", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
+                                      elem_id="sketch")
+                upload = gr.File(label="or upload an image", file_types=["image"], type="filepath")
+            project_button = gr.Button("project", variant="primary", elem_id="project")
+            with gr.Row():
+                side_by_side = gr.Image(label="target and projection", type="filepath", format="png",
+                                        interactive=False, elem_id="projection")
+                noise_file = gr.File(label="its noise, for `mnistgan sample --noise`", interactive=False)
+            found = gr.Markdown()
+        if len(names) > 1:
+            with gr.Tab("Compare runs"):
+                chosen = gr.CheckboxGroup(names, value=names[:4], label="runs")
+                compare_seed = gr.Slider(0, 9999, 0, step=1, label="seed")
+                compare_button = gr.Button("compare", variant="primary")
+                gallery = gr.Gallery(label="latest checkpoint of each run", columns=2, format="png")
+            compare_button.click(_shown(lambda c, s: explorer.compare(c, 16, int(s))), [chosen, compare_seed],
+                                 gallery)
+
+        sample_inputs = [run, ckpt, n, seed, truncation, ema, digit, cluster]
+        for control in (ckpt, seed, truncation, n, ema, digit, cluster):
+            control.change(_shown(draw), sample_inputs, [picture, command], trigger_mode="always_last")
+        run.change(_shown(pickers), run, [ckpt, digit, cluster, digits]).then(
+            _shown(draw), sample_inputs, [picture, command]).then(
+            _shown(training), run, [summary, losses, fid, strip])
+        walk_button.click(_shown(walk), [run, ckpt, seeds, digits, frames, walk_truncation, ema],
+                          [gif, walk_cmd, walk_frames, step, frame])
+        step.change(lambda f, i: None if f is None else f[int(i)], [walk_frames, step], frame)
+        strip.change(_shown(lambda name, e: str(explorer.epoch_grid(name, int(e))) if e else None), [run, strip],
+                     epoch_picture, trigger_mode="always_last")
+        project_button.click(_shown(project), [run, ckpt, ema, sketch, upload], [side_by_side, noise_file, found])
+        timer = gr.Timer(refresh_seconds)
+        timer.tick(_shown(refresh), [run, strip], [ckpt, summary, losses, fid, strip])
+        page.load(_shown(draw), sample_inputs, [picture, command]).then(
+            _shown(training), run, [summary, losses, fid, strip])
+    return page
+
+
+@dataclass
+class Page:
+    """A served page: its address; :meth:`wait` blocks until Ctrl-C, :meth:`close` stops it."""
+
+    url: str
+    runs: list[str]
+    _page: object = dataclasses.field(repr=False)
+    _explorer: Explorer = dataclasses.field(repr=False)
+
+    def wait(self) -> None:
+        import time
+
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._page.close()
+        self._explorer.close()
+
+
+def explore(path: Path | str = "out", host: str = "127.0.0.1", port: int | None = None,
+            open_browser: bool = False) -> Page:
+    """Serve the page for the run (or folder of runs) at ``path`` on ``host``:``port`` (a free
+    port from 7860 up when None); returns once it is up. Needs the ``explore`` extra."""
+    explorer = Explorer(path)  # the CLI's errors for a bad folder, before Gradio is imported
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        explorer.close()
+        raise MnistganError(f"explore needs Gradio, which the core install leaves out: {EXTRA}") from None
+    try:
+        explorer.generator(next(iter(explorer.runs)), "latest", True)  # the first picture comes fast
+    except MnistganError:
+        pass  # e.g. no checkpoint yet: the page says so
+    page = build_page(explorer)
+    page.queue(default_concurrency_limit=1)
+    _, url, _ = page.launch(server_name=host, server_port=port, inbrowser=open_browser, prevent_thread_lock=True,
+                            quiet=True, show_error=True, max_file_size=MAX_UPLOAD, footer_links=[],
+                            allowed_paths=[], share=False)
+    return Page(url=url, runs=list(explorer.runs), _page=page, _explorer=explorer)
