@@ -89,7 +89,7 @@ def test_the_grid_and_its_command_give_the_same_bytes(conditional_run, tmp_path)
             result = run_command(picture.command, tmp_path)
             assert result.returncode == 0, result.stderr
             assert (tmp_path / "samples.png").read_bytes() == picture.path.read_bytes(), picture.command
-        assert "--digits all -n 3" in picture.command
+        assert "-n 3 --digits all" in picture.command
         again = explorer.samples(name, seed=1)
         assert again.path.read_bytes() != explorer.samples(name, seed=2).path.read_bytes()
     finally:
@@ -106,7 +106,7 @@ def test_clusters_walks_and_the_training_view(clustered_run, tmp_path):
     try:
         assert explorer.kind(name) == (False, 3)
         picture = explorer.samples(name, n=4, cluster="all")
-        assert "--cluster all -n 4" in picture.command
+        assert "-n 4 --cluster all" in picture.command
         run_command(picture.command, tmp_path)
         assert (tmp_path / "samples.png").read_bytes() == picture.path.read_bytes()
         walk, frames = explorer.walk(name, seeds="4, 5", frames=3)
@@ -229,6 +229,7 @@ def _wait(what, timeout=60.0, every=0.2):
 @pytest.mark.slow
 def test_the_page_in_a_real_browser(conditional_run, tmp_path):
     driver = _browser()
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -283,6 +284,17 @@ def test_the_page_in_a_real_browser(conditional_run, tmp_path):
         result = run_command(shown, tmp_path)
         assert result.returncode == 0, result.stderr
         assert (tmp_path / "samples.png").read_bytes() == fetch(third), shown
+
+        # Project a digit drawn with the mouse: the side-by-side picture and its noise appear.
+        [tab] = [t for t in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]") if t.text == "Project"]
+        tab.click()
+        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#sketch button[aria-label='Brush']"))[0].click()
+        canvas = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#sketch canvas"))[-1]
+        ActionChains(driver).move_to_element_with_offset(canvas, 0, -80).click_and_hold().move_by_offset(
+            0, 80).move_by_offset(0, 80).release().perform()
+        driver.find_element(By.CSS_SELECTOR, "#project").click()
+        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#projection img"))
+        _wait(lambda: "projected as digit" in driver.find_element(By.CSS_SELECTOR, "#found").text)
 
         # Offline: everything the page loaded came from the server itself.
         loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")

@@ -28,6 +28,9 @@ SCALE = 2  # `mnistgan sample`'s default --scale, so the page's grid is the comm
 CACHED_GENERATORS = 4
 EXTRA = 'pip install "mnistgan[explore]"'
 MAX_UPLOAD = "5mb"  # larger files are refused in the page
+# Grids are small; the browser enlarges them without blurring their pixels.
+CSS = "#grid img, #walk-gif img, #walk-frame img, #epoch-grid img, #projection img {image-rendering: pixelated;}"
+BUTTONS = ["download", "fullscreen"]
 
 
 def find_runs(path: Path | str) -> dict[str, Run]:
@@ -318,7 +321,7 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         at_end = follow or strip_value is None or not grids or int(strip_value) >= grids[-1] - 1
         strip = gr.update(minimum=grids[0] if grids else 0, maximum=grids[-1] if grids else 1,
                           interactive=bool(grids), **({"value": grids[-1]} if grids and at_end else {}))
-        return t["summary"], losses, fid, strip
+        return t["summary"], losses, gr.update(value=fid, visible=bool(t["scores"])), strip
 
     def training(name):
         return curves(name, None, True)
@@ -361,7 +364,7 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
                                           label="cluster", visible=bool(clusters), elem_id="cluster")
                 with gr.Column(scale=2):
                     picture = gr.Image(label="samples", type="filepath", format="png", elem_id="grid",
-                                       interactive=False)
+                                       interactive=False, height=480, buttons=BUTTONS)
                     command = gr.Textbox(label="the same grid from the command line", elem_id="command",
                                          interactive=False, buttons=["copy"])
         with gr.Tab("Latent walk"):
@@ -375,9 +378,10 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
                     walk_button = gr.Button("walk", variant="primary", elem_id="walk")
                 with gr.Column(scale=2):
                     gif = gr.Image(label="the walk", type="filepath", format="gif", interactive=False,
-                                   elem_id="walk-gif")
+                                   elem_id="walk-gif", height=240, buttons=BUTTONS)
                     step = gr.Slider(0, 1, 0, step=1, label="step through it", elem_id="walk-step")
-                    frame = gr.Image(label="frame", format="png", interactive=False, elem_id="walk-frame")
+                    frame = gr.Image(label="frame", format="png", interactive=False, elem_id="walk-frame", height=240,
+                                     buttons=BUTTONS)
                     walk_cmd = gr.Textbox(label="the same walk from the command line", interactive=False,
                                           buttons=["copy"])
             walk_frames = gr.State(None)
@@ -388,25 +392,26 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
                 fid = gr.LinePlot(x="epoch", y="value", color="series", title="FID (lower is better)")
             strip = gr.Slider(0, 1, 0, step=1, label="epoch grid", elem_id="strip")
             epoch_picture = gr.Image(label="fixed-noise grid", type="filepath", format="png", interactive=False,
-                                     elem_id="epoch-grid")
+                                     elem_id="epoch-grid", height=400, buttons=BUTTONS)
         with gr.Tab("Project"):
             gr.Markdown("Draw a digit, or upload an image of one: the generator's closest image, and its noise.")
             with gr.Row():
-                sketch = gr.Sketchpad(label="draw", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
-                                      elem_id="sketch")
+                sketch = gr.Sketchpad(label="draw (pick the brush on the left)", type="numpy", image_mode="RGBA",
+                                      canvas_size=(280, 280), elem_id="sketch",
+                                      brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
                 upload = gr.File(label="or upload an image", file_types=["image"], type="filepath")
             project_button = gr.Button("project", variant="primary", elem_id="project")
             with gr.Row():
                 side_by_side = gr.Image(label="target and projection", type="filepath", format="png",
-                                        interactive=False, elem_id="projection")
+                                        interactive=False, elem_id="projection", height=240, buttons=BUTTONS)
                 noise_file = gr.File(label="its noise, for `mnistgan sample --noise`", interactive=False)
-            found = gr.Markdown()
+            found = gr.Markdown(elem_id="found")
         if len(names) > 1:
             with gr.Tab("Compare runs"):
                 chosen = gr.CheckboxGroup(names, value=names[:4], label="runs")
                 compare_seed = gr.Slider(0, 9999, 0, step=1, label="seed")
                 compare_button = gr.Button("compare", variant="primary")
-                gallery = gr.Gallery(label="latest checkpoint of each run", columns=2, format="png")
+                gallery = gr.Gallery(label="latest checkpoint of each run", columns=min(4, len(names)), format="png")
             compare_button.click(_shown(lambda c, s: explorer.compare(c, 16, int(s))), [chosen, compare_seed],
                                  gallery)
 
@@ -471,6 +476,6 @@ def explore(path: Path | str = "out", host: str = "127.0.0.1", port: int | None 
     page = build_page(explorer)
     page.queue(default_concurrency_limit=1)
     _, url, _ = page.launch(server_name=host, server_port=port, inbrowser=open_browser, prevent_thread_lock=True,
-                            quiet=True, show_error=True, max_file_size=MAX_UPLOAD, footer_links=[],
+                            quiet=True, show_error=True, max_file_size=MAX_UPLOAD, footer_links=[], css=CSS,
                             allowed_paths=[], share=False)
     return Page(url=url, runs=list(explorer.runs), _page=page, _explorer=explorer)
