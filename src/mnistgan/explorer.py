@@ -29,7 +29,8 @@ CACHED_GENERATORS = 4
 EXTRA = 'pip install "mnistgan[explore]"'
 MAX_UPLOAD = "5mb"  # larger files are refused in the page
 # Grids are small; the browser enlarges them without blurring their pixels.
-CSS = "#grid img, #walk-gif img, #walk-frame img, #epoch-grid img, #projection img {image-rendering: pixelated;}"
+CSS = ("#grid img, #walk-gif img, #walk-frame img, #epoch-grid img, #projection img "
+       "{image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain;}")
 BUTTONS = ["download", "fullscreen"]
 
 
