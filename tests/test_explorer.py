@@ -329,3 +329,25 @@ def test_a_host_other_than_localhost_is_said_aloud(runner, tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     assert "warning: serving on 0.0.0.0: anyone who can reach this machine" in result.stderr
     assert json.dumps(result.stdout.strip()) == '"http://0.0.0.0:7860/"'
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_page_cleanly_and_removes_its_files(trained_run, tmp_path):
+    pytest.importorskip("gradio")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mnistgan", "explore", "--run", str(trained_run), "--no-browser", "--port",
+         str(_free_port())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(scratch)})
+    try:
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), server.stderr.read()
+        assert list(scratch.glob("mnistgan-explore-*")), "the page's folder exists while it serves"
+        server.terminate()
+        code = server.wait(timeout=30)
+    finally:
+        server.kill()
+    err = server.stderr.read()
+    assert code == 0 and "stopped" in err and "Traceback" not in err, err
+    assert not list(scratch.glob("mnistgan-explore-*"))

@@ -346,7 +346,8 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         return str(result.path), str(result.path.with_suffix(".npy")), text
 
     conditional, clusters = explorer.kind(first)
-    with gr.Blocks(title="mnistgan explore", analytics_enabled=False) as page:
+    # Gradio's copies of the pictures: those older than an hour go, and all of them at the next start.
+    with gr.Blocks(title="mnistgan explore", analytics_enabled=False, delete_cache=(600, 3600)) as page:
         gr.Markdown(f"## mnistgan explore: {html.escape(str(explorer.path))}")
         with gr.Row():
             run = gr.Dropdown(names, value=first, label="run", visible=len(names) > 1, elem_id="run")
@@ -445,14 +446,21 @@ class Page:
     _explorer: Explorer = dataclasses.field(repr=False)
 
     def wait(self) -> None:
+        """Serve until Ctrl-C or SIGTERM, then stop and remove the page's files."""
+        import signal
         import time
 
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, stop)
         try:
             while True:
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
         finally:
+            signal.signal(signal.SIGTERM, previous)
             self.close()
 
     def close(self) -> None:
