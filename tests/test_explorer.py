@@ -166,6 +166,12 @@ def test_projection_of_a_drawing_and_refusals(trained_run, tmp_path):
         text.write_text("not an image")
         with pytest.raises(UsageError, match="is not an image Pillow can read"):
             explorer.project(name, text)
+        from PIL import Image
+
+        huge = tmp_path / "huge.png"  # a small file of 56 million pixels
+        Image.new("L", (8000, 7000)).save(huge)
+        with pytest.raises(UsageError, match="is 8000x7000 pixels; a digit image may have at most 50 million"):
+            explorer.project(name, huge)
     finally:
         explorer.close()
 
@@ -294,7 +300,7 @@ def test_the_page_in_a_real_browser(conditional_run, tmp_path):
             0, 80).move_by_offset(0, 80).release().perform()
         driver.find_element(By.CSS_SELECTOR, "#project").click()
         _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#projection img"))
-        _wait(lambda: "projected as digit" in driver.find_element(By.CSS_SELECTOR, "#found").text)
+        _wait(lambda: "projected as digit 3" in driver.find_element(By.CSS_SELECTOR, "#found").text)
 
         # Offline: everything the page loaded came from the server itself.
         loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")

@@ -225,14 +225,15 @@ class Explorer:
         self.run(name).epoch_grid(int(epoch)).save(path, format="PNG")
         return path
 
-    def project(self, name: str, image: np.ndarray | Path | str, ckpt: str = "latest", ema: bool = True):
+    def project(self, name: str, image: np.ndarray | Path | str, ckpt: str = "latest", ema: bool = True,
+                digit: int | None = None):
         """``mnistgan project`` of a drawn (array) or uploaded (file) digit: the Projection,
         saved as a side-by-side PNG with its noise (.npy) beside it."""
         from mnistgan import project
 
         if isinstance(image, np.ndarray):
             image = drawing_to_grey(image)
-        result = project(self.generator(name, ckpt, ema), image)
+        result = project(self.generator(name, ckpt, ema), image, digit=digit)
         return result.save(self._file("projection.png"))
 
 
@@ -331,14 +332,16 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         """Timer tick: what a run in training has added (checkpoints, curves, grids)."""
         return gr.update(choices=explorer.checkpoints(name)), *curves(name, strip_value, False)
 
-    def project(name, ckpt, ema, drawing, upload):
+    def project(name, ckpt, ema, digit, drawing, upload):
         if upload is not None:
             image = upload
         elif drawing is not None and drawing.get("composite") is not None:
             image = np.asarray(drawing["composite"])
         else:
             raise UsageError("draw a digit or upload an image first")
-        result = explorer.project(name, image, ckpt, bool(ema))
+        conditional, _ = explorer.kind(name)
+        one = int(digit) if conditional and digit not in ("random", "all") else None  # else every digit
+        result = explorer.project(name, image, ckpt, bool(ema), one)
         found = f" as digit {result.digit}" if result.digit is not None else ""
         text = (f"projected{found}: RMS difference {result.error:.1f} grey levels. "
                 f"`mnistgan sample --run {explorer.runs[name].path} --noise {result.path.with_suffix('.npy').name}` "
@@ -396,7 +399,9 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
             epoch_picture = gr.Image(label="fixed-noise grid", type="filepath", format="png", interactive=False,
                                      elem_id="epoch-grid", height=400, buttons=BUTTONS)
         with gr.Tab("Project"):
-            gr.Markdown("Draw a digit, or upload an image of one: the generator's closest image, and its noise.")
+            gr.Markdown("Draw a digit, or upload an image of one: the generator's closest image, and its noise. "
+                        "On a conditional run, the digit picked under Samples is the one searched (every digit "
+                        "when it is random or all).")
             with gr.Row():
                 sketch = gr.Sketchpad(label="draw (pick the brush on the left)", type="numpy", image_mode="RGBA",
                                       canvas_size=(280, 280), elem_id="sketch",
@@ -428,7 +433,8 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         step.change(lambda f, i: None if f is None else f[int(i)], [walk_frames, step], frame)
         strip.change(_shown(lambda name, e: str(explorer.epoch_grid(name, int(e))) if e else None), [run, strip],
                      epoch_picture, trigger_mode="always_last")
-        project_button.click(_shown(project), [run, ckpt, ema, sketch, upload], [side_by_side, noise_file, found])
+        project_button.click(_shown(project), [run, ckpt, ema, digit, sketch, upload],
+                             [side_by_side, noise_file, found])
         timer = gr.Timer(refresh_seconds)
         timer.tick(_shown(refresh), [run, strip], [ckpt, summary, losses, fid, strip])
         page.load(_shown(draw), sample_inputs, [picture, command]).then(
