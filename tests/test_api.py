@@ -65,7 +65,7 @@ def test_errors_name_the_arguments_not_the_options(trained, session_npz, tmp_pat
         mnistgan.train(tmp_path / "r", data=session_npz, epochs=0, progress=False)
     with pytest.raises(mnistgan.UsageError, match="unknown setting epoch$"):
         mnistgan.train(tmp_path / "r", data=session_npz, epoch=3, progress=False)
-    with pytest.raises(mnistgan.UsageError, match="asking for a digit needs a run trained with conditional"):
+    with pytest.raises(mnistgan.UsageError, match="unconditional generator; digit needs a run trained with conditional"):
         trained.generator().sample(4, digit=3)
     with pytest.raises(mnistgan.RunError, match="already holds a run; use resume to continue it"):
         mnistgan.train(trained.path, data=session_npz, progress=False)

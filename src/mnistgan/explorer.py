@@ -343,9 +343,10 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         one = int(digit) if conditional and digit not in ("random", "all") else None  # else every digit
         result = explorer.project(name, image, ckpt, bool(ema), one)
         found = f" as digit {result.digit}" if result.digit is not None else ""
-        text = (f"projected{found}: RMS difference {result.error:.1f} grey levels. "
-                f"`mnistgan sample --run {explorer.runs[name].path} --noise {result.path.with_suffix('.npy').name}` "
-                "draws it again.")
+        again = shlex.join(["mnistgan", "sample", "--run", str(explorer.runs[name].path), "--noise",
+                            result.path.with_suffix(".npy").name,
+                            *(["--digit", str(result.digit)] if result.digit is not None else [])])
+        text = f"projected{found}: RMS difference {result.error:.1f} grey levels. `{again}` draws it again."
         return str(result.path), str(result.path.with_suffix(".npy")), text
 
     conditional, clusters = explorer.kind(first)

@@ -77,9 +77,8 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
         raise UsageError("{digits} needs at least two digits to walk between")
     if frames < 2:
         raise UsageError("{frames} must be at least 2")
-    if digits is not None and not generator.conditional:
-        raise UsageError(f"{generator.checkpoint.prefix} is an unconditional generator; "
-                         "{digits} needs a run trained with {conditional}")
+    if digits is not None:
+        generator.require_conditional("{digits}")
     if digits is not None:
         # Noise fixed (first seed); the one-hot label moves linearly from digit to digit.
         embs = _path(list(one_hot(digits)), frames, lambda a, b, t: (1 - t) * a + t * b)

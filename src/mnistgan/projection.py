@@ -175,9 +175,8 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
         raise UsageError(f"the target must be a greyscale image (H, W), not {target.dtype} {target.shape}")
     if target.shape != (28, 28) or target.dtype != np.uint8:
         target = mnist_like(target)
-    if digit is not None and not generator.conditional:
-        raise UsageError(f"{generator.checkpoint.prefix} is an unconditional generator; "
-                         "{digit} needs a run trained with {conditional}")
+    if digit is not None:
+        generator.require_conditional("{digit}")
     if digit is not None and not 0 <= digit < seeds.NUM_CLASSES:
         raise UsageError("{digit} must be between 0 and 9")
     tf = import_tensorflow()

@@ -102,6 +102,12 @@ class Generator:
             raise UsageError(f"{{cluster}} must be between 0 and {self.clusters - 1}, not {cluster}")
         return move_to_cluster(noise, cluster, self.config.model.cluster_sizes)
 
+    def require_conditional(self, what: str) -> None:
+        """Refuse ``what`` (an argument, written ``{name}``) unless the generator draws digits on request."""
+        if not self.conditional:
+            raise UsageError(f"{self.checkpoint.prefix} is an unconditional generator; "
+                             f"{what} needs a run trained with {{conditional}}")
+
     def describe(self) -> str:
         """Where the weights come from: 'out/checkpoints/ckpt-5 (epoch 5, averaged generator)'."""
         return f"{self.checkpoint.prefix} ({self.checkpoint.where}, {weights_name(self.averaged)})"
@@ -140,9 +146,7 @@ class Generator:
             if self.conditional:
                 raise UsageError("a conditional generator needs the {digit} of each image")
             return np.zeros(n, np.int32)  # unused by an unconditional generator
-        if not self.conditional:
-            raise UsageError(f"{self.checkpoint.prefix} is an unconditional generator; "
-                             "asking for a {digit} needs a run trained with {conditional}")
+        self.require_conditional("{digit}")
         digits = np.broadcast_to(np.asarray(digits), (n,)).astype(np.int64)
         if digits.size and (digits.min() < 0 or digits.max() >= seeds.NUM_CLASSES):
             raise UsageError("{digit} must be between 0 and 9")
@@ -176,9 +180,7 @@ class Generator:
         digit-major (reshape to (10, n, 28, 28) for one row per digit)."""
         if n < 1:
             raise UsageError("{n} must be at least 1")
-        if not self.conditional:
-            raise UsageError(f"{self.checkpoint.prefix} is an unconditional generator; "
-                             "{digits} needs a run trained with {conditional}")
+        self.require_conditional("{digits}")
         noise = np.tile(self.noise(n, seed, truncation), (seeds.NUM_CLASSES, 1))
         return self.images(noise, np.repeat(np.arange(seeds.NUM_CLASSES, dtype=np.int32), n))
 
