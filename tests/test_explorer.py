@@ -338,19 +338,23 @@ def test_a_host_other_than_localhost_is_said_aloud(runner, tmp_path, monkeypatch
 
 
 @pytest.mark.slow
-def test_sigterm_stops_the_page_cleanly_and_removes_its_files(trained_run, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_page_cleanly_and_removes_its_files(trained_run, tmp_path, stop):
+    """SIGINT is sent to a server started with SIGINT ignored, as a shell starts a background job,
+    and at once after the address is printed."""
     pytest.importorskip("gradio")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     server = subprocess.Popen(
         [sys.executable, "-m", "mnistgan", "explore", "--run", str(trained_run), "--no-browser", "--port",
          str(_free_port())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(scratch)})
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(scratch)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         url = server.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), server.stderr.read()
         assert list(scratch.glob("mnistgan-explore-*")), "the page's folder exists while it serves"
-        server.terminate()
+        server.send_signal(stop)
         code = server.wait(timeout=30)
     finally:
         server.kill()

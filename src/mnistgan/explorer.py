@@ -451,26 +451,35 @@ class Page:
     runs: list[str]
     _page: object = dataclasses.field(repr=False)
     _explorer: Explorer = dataclasses.field(repr=False)
+    _signals: dict = dataclasses.field(default_factory=dict, repr=False)  # the handlers to put back
+    _waiting: bool = dataclasses.field(default=False, repr=False)
+    _stop_asked: bool = dataclasses.field(default=False, repr=False)
 
     def wait(self) -> None:
-        """Serve until Ctrl-C or SIGTERM, then stop and remove the page's files."""
-        import signal
+        """Serve until Ctrl-C or SIGTERM (see :func:`explore`), then stop and remove the page's files."""
         import time
 
-        def stop(signum, frame):
-            raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGTERM, stop)
+        self._waiting = True
         try:
-            while True:
+            while not self._stop_asked:
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
         finally:
-            signal.signal(signal.SIGTERM, previous)
             self.close()
 
+    def _stop(self, signum, frame) -> None:
+        """The handler of Ctrl-C and SIGTERM: ends :meth:`wait`, or the next one if none runs yet."""
+        self._stop_asked = True
+        if self._waiting:
+            raise KeyboardInterrupt
+
     def close(self) -> None:
+        import signal
+
+        for sig, handler in self._signals.items():
+            signal.signal(sig, handler)
+        self._signals = {}
         self._page.close()
         self._explorer.close()
 
@@ -494,4 +503,12 @@ def explore(path: Path | str = "out", host: str = "127.0.0.1", port: int | None 
     _, url, _ = page.launch(server_name=host, server_port=port, inbrowser=open_browser, prevent_thread_lock=True,
                             quiet=True, show_error=True, max_file_size=MAX_UPLOAD, footer_links=[], css=CSS,
                             allowed_paths=[], share=False)
-    return Page(url=url, runs=list(explorer.runs), _page=page, _explorer=explorer)
+    served = Page(url=url, runs=list(explorer.runs), _page=page, _explorer=explorer)
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C and SIGTERM end Page.wait, set before the address is known to anyone: a process
+        # started where SIGINT is ignored (a shell's background job, a test runner's worker)
+        # would otherwise not stop on Ctrl-C.
+        import signal
+
+        served._signals = {sig: signal.signal(sig, served._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return served
