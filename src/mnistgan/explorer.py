@@ -47,22 +47,18 @@ def find_runs(path: Path | str) -> dict[str, Run]:
     return runs
 
 
-def _flag_value(value: float) -> str:
-    return f"{value:g}"
+def _shared_flags(ckpt: str, truncation: float, ema: bool) -> tuple[list[str], list[str]]:
+    """The flags of sample and interpolate that the page sets: (before the seeds, after them)."""
+    return (["--ckpt", ckpt] if ckpt != "latest" else [],
+            (["--truncation", f"{truncation:g}"] if truncation != 1 else []) + ([] if ema else ["--no-ema"]))
 
 
 def sample_command(run: Path, ckpt: str, n: int, seed: int, truncation: float, ema: bool,
                    digit: int | str | None = None, cluster: int | str | None = None,
                    out: str = "samples.png") -> str:
     """The ``mnistgan sample`` command that writes the same PNG bytes as :meth:`Explorer.samples`."""
-    words = ["mnistgan", "sample", "--run", str(run)]
-    if ckpt != "latest":
-        words += ["--ckpt", ckpt]
-    words += ["--seed", str(seed), "-n", str(n)]
-    if truncation != 1:
-        words += ["--truncation", _flag_value(truncation)]
-    if not ema:
-        words.append("--no-ema")
+    first, last = _shared_flags(ckpt, truncation, ema)
+    words = ["mnistgan", "sample", "--run", str(run), *first, "--seed", str(seed), "-n", str(n), *last]
     if digit == "all":
         words += ["--digits", "all"]
     elif digit is not None:
@@ -75,17 +71,11 @@ def sample_command(run: Path, ckpt: str, n: int, seed: int, truncation: float, e
 def walk_command(run: Path, ckpt: str, seeds: list[int], digits: list[int] | None, frames: int,
                  truncation: float, ema: bool, out: str = "walk.gif") -> str:
     """The ``mnistgan interpolate`` command that writes the page's walk."""
-    words = ["mnistgan", "interpolate", "--run", str(run)]
-    if ckpt != "latest":
-        words += ["--ckpt", ckpt]
-    words += ["--seeds", ",".join(map(str, seeds))]
+    first, last = _shared_flags(ckpt, truncation, ema)
+    words = ["mnistgan", "interpolate", "--run", str(run), *first, "--seeds", ",".join(map(str, seeds))]
     if digits:
         words += ["--digits", ",".join(map(str, digits))]
-    words += ["--frames", str(frames)]
-    if truncation != 1:
-        words += ["--truncation", _flag_value(truncation)]
-    if not ema:
-        words.append("--no-ema")
+    words += ["--frames", str(frames), *last]
     return shlex.join([*words, "--out", out])
 
 
@@ -176,14 +166,9 @@ class Explorer:
                 ema: bool = True, digit: int | str | None = None, cluster: int | str | None = None) -> Picture:
         """The grid ``mnistgan sample`` draws with these settings, as a PNG, and that command.
         ``digit``/``cluster``: one of them, or ``"all"`` for a row of ``n`` per digit or cluster."""
-        g = self.generator(name, ckpt, ema)
-        if digit == "all":
-            images, rows, cols = g.sample_all_digits(n, seed, truncation), 10, n
-        elif cluster == "all":
-            images, rows, cols = g.sample_all_clusters(n, seed, truncation), g.clusters, n
-        else:
-            images = g.sample(n, seed, digit, truncation, cluster)
-            rows = cols = None
+        images, rows, cols = self.generator(name, ckpt, ema).sample_sheet(
+            n, seed, None if digit == "all" else digit, truncation, None if cluster == "all" else cluster,
+            all_digits=digit == "all", all_clusters=cluster == "all")
         path = self._file("samples.png")
         grid(images, rows, cols, scale=SCALE).save(path, format="PNG")
         return Picture(path, sample_command(self.runs[name].path, ckpt, n, seed, truncation, ema, digit, cluster))

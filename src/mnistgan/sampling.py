@@ -167,6 +167,18 @@ class Generator:
         noise = self.noise(n, seed, truncation)
         return self.images(noise if cluster is None else self.in_cluster(noise, cluster), digit)
 
+    def sample_sheet(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0,
+                     cluster: int | None = None, all_digits: bool = False,
+                     all_clusters: bool = False) -> tuple[np.ndarray, int | None, int | None]:
+        """What ``mnistgan sample`` draws, and the grid it lays the images out in: (images, rows,
+        cols), rows and cols None for as square as the images allow. ``all_digits``/``all_clusters``:
+        a row of ``n`` per digit or cluster; otherwise :meth:`sample`."""
+        if all_digits:
+            return self.sample_all_digits(n, seed, truncation), seeds.NUM_CLASSES, n
+        if all_clusters:
+            return self.sample_all_clusters(n, seed, truncation), self.clusters, n
+        return self.sample(n, seed, digit, truncation, cluster), None, None
+
     def sample_all_clusters(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Self-conditioned generators: every cluster from the same ``n`` noise vectors, (K * n)
         images, cluster-major (reshape to (K, n, 28, 28) for one row per cluster)."""
@@ -315,13 +327,7 @@ def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Pat
         given = given * np.float32(truncation)
         images = generator.images(given if cluster is None else generator.in_cluster(given, cluster), digit)
         save_images(images, out, scale, cols=cols)
-    elif all_digits:
-        images = generator.sample_all_digits(n, seed, truncation)
-        save_images(images, out, scale, rows=seeds.NUM_CLASSES, cols=n)
-    elif all_clusters:
-        images = generator.sample_all_clusters(n, seed, truncation)
-        save_images(images, out, scale, rows=generator.clusters, cols=n)
     else:
-        images = generator.sample(n, seed, digit, truncation, cluster)
-        save_images(images, out, scale, cols=cols)
+        images, rows, sheet_cols = generator.sample_sheet(n, seed, digit, truncation, cluster, all_digits, all_clusters)
+        save_images(images, out, scale, rows=rows, cols=sheet_cols or cols)
     return SampleResult(path=out, count=len(images), generator=generator.describe())
