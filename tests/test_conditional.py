@@ -5,7 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import TINY, snapshot
+from conftest import snapshot
 from PIL import Image
 
 from mnistgan.cli import app

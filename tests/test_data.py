@@ -5,6 +5,7 @@ import gzip
 import numpy as np
 import pytest
 from conftest import make_digits, write_npz
+from typer.testing import CliRunner
 
 from mnistgan import data
 from mnistgan.errors import DataError
@@ -51,9 +52,10 @@ def test_offline_without_data_names_the_three_ways(monkeypatch):
         data.load_mnist(None)
     msg = str(err.value)  # the library names its argument, the CLI its option
     assert "give data (an mnist.npz" in msg and "MNISTGAN_DATA" in msg and "Keras" in msg
-    from mnistgan.cli import option_name
+    from mnistgan.cli import app
 
-    assert "give --data (an mnist.npz" in err.value.render(option_name)
+    result = CliRunner().invoke(app, ["preview-dataset"])
+    assert result.exit_code == 1 and "give --data (an mnist.npz" in result.stderr
 
 
 BAD_FILES = {

@@ -285,6 +285,7 @@ def test_a_signal_to_one_worker_stops_every_worker_and_the_run_resumes(session_n
     assert [p.returncode for p in procs] == [128 + signal.SIGTERM] * 2, "".join(seen) + errors[0]
     for err in errors:
         assert "checkpoint saved. Continue with: mnistgan train --out" in err
+    assert "(another worker got signal 15)" in errors[0] and "another worker" not in errors[1]  # why each stopped
     result = runner.invoke(app, ["train", "--out", str(out), "--resume"])
     assert result.exit_code == 0, result.output
     assert len(losses(out)) == 2

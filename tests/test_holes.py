@@ -123,6 +123,27 @@ def test_reading_a_run_does_not_load_tensorflow(trained_run):
     subprocess.run([sys.executable, "-c", code, str(trained_run)], check=True)
 
 
+def test_what_a_generator_cannot_do_is_refused_before_tensorflow_loads(trained_run):
+    """An unconditional run asked for a digit, or a run without clusters for a cluster, says so
+    from its settings: the weights (and TensorFlow) are read only to draw."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mnistgan\n"
+            "g = mnistgan.open_run(sys.argv[1]).generator()\n"
+            "for ask in (dict(digit=3), dict(cluster=0)):\n"
+            "    try:\n"
+            "        g.sample(2, **ask)\n"
+            "    except mnistgan.UsageError as exc:\n"
+            "        print(exc)\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code, str(trained_run)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"{trained_run} is an unconditional generator; digit needs a run trained with conditional",
+        f"{trained_run} has no clusters; cluster needs a run trained with clusters"]
+
+
 def test_preview_with_bad_data_leaves_no_empty_out_folder(runner, tmp_path):
     """The default --out's folder is created only once MNIST has loaded."""
     from pathlib import Path

@@ -265,12 +265,12 @@ def test_a_resume_that_cannot_load_its_checkpoint_changes_nothing(runner, traine
 @pytest.mark.slow
 def test_mixed_precision_policies_train_and_sample_on_cpu(runner, session_npz, tmp_path, monkeypatch):
     """The GPU's float16 path (with loss scaling) runs on the CPU too; so does bfloat16."""
-    from mnistgan.training import TrainRequest, train as core_train
+    from mnistgan.training import TrainRequest, run_training
 
     monkeypatch.setenv("MNISTGAN_ALLOW_EMULATED_BFLOAT16", "1")  # whatever this CPU has
 
     run16 = tmp_path / "fp16"
-    result = core_train(
+    result = run_training(
         TrainRequest(out=run16, data=session_npz,
                      settings={"dtype_policy": "mixed_float16", "epochs": 1, "subset": 32, "batch_size": 32})
     )

@@ -26,12 +26,11 @@ from mnistgan.errors import (
     UsageError,
 )
 from mnistgan.evaluation import Evaluation
-from mnistgan.export import Export
-from mnistgan.export import export_generator as export
-from mnistgan.interpolation import Walk
-from mnistgan.interpolation import walk as interpolate
+from mnistgan.export import Export, export
+from mnistgan.interpolation import Walk, walk
+from mnistgan.preview import preview_images
 from mnistgan.projection import Projection, project
-from mnistgan.sampling import Generator, load_generator
+from mnistgan.sampling import Generator, load_generator, load_noise, save_images
 
 __all__ = [
     "Animation",
@@ -58,11 +57,14 @@ __all__ = [
     "evaluate",
     "export",
     "grid",
-    "interpolate",
     "load_generator",
     "load_mnist",
+    "load_noise",
     "open_run",
     "preview_dataset",
+    "preview_images",
     "project",
+    "save_images",
     "train",
+    "walk",
 ]

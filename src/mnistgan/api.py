@@ -14,6 +14,7 @@ functions. See docs/api.md.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,7 @@ class Run:
         averaged one unless ``ema=False`` (see :class:`mnistgan.Generator`)."""
         from mnistgan.sampling import load_generator
 
-        return load_generator(self.path, ckpt, ema, self.config)
+        return load_generator(self.path, ckpt, ema)
 
 
 def open_run(path: Path | str) -> Run:
@@ -154,8 +155,7 @@ def train(
     notebook) and a line per epoch, False nothing, or a Reporter of your own. ``switch_data``:
     let a resume continue on data other than the run's (its content is checked, not its path).
     """
-    from mnistgan.training import TrainRequest
-    from mnistgan.training import train as core
+    from mnistgan.training import TrainRequest, run_training
 
     request = TrainRequest(
         out=Path(out), data=None if data is None else Path(data), resume=resume, overwrite=overwrite, gpu=gpu,
@@ -164,7 +164,7 @@ def train(
     )
     reporter = _reporter(progress)
     try:
-        result = core(request, reporter)
+        result = run_training(request, reporter)
     finally:
         close = getattr(reporter, "close", None)
         if close is not None:
@@ -185,17 +185,26 @@ def grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, s
 
 
 def preview_dataset(data: Path | str | None = None, scale: int = 1):
-    """The report's 10x20 grid of training images (row d: the first 20 of digit d) as a PIL image."""
+    """The report's 10x20 grid of training images (row d: the first 20 of digit d) as a PIL image;
+    :func:`preview_images` gives the images themselves."""
     from mnistgan.preview import PER_DIGIT, preview_images
 
     return grid(preview_images(None if data is None else Path(data)), 10, PER_DIGIT, scale)
 
 
-def evaluate(images: np.ndarray, data: Path | str | None = None, digits: np.ndarray | None = None,
-             retrain: bool = False):
-    """Score uint8 images (N, 28, 28) against MNIST: the numbers ``mnistgan evaluate --json``
-    prints, as an :class:`~mnistgan.evaluation.Evaluation`. ``digits``: the digit each image was
-    asked to be, for a conditional generator's samples (see ``Generator.evaluate`` too)."""
-    from mnistgan.evaluation import score_images
+def evaluate(images: np.ndarray | Path | str, data: Path | str | None = None, digits: np.ndarray | None = None,
+             retrain: bool = False, progress: Callable[[int, int], None] | None = None,
+             notify: Callable[[str], None] | None = None):
+    """Score images against MNIST: the numbers ``mnistgan evaluate --json`` prints, as an
+    :class:`~mnistgan.evaluation.Evaluation`. ``images``: uint8 (N, 28, 28), or a file of them
+    (a .npy of uint8 or of floats in [-1, 1], or a folder of 28x28 PNGs). ``digits``: the digit
+    each image was asked to be, for a conditional generator's samples (``Generator.evaluate``
+    scores a generator). The classifier is trained on first use and cached (``progress`` and
+    ``notify`` hear about that)."""
+    from mnistgan.evaluation import load_samples, score_images
 
-    return score_images(images, None if data is None else Path(data), digits, retrain=retrain)
+    source = "images"
+    if isinstance(images, (str, Path)):
+        source, images = str(images), load_samples(Path(images))
+    return score_images(images, None if data is None else Path(data), digits, source=source, retrain=retrain,
+                        progress=progress, notify=notify)

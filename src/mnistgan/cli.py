@@ -13,21 +13,29 @@ import json
 import os
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 import typer.core
 
-# click's UsageError, the base of every usage error click raises (typer.BadParameter among them).
-# typer vendors click since 0.17 and exports BadParameter but not its base, which typer's own
-# commands catch as below; pyproject.toml pins typer to the minor version this was tested with,
-# and tests/test_train_sample.py checks the one-line errors it gives.
+# click's UsageError, the base of every usage error click raises (typer.BadParameter among them),
+# and the current context (whose parameters name the options in error messages). typer vendors
+# click since 0.17 and exports neither (it exports BadParameter), though its own commands use
+# them; pyproject.toml pins typer to the minor version this was tested with, and
+# tests/test_train_sample.py checks the one-line errors it gives.
 from typer._click.exceptions import UsageError as ClickUsageError
+from typer._click.globals import get_current_context
 
+import mnistgan
 from mnistgan import __version__, console
-from mnistgan.config import positive
+from mnistgan.config import number_list, positive
 from mnistgan.errors import MnistganError
+from mnistgan.files import check_output_file
+from mnistgan.preview import PER_DIGIT
+from mnistgan.projection import check_png_path, noise_path
+from mnistgan.sampling import check_sample_output, truncation_problem
 
 
 @contextlib.contextmanager
@@ -81,19 +89,23 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def option_name(argument: str) -> str:
-    """How the CLI names an argument of the core's error messages: learning_rate -> --lr."""
-    from mnistgan.config import flag_of
+def _option_names(ctx) -> Callable[[str], str]:
+    """How the command line writes the arguments the core's errors name, from click's own
+    parameters: this command's first, then the other commands' (a sample error may name train's
+    --conditional). ``no_x`` is the off switch of flag ``x``."""
+    params = [p for c in (ctx.parent.command.commands.values() if ctx.parent else ()) for p in c.params]
+    names = {p.name: p for p in [*params, *ctx.command.params] if p.opts}  # this command's last: it wins
 
-    named = {"n": "-n", "ema": "--ema/--no-ema", "start": "--from", "end": "--to"}
-    if argument in named:
-        return named[argument]
-    negated = argument.startswith("no_")
-    try:
-        flag = flag_of(argument[3:] if negated else argument)
-    except KeyError:
+    def name(argument: str) -> str:
+        param = names.get(argument)
+        if param is not None:
+            return param.opts[0]
+        param = names.get(argument[3:]) if argument.startswith("no_") else None
+        if param is not None and param.secondary_opts:
+            return param.secondary_opts[0]
         return "--" + argument.replace("_", "-")
-    return f"--no-{flag[2:]}" if negated else flag
+
+    return name
 
 
 def handle_errors(command):
@@ -106,7 +118,7 @@ def handle_errors(command):
         except MnistganError as exc:
             if _debug["on"]:
                 raise
-            raise _fail(exc.render(option_name), exc.exit_code) from None
+            raise _fail(exc.render(_option_names(get_current_context())), exc.exit_code) from None
         except OSError as exc:
             if _debug["on"]:
                 raise
@@ -145,6 +157,21 @@ def _checked(check) -> typing.Callable:
         problem = None if value is None else check(value)
         if problem:
             raise typer.BadParameter(f"{problem}, not {value}")
+        return value
+
+    return callback
+
+
+def _output(check) -> typing.Callable:
+    """A Typer callback from a library output check: an output that cannot be written is refused
+    before any work is done (the library checks it again when it writes)."""
+
+    def callback(ctx: typer.Context, value):
+        if value is not None:
+            try:
+                check(value)
+            except MnistganError as exc:
+                raise ClickUsageError(exc.render(_option_names(ctx))) from None
         return value
 
     return callback
@@ -215,26 +242,29 @@ RunOpt = Annotated[
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge the PNG by this integer factor.")]
 CkptOpt = Annotated[str, typer.Option("--ckpt", help="latest, best (runs trained with --eval-every), an epoch "
                                       "number, or a checkpoint path.")]
-
-
-def _truncation_check(value: float) -> str | None:
-    from mnistgan.sampling import truncation_problem
-
-    return truncation_problem(value)
-
-
 TruncationOpt = Annotated[
     float,
-    typer.Option("--truncation", callback=_checked(_truncation_check), metavar="PSI",
+    typer.Option("--truncation", callback=_checked(truncation_problem), metavar="PSI",
                  help="Draw the noise closer to its mean: psi times standard normal noise, 0 < psi <= 1. "
                  "Cleaner, more typical digits, less variety; 1 = none."),
 ]
+EmaOpt = Annotated[
+    Optional[bool],
+    typer.Option("--ema/--no-ema", help="Draw from the averaged generator (--ema) or the trained one (--no-ema). "
+                 "Default: the averaged one when the checkpoint has it.", show_default=False),
+]
+
+
+def _images_out(default: Path | None) -> typing.Callable:
+    """--out of a PNG grid or .npy array (checked before any work; a default folder is ours to create)."""
+    return _output(lambda out: out == default or check_sample_output(out))
 
 
 @app.command("preview-dataset", cls=_Command)
 @handle_errors
-def preview_dataset(
-    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = DEFAULT_PREVIEW,
+def preview_dataset_command(
+    out: Annotated[Path, typer.Option("--out", help="PNG to write.", callback=_images_out(DEFAULT_PREVIEW))
+                   ] = DEFAULT_PREVIEW,
     data: DataOpt = None,
     scale: ScaleOpt = 1,
 ) -> None:
@@ -244,16 +274,15 @@ def preview_dataset(
     Example:
       mnistgan preview-dataset --data mnist.npz --scale 2
     """
-    from mnistgan.preview import preview_dataset as core
+    images = mnistgan.preview_images(data)  # the default out/ is created only once MNIST has loaded
+    console.result(str(mnistgan.save_images(images, out, scale, rows=10, cols=PER_DIGIT,
+                                            make_folder=out == DEFAULT_PREVIEW)))
 
-    # The default folder is ours to create (once MNIST has loaded); a folder the user names must exist.
-    console.result(str(core(out, data, scale, create_folder=out == DEFAULT_PREVIEW)))
 
-
-@app.command(cls=_Command)
+@app.command("train", cls=_Command)
 @handle_errors
 @with_config_options
-def train(
+def train_command(
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("out"),
     data: DataOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
@@ -284,11 +313,9 @@ def train(
       mnistgan train --recipe fast --minutes 10        # good digits in minutes on a CPU
       mnistgan train --epochs 2 --subset 2048 --out out/
     """
-    from mnistgan.api import train as core
-
-    reporter = console.TrainingReporter()
-    run = core(out, data=data, resume=resume, overwrite=overwrite, minutes=minutes, gpu=gpu,
-               mixed_precision=mixed_precision, progress=reporter, switch_data=switch_data, **settings)
+    run = mnistgan.train(out, data=data, resume=resume, overwrite=overwrite, minutes=minutes, gpu=gpu,
+                         mixed_precision=mixed_precision, progress=console.TrainingReporter(),
+                         switch_data=switch_data, **settings)
     if run.worker is not None:  # a multi-worker run's non-chief process
         console.info(f"{run.worker} done: trained {run.config.train.epochs} epochs; the chief wrote {run.path}")
         return
@@ -296,29 +323,21 @@ def train(
     console.result(str(run.path))
 
 
-EmaOpt = Annotated[
-    Optional[bool],
-    typer.Option("--ema/--no-ema", help="Draw from the averaged generator (--ema) or the trained one (--no-ema). "
-                 "Default: the averaged one when the checkpoint has it.", show_default=False),
-]
-
-
-@app.command(cls=_Command)
+@app.command("sample", cls=_Command)
 @handle_errors
-def sample(
+def sample_command(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
     n: Annotated[int, typer.Option("-n", "--num", min=1, max=100_000, help="Number of images.")] = 16,
     seed: Annotated[int, typer.Option(min=0, help="Noise seed: same checkpoint and seed, same bytes.")] = 0,
-    out: Annotated[Path, typer.Option("--out", help="A .png grid, or .npy for the raw uint8 (n, 28, 28) array.")] = Path(
-        "samples.png"
-    ),
+    out: Annotated[Path, typer.Option("--out", callback=_images_out(None), help="A .png grid, or .npy for the raw "
+                                      "uint8 (n, 28, 28) array.")] = Path("samples.png"),
     scale: ScaleOpt = 2,
     digit: Annotated[
         Optional[int], typer.Option("--digit", min=0, max=9, help="Conditional runs: draw this digit only.",
                                     show_default=False)
     ] = None,
-    digits: Annotated[
+    all_digits: Annotated[
         Optional[str], typer.Option("--digits", help="Conditional runs: 'all' draws a 10-row grid, "
                                     "-n of each digit (row d is digit d).", show_default=False)
     ] = None,
@@ -348,24 +367,28 @@ def sample(
       mnistgan sample --run out/ -n 1000 --cols 40 --scale 1 --out sheet.png
       mnistgan sample --run out/ --cluster all -n 10
     """
-    from mnistgan.sampling import sample as core
-
-    if digits is not None and digits != "all":
+    if all_digits is not None and all_digits != "all":
         raise typer.BadParameter("only 'all' is supported", param_hint="'--digits'")
-    if digits is not None and digit is not None:
+    if all_digits is not None and digit is not None:
         raise typer.BadParameter("give --digit or --digits, not both", param_hint="'--digits'")
     if cluster is not None and cluster != "all" and not (cluster.isdigit() and len(cluster) < 6):
         raise typer.BadParameter(f"a cluster number or 'all', not {cluster!r}", param_hint="'--cluster'")
-    result = core(run, ckpt, n, seed, out, scale, digit=digit, all_digits=digits == "all", ema=ema,
-                  truncation=truncation, noise=noise, cols=cols, all_clusters=cluster == "all",
-                  cluster=None if cluster in (None, "all") else int(cluster))
-    console.info(f"{result.count} images from {result.generator}")
-    console.result(str(result.path))
+    rows_each = all_digits is not None or cluster == "all"
+    if cols is not None and rows_each:
+        raise typer.BadParameter("does not apply to a grid with a row per digit or cluster", param_hint="'--cols'")
+    generator = mnistgan.load_generator(run, ckpt, ema)  # the weights load when the first image is drawn
+    images, rows, sheet_cols = generator.sample_sheet(
+        n, seed, digit, truncation, None if cluster in (None, "all") else int(cluster),
+        all_digits=all_digits is not None, all_clusters=cluster == "all",
+        noise=None if noise is None else mnistgan.load_noise(noise, generator.noise_dim))
+    path = mnistgan.save_images(images, out, scale, rows=rows, cols=sheet_cols or cols)
+    console.info(f"{len(images)} images from {generator.describe()}")
+    console.result(str(path))
 
 
-@app.command(cls=_Command)
+@app.command("animate", cls=_Command)
 @handle_errors
-def animate(
+def animate_command(
     folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A run folder, or a folder of epoch_XXXX.png files.",
                                            show_default=False)],
     out: Annotated[Optional[Path], typer.Option("--out", help="GIF to write. Default: FOLDER/animation.gif.",
@@ -379,28 +402,21 @@ def animate(
     Example:
       mnistgan animate out/ --fps 5
     """
-    from mnistgan.animation import animate as core
-
-    result = core(folder, out, fps, loop)
+    result = mnistgan.animate(folder, out, fps, loop)
     console.info(f"{result.frames} frames, {result.first.name} .. {result.last.name}")
     console.result(str(result.path))
 
 
 def _int_list(text: str | None, name: str, lo: int, hi: int) -> list[int] | None:
-    if text is None:
-        return None
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}", param_hint=name) from None
-    if any(not lo <= v <= hi for v in values):
-        raise typer.BadParameter(f"values must be between {lo} and {hi}", param_hint=name)
-    return values
+        return None if text is None else number_list(text, lo, hi)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=name) from None
 
 
-@app.command(cls=_Command)
+@app.command("interpolate", cls=_Command)
 @handle_errors
-def interpolate(
+def interpolate_command(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated noise seeds to walk through.")] = "0,1,2,3",
@@ -410,7 +426,8 @@ def interpolate(
     ] = None,
     frames: Annotated[int, typer.Option(min=2, max=500, help="Frames from one seed (or digit) to the next.")] = 24,
     fps: Annotated[float, typer.Option(min=0.1, max=100.0, help="Frames per second.")] = 12.0,
-    out: Annotated[Path, typer.Option("--out", help="GIF to write.")] = Path("walk.gif"),
+    out: Annotated[Path, typer.Option("--out", callback=_output(check_output_file), help="GIF to write.")
+                   ] = Path("walk.gif"),
     scale: Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge frames by this factor.")] = 4,
     ema: EmaOpt = None,
     truncation: TruncationOpt = 1.0,
@@ -430,19 +447,23 @@ def interpolate(
       mnistgan interpolate --run cond/ --digits 0,1,2,3,4,5,6,7,8,9 --seeds 5
       mnistgan interpolate --run out/ --from mine.npy --to test7.npy
     """
-    from mnistgan.interpolation import interpolate as core
-
+    if (start is None) != (end is None):
+        raise typer.BadParameter("give both --from and --to", param_hint="'--from'")
+    if start is not None and digits is not None:
+        raise typer.BadParameter("walks between noise vectors; it cannot be combined with --digits",
+                                 param_hint="'--from'")
     seed_list = _int_list(seeds, "'--seeds'", 0, 2**32 - 1)
     digit_list = _int_list(digits, "'--digits'", 0, 9)
-    result = core(run, ckpt, seed_list, frames, fps, out, digits=digit_list, scale=scale, ema=ema,
-                  truncation=truncation, start=start, end=end)
-    console.info(f"{len(result.frames)} frames, {result.what}, from {result.generator}")
-    console.result(str(result.path))
+    generator = mnistgan.load_generator(run, ckpt, ema)
+    points = None if start is None else [mnistgan.load_noise(p, generator.noise_dim) for p in (start, end)]
+    walk = mnistgan.walk(generator, seed_list, frames, digit_list, scale, truncation, points).save(out, fps)
+    console.info(f"{len(walk.frames)} frames, {walk.what}, from {walk.generator}")
+    console.result(str(walk.path))
 
 
-@app.command(cls=_Command)
+@app.command("evaluate", cls=_Command)
 @handle_errors
-def evaluate(
+def evaluate_command(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
     n: Annotated[int, typer.Option("-n", "--num", min=2, max=100_000, help="Samples to draw and score.")] = 10_000,
@@ -471,20 +492,27 @@ def evaluate(
     Example:
       mnistgan evaluate --run out/ -n 10000 --json
     """
-    from mnistgan.evaluation import evaluate as core
-
+    if samples is not None and ema is not None:
+        raise typer.BadParameter("--ema/--no-ema chooses a checkpoint's generator; it does not apply to --samples",
+                                 param_hint="'--samples'")
+    if samples is not None and truncation != 1:
+        raise typer.BadParameter("--truncation changes a checkpoint's samples; it does not apply to --samples",
+                                 param_hint="'--samples'")
     with console.TaskProgress("training the evaluation classifier") as bar:
-        result = core(run=run, ckpt=ckpt, n=n, seed=seed, samples=samples, data=data, retrain=retrain, ema=ema,
-                      truncation=truncation, progress=bar.update, notify=console.info)
+        if samples is not None:
+            result = mnistgan.evaluate(samples, data, retrain=retrain, progress=bar.update, notify=console.info)
+        else:
+            result = mnistgan.load_generator(run, ckpt, ema).evaluate(
+                n, seed, data, retrain=retrain, truncation=truncation, progress=bar.update, notify=console.info)
     if as_json:
         console.result(json.dumps(result.to_dict(), indent=2))
     else:
         console.evaluation_table(result)
 
 
-@app.command(cls=_Command)
+@app.command("project", cls=_Command)
 @handle_errors
-def project(
+def project_command(
     image: Annotated[Optional[Path], typer.Argument(help="A digit image: a 28x28 MNIST-like PNG, or any image "
                      "Pillow reads (centred and resized as MNIST's digits were).", show_default=False)] = None,
     run: RunOpt = Path("out"),
@@ -494,10 +522,10 @@ def project(
     data: DataOpt = None,
     digit: Annotated[Optional[int], typer.Option("--digit", min=0, max=9, help="Conditional runs: search this "
                      "digit only. Default: every digit; the closest wins.", show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", help="Side-by-side PNG (target, projection); the noise is "
-                   "saved beside it as .npy.")] = Path("projection.png"),
-    gif: Annotated[Optional[Path], typer.Option("--gif", help="Also write a GIF of the search.",
-                                                show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", callback=_output(check_png_path), help="Side-by-side PNG (target, "
+                   "projection); the noise is saved beside it as .npy.")] = Path("projection.png"),
+    gif: Annotated[Optional[Path], typer.Option("--gif", callback=_output(check_output_file),
+                                                help="Also write a GIF of the search.", show_default=False)] = None,
     steps: Annotated[int, typer.Option(min=1, max=100_000, help="Adam steps from each start.")] = 300,
     starts: Annotated[int, typer.Option(min=1, max=1000, help="Random starts (per digit searched); the "
                       "closest result is kept.")] = 8,
@@ -512,18 +540,20 @@ def project(
       mnistgan project --test-index 0 --run out/ --out test0.png
       mnistgan sample --run out/ --noise mine.npy --out again.png
     """
-    from mnistgan.projection import noise_path, project_target as core
-
-    result = core(run, ckpt, image, test_index, data, digit, out, gif, steps, starts, seed, ema)
+    if (image is None) == (test_index is None):
+        raise typer.BadParameter("give an IMAGE file or --test-index, one of them", param_hint="'--test-index'")
+    target = image if image is not None else mnistgan.load_mnist(data).test_image(test_index)
+    generator = mnistgan.load_generator(run, ckpt, ema)
+    result = mnistgan.project(generator, target, digit, steps, starts, seed, record=gif is not None).save(out, gif)
     found = f" as digit {result.digit}" if result.digit is not None else ""
     console.info(f"projected{found}: RMS difference {result.error:.1f} grey levels after {result.steps} steps "
                  f"from {result.starts} starts; noise in {noise_path(result.path)}; from {result.generator}")
     console.result(str(result.path))
 
 
-@app.command(cls=_Command)
+@app.command("export", cls=_Command)
 @handle_errors
-def export(
+def export_command(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
     fmt: Annotated[str, typer.Option("--format", metavar="[keras|savedmodel|tflite|onnx]", help="keras: one "
@@ -546,17 +576,15 @@ def export(
     Example:
       mnistgan export --run out/ --ckpt best --format tflite --out generator.tflite
     """
-    from mnistgan.export import export as core
-
-    result = core(run, ckpt, fmt, out, ema=ema, truncation=truncation)
+    result = mnistgan.export(mnistgan.load_generator(run, ckpt, ema), out, fmt, truncation)  # checks, then loads
     psi = f", truncation {result.truncation:g}" if result.truncation != 1 else ""
     console.info(f"{result.format} export of {result.generator}{psi}; inputs {', '.join(result.inputs)} -> image")
     console.result(str(result.path))
 
 
-@app.command(cls=_Command)
+@app.command("explore", cls=_Command)
 @handle_errors
-def explore(
+def explore_command(
     run: Annotated[Path, typer.Option("--run", file_okay=False, help="A run folder, or a folder of runs to "
                    "compare.")] = Path("out"),
     host: Annotated[str, typer.Option("--host", help="Address to serve on. Anything but 127.0.0.1 lets other "
@@ -574,12 +602,12 @@ def explore(
       mnistgan explore --run out/
       mnistgan explore --run runs/ --no-browser --port 8000
     """
-    from mnistgan.explorer import explore as core
+    from mnistgan.explorer import explore
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.info(f"warning: serving on {host}: anyone who can reach this machine can see these runs, "
                      "draw from their generators and use its CPU")
-    page = core(run, host=host, port=port, open_browser=browser)
+    page = explore(run, host=host, port=port, open_browser=browser)
     console.info(f"exploring {', '.join(page.runs)} at {page.url} (Ctrl-C stops)")
     console.result(page.url)
     page.wait()

@@ -52,6 +52,18 @@ def one_of(*choices: str) -> Check:
     return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
 
 
+def number_list(text: str, lo: int, hi: int) -> list[int]:
+    """'0, 1,2' -> [0, 1, 2]: the whole numbers of a comma-separated list, each in [lo, hi];
+    ValueError saying what is wrong otherwise."""
+    try:
+        values = [int(v) for v in str(text).replace(" ", "").split(",") if v]
+    except ValueError:
+        raise ValueError(f"comma-separated whole numbers, not {text!r}") from None
+    if any(not lo <= v <= hi for v in values):
+        raise ValueError(f"values must be between {lo} and {hi}")
+    return values
+
+
 @dataclass(frozen=True)
 class Option:
     """How a config field is offered and checked (dataclass field metadata)."""
@@ -213,15 +225,6 @@ def check_fields(config: Any) -> None:
         problem = opt.problem(getattr(config, name))
         if problem:
             raise ValueError(f"{name} {problem}, not {getattr(config, name)!r}")
-
-
-def flag_of(name: str) -> str:
-    """A config field's train option: ``learning_rate`` -> ``--lr``."""
-    for cls in (ModelConfig, TrainConfig):
-        for field_name, opt, _ in options(cls):
-            if field_name == name:
-                return "--" + (opt.flag or name.replace("_", "-"))
-    raise KeyError(name)
 
 
 def resumable(name: str) -> bool:

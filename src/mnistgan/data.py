@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistgan.errors import DataError
+from mnistgan.errors import DataError, UsageError
 from mnistgan.seeds import NUM_CLASSES
 
 ENV_VAR = "MNISTGAN_DATA"
@@ -58,6 +58,14 @@ class Mnist:
             digest.update(f"{array.dtype}{array.shape}".encode())
             digest.update(array.data)
         return digest.hexdigest()[:16]
+
+    def test_image(self, test_index: int) -> np.ndarray:
+        """Test image ``test_index`` (uint8 (28, 28))."""
+        if self.x_test is None:
+            raise UsageError(f"{self.source} has no test set for {{test_index}}")
+        if not 0 <= test_index < len(self.x_test):
+            raise UsageError(f"{{test_index}} must be between 0 and {len(self.x_test) - 1}, not {test_index}")
+        return self.x_test[test_index]
 
     def require_test_set(self, why: str) -> None:
         """Refuse data without a test set, saying what needed it."""

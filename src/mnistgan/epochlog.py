@@ -1,5 +1,6 @@
-"""What an epoch reports: its metrics, the reporter that shows progress, and the per-epoch CSV
-files (metrics.csv, evaluation.csv), rewritten whole and atomically each epoch.
+"""What an epoch reports: its metrics, the reporter that shows progress, the events of the
+training loop (a Callback's methods, and why training stopped), and the per-epoch CSV files
+(metrics.csv, evaluation.csv), rewritten whole and atomically each epoch.
 
 A resumed run keeps only the rows its checkpoint covers; later rows are redone by training.
 """
@@ -7,6 +8,7 @@ A resumed run keeps only the rows its checkpoint covers; later rows are redone b
 from __future__ import annotations
 
 import csv
+import enum
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +48,38 @@ class Reporter(Protocol):
     def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
     def steps_done(self, done: int) -> None: ...
     def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None: ...
+
+
+class StopReason(enum.Enum):
+    SIGNAL = "a signal"  # Ctrl-C or SIGTERM to this process
+    PEER = "another worker's signal"  # the workers of a multi-worker run stop together
+    TIME_UP = "the time budget"
+
+
+@dataclass(frozen=True)
+class Stop:
+    reason: StopReason
+    signal: int = 0  # SIGNAL and PEER: the signal's number; the exit code is 128 + it
+
+
+
+class Callback:
+    """What happens around the loop's steps. The loop calls every callback in its list's order:
+    ``epoch_started`` before an epoch's first chunk, ``chunk_done`` after each chunk of steps,
+    ``epoch_done`` once the epoch is complete, and ``stopped`` when training stops mid-epoch."""
+
+    def epoch_started(self, epoch: int, step: int) -> None:
+        pass
+
+    def chunk_done(self, epoch: int, step: int) -> None:
+        pass
+
+    def epoch_done(self, epoch: int, metrics: EpochMetrics) -> None:
+        pass
+
+    def stopped(self, epoch: int, step: int, stop: Stop) -> None:
+        pass
+
 
 
 class SilentReporter:

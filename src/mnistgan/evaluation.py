@@ -133,8 +133,8 @@ def score_images(
     *,
     source: str = "images",
     retrain: bool = False,
-    progress: Callable[[int, int], None] = lambda done, total: None,
-    notify: Callable[[str], None] = lambda text: None,
+    progress: Callable[[int, int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """All scores for uint8 ``images`` (N, 28, 28) against MNIST (``data``: as for ``load_mnist``).
 
@@ -150,51 +150,6 @@ def score_images(
         raise UsageError(f"images must be uint8 of shape (N, 28, 28) with N >= 2, not {images.dtype} {images.shape}")
     mnist = load_mnist(data)
     classifier = load_or_train(  # which refuses data without a test set
-        lambda: mnist, retrain=retrain, progress=progress, notify=notify)
+        lambda: mnist, retrain=retrain, progress=progress or (lambda done, total: None),
+        notify=notify or (lambda text: None))
     return score(images, classifier, mnist.x_train, mnist.x_test, source, digits, mnist.y_test)
-
-
-def evaluate_generator(generator, n: int = 10_000, seed: int = 0, data: Path | str | None = None,
-                       truncation: float = 1.0, **kwargs) -> Evaluation:
-    """Score ``n`` samples of a Generator; a conditional one is asked for every digit equally often.
-    ``truncation`` < 1 scores truncated samples (Generator.noise)."""
-    from mnistgan.sampling import weights_name
-    from mnistgan.seeds import every_digit
-
-    if n < 2:
-        raise UsageError("{n} must be at least 2")
-    digits = every_digit(n) if generator.conditional else None
-    images = generator.images(generator.noise(n, seed, truncation), digits)
-    info = generator.checkpoint
-    psi = f", truncation {truncation:g}" if truncation != 1 else ""
-    source = f"{info.prefix} ({info.where}, {weights_name(generator.averaged)}, seed {seed}{psi})"
-    return score_images(images, data, digits, source=source, **kwargs)
-
-
-def evaluate(
-    *,
-    run: Path | None,
-    ckpt: str = "latest",
-    n: int = 10_000,
-    seed: int = 0,
-    samples: Path | None = None,
-    data: Path | None = None,
-    retrain: bool = False,
-    ema: bool | None = None,
-    truncation: float = 1.0,
-    progress: Callable[[int, int], None] = lambda done, total: None,
-    notify: Callable[[str], None] = lambda text: None,
-) -> Evaluation:
-    """Score a checkpoint's samples, or a samples file (``mnistgan evaluate``)."""
-    if samples is not None:
-        if ema is not None:
-            raise UsageError("{ema} chooses a checkpoint's generator; it does not apply to {samples}")
-        if truncation != 1:
-            raise UsageError("{truncation} changes a checkpoint's samples; it does not apply to {samples}")
-        return score_images(load_samples(samples), data, source=str(samples), retrain=retrain,
-                            progress=progress, notify=notify)
-    from mnistgan.sampling import check_truncation, load_generator
-
-    check_truncation(truncation)
-    return evaluate_generator(load_generator(run, ckpt, ema), n, seed, data, truncation, retrain=retrain,
-                              progress=progress, notify=notify)

@@ -81,13 +81,12 @@ def walk_command(run: Path, ckpt: str, seeds: list[int], digits: list[int] | Non
 
 def parse_numbers(text: str, what: str, lo: int, hi: int) -> list[int]:
     """'0, 1,2' -> [0, 1, 2]; a UsageError naming ``what`` otherwise."""
+    from mnistgan.config import number_list
+
     try:
-        values = [int(v) for v in str(text).replace(" ", "").split(",") if v]
-    except ValueError:
-        raise UsageError(f"{what}: comma-separated whole numbers, not {text!r}") from None
-    if any(not lo <= v <= hi for v in values):
-        raise UsageError(f"{what} must be between {lo} and {hi}")
-    return values
+        return number_list(text, lo, hi)
+    except ValueError as exc:
+        raise UsageError(f"{what}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,7 @@ class Explorer:
             if key in self._generators:
                 self._generators.move_to_end(key)
                 return self._generators[key]
-        g = run.generator(int(ckpt) if ckpt.isdigit() else ckpt, ema=None if ema else False)
+        g = run.generator(int(ckpt) if ckpt.isdigit() else ckpt, ema=None if ema else False).load()
         with self._lock:
             self._generators[key] = g
             while len(self._generators) > CACHED_GENERATORS:
@@ -180,14 +179,14 @@ class Explorer:
     def walk(self, name: str, ckpt: str = "latest", seeds: str = "0,1,2,3", digits: str = "", frames: int = 24,
              truncation: float = 1.0, ema: bool = True) -> tuple[Picture, np.ndarray]:
         """A latent walk as a looping GIF (``mnistgan interpolate``) and its frames."""
-        from mnistgan import interpolate
+        from mnistgan import walk as latent_walk
 
         seed_list = parse_numbers(seeds, "seeds", 0, 2**32 - 1)
         digit_list = parse_numbers(digits, "digits", 0, 9) or None
-        walk = interpolate(self.generator(name, ckpt, ema), seed_list, frames, digits=digit_list,
-                           truncation=truncation).save(self._file("walk.gif"))
+        result = latent_walk(self.generator(name, ckpt, ema), seed_list, frames, digits=digit_list,
+                             truncation=truncation).save(self._file("walk.gif"))
         command = walk_command(self.runs[name].path, ckpt, seed_list, digit_list, frames, truncation, ema)
-        return Picture(walk.path, command), walk.frames
+        return Picture(result.path, command), result.frames
 
     def training(self, name: str) -> dict:
         """The run's progress: losses and scores per epoch, the epochs that have a grid, a summary."""

@@ -37,7 +37,7 @@ ONNX_OPSET = 17
 
 @dataclass(frozen=True)
 class Export:
-    """What :func:`export_generator` wrote."""
+    """What :func:`export` wrote."""
 
     path: Path
     format: str
@@ -55,7 +55,7 @@ def default_path(fmt: str) -> Path:
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise UsageError(f"{{format}} must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise UsageError(f"{{fmt}} must be one of {', '.join(FORMATS)}, not {fmt!r}")
     return fmt
 
 
@@ -94,12 +94,14 @@ def portable_model(generator: Generator, truncation: float = 1.0):
     return keras.Model([noise, digit], image, name="mnistgan_generator")
 
 
-def export_generator(generator: Generator, path: Path | str, fmt: str = "keras", truncation: float = 1.0) -> Export:
-    """Write ``generator`` to ``path`` in format ``fmt`` (keras, savedmodel or tflite), atomically."""
+def export(generator: Generator, out: Path | str | None = None, fmt: str = "keras", truncation: float = 1.0) -> Export:
+    """Write ``generator`` to ``out`` in format ``fmt`` (keras, savedmodel, tflite or onnx),
+    atomically; by default to generator.keras, generator_savedmodel, generator.tflite or
+    generator.onnx. ``truncation`` is built into the exported model."""
     from mnistgan.backend import import_tensorflow
     from mnistgan.sampling import check_truncation
 
-    path = check_export_path(Path(path), fmt)
+    path = check_export_path(default_path(fmt) if out is None else Path(out), fmt)
     truncation = check_truncation(truncation)
     tf = import_tensorflow()
     model = portable_model(generator, truncation)
@@ -195,14 +197,3 @@ def _write_savedmodel(tf, model, generator: Generator, folder: Path) -> None:
     archive.track(model)
     archive.add_endpoint(name="serve", fn=serve, input_signature=spec)
     archive.write_out(str(folder), verbose=False)
-
-
-def export(run: Path | None, ckpt: str = "latest", fmt: str = "keras", out: Path | None = None,
-           ema: bool | None = None, truncation: float = 1.0) -> Export:
-    """Export the generator of ``run`` at ``ckpt`` (``mnistgan export``)."""
-    from mnistgan.sampling import check_truncation, load_generator, run_config_or_none
-
-    out = check_export_path(default_path(fmt) if out is None else Path(out), fmt)
-    check_truncation(truncation)
-    config = run_config_or_none(Path(run if run is not None else "."), ckpt)  # before TensorFlow loads
-    return export_generator(load_generator(run, ckpt, ema, config), out, fmt, truncation)

@@ -27,10 +27,13 @@ of the global batch's mean.
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
+
 import numpy as np
 
 from mnistgan import seeds
-from mnistgan.backend import import_tensorflow
+from mnistgan.backend import import_tensorflow, native_stderr_filtered
 from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY, CONFIG_KEY
 from mnistgan.config import ModelConfig, TrainConfig
 from mnistgan.models import (
@@ -48,6 +51,18 @@ import keras  # noqa: E402
 
 
 SIGNALS = 64  # the highest signal number a stop vote can carry (Linux's real-time signals end at 64)
+STEPS_PER_CALL = 10  # steps per compiled call: progress granularity vs per-call overhead
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch's work: its number, the training data on the device, its shuffled batches."""
+
+    number: int
+    data: tuple  # (images, labels) from DCGAN.place_data
+    full: tf.Tensor  # (steps, batch_size) image indices of the full batches
+    rest: tf.Tensor  # the short last batch's indices (possibly none)
+    steps: int
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -116,6 +131,7 @@ class DCGAN:
         self.run_steps = tf.function(self._run_steps_impl)
         self.run_last_step = tf.function(self._run_last_step_impl)
         self._noise_shape = (bs, nd)
+        self._built = False  # the compiled steps have run a whole epoch in this process
 
     def _build_state(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
         self.generator = build_generator(model_cfg, train_cfg.seed, sync_batchnorm=self.replicas > 1)
@@ -177,16 +193,10 @@ class DCGAN:
         parts = [self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer]
         return parts + ([self.average] if self.average is not None else [])
 
-    @property
-    def inference_generator(self) -> keras.Model:
-        """The generator that draws pictures: the average when the run keeps one."""
-        return self.average if self.average is not None else self.generator
-
     # -- one optimisation step (Listing 12) -------------------------------------------------
 
-    def _g(self, noise, labels, training: bool, generator: keras.Model | None = None):
-        generator = self.generator if generator is None else generator
-        return generator(network_inputs(self.model_cfg, noise, labels), training=training)
+    def _g(self, noise, labels, training: bool):
+        return self.generator(network_inputs(self.model_cfg, noise, labels), training=training)
 
     def _d(self, images, labels, training: bool):
         out = self.discriminator(discriminator_inputs(self.model_cfg, images, labels), training=training)
@@ -270,6 +280,46 @@ class DCGAN:
             self.strategy.experimental_distribute_values_from_function(lambda _: tf.constant(labels)),
         )
 
+    # -- an epoch, chunk by chunk: the DCGAN keeps its own counters ---------------------------------
+
+    def begin_epoch(self, epoch: int, data, n: int) -> Epoch:
+        """Epoch ``epoch``'s shuffled batches of ``n`` images (``data``: from :meth:`place_data`),
+        ready for :meth:`train_chunk`; from its first step, the loss sums start again."""
+        full, rest = seeds.epoch_batches(n, self.train_cfg.batch_size, self.train_cfg.seed, epoch)
+        if self.steps_done() == 0:  # not an epoch resumed mid-way
+            self.loss_sums.assign([0.0, 0.0])
+        return Epoch(epoch, data, tf.constant(full), tf.constant(rest), steps_per_epoch(n, self.train_cfg.batch_size))
+
+    def steps_done(self) -> int:
+        """Steps done in the epoch in progress."""
+        return int(self.step.numpy())
+
+    def train_chunk(self, epoch: Epoch) -> int:
+        """Train the next steps of ``epoch`` (up to :data:`STEPS_PER_CALL` in one compiled call, or the
+        epoch's short last batch); returns the steps done in the epoch."""
+        done, full = self.steps_done(), int(epoch.full.shape[0])
+        number = tf.constant(epoch.number, tf.int64)
+        # The first call of each compiled function builds its graph; hold back the optimizer's
+        # harmless complaints while it does.
+        with native_stderr_filtered() if not self._built else contextlib.nullcontext():
+            if done < full:
+                end = min(done + STEPS_PER_CALL, full)
+                self.run_steps(*epoch.data, epoch.full, number, tf.constant(done, tf.int64), tf.constant(end, tf.int64))
+            else:
+                self.run_last_step(*epoch.data, epoch.rest, number, tf.constant(done, tf.int64))
+        return self.steps_done()
+
+    def mean_losses(self, steps: int) -> tuple[float, float]:
+        """The epoch's mean generator and discriminator losses over its ``steps`` steps so far."""
+        g_sum, d_sum = self.loss_sums.numpy()
+        return float(g_sum) / steps, float(d_sum) / steps
+
+    def end_epoch(self, epoch: int) -> None:
+        """Epoch ``epoch`` is complete: the counters say so, for the checkpoint saved next."""
+        self._built = True
+        self.epoch.assign(epoch)
+        self.step.assign(0)
+
     def _run_steps_impl(self, images, labels, batches, epoch, start, stop):
         """Steps ``start..stop-1`` of ``epoch`` over full batches, all inside one graph call."""
         for step in tf.range(start, stop):
@@ -303,17 +353,9 @@ class DCGAN:
 
     # -- inference ------------------------------------------------------------------------------
 
-    def grid_shape(self) -> tuple[int, int]:
-        """Rows and columns of the progress grid: one row per digit for conditional runs."""
-        from mnistgan.images import grid_shape
-
-        n = self.train_cfg.num_examples
-        return (10, n) if self.model_cfg.conditional else grid_shape(n)
-
-    def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Images in inference mode; ``labels`` (the digits asked for) matter for conditional runs only."""
-        return self._g(tf.constant(noise), tf.constant(labels, tf.int32), training=False,
-                       generator=self.inference_generator).numpy()
+    def drawn(self) -> keras.Model:
+        """The generator that draws pictures (grids, scores, samples): the average when the run keeps one."""
+        return self.average if self.average is not None else self.generator
 
     def recalibrate(self) -> None:
         """Re-estimate the BatchNorm statistics of the generator that draws pictures (see
@@ -321,18 +363,5 @@ class DCGAN:
         from mnistgan.models import recalibrate_batchnorm
 
         with self.strategy.scope():  # cross-replica: every replica's copy gets the same statistics
-            recalibrate_batchnorm(self.inference_generator, self.model_cfg, self.train_cfg.seed,
+            recalibrate_batchnorm(self.drawn(), self.model_cfg, self.train_cfg.seed,
                                   self.train_cfg.batch_size)
-
-    def progress_images(self) -> np.ndarray:
-        """The fixed-noise samples in inference mode (BatchNorm uses its moving statistics,
-        re-estimated by :meth:`recalibrate` before each epoch's grid).
-
-        Conditional runs draw every digit from the same noise vectors: row d holds digit d.
-        """
-        noise, generator = self.fixed_noise, self.inference_generator
-        if not self.model_cfg.conditional:
-            return generator(noise, training=False).numpy()
-        n = noise.shape[0]
-        labels = tf.repeat(tf.range(10, dtype=tf.int32), n)
-        return self._g(tf.tile(noise, [10, 1]), labels, training=False, generator=generator).numpy()

@@ -17,8 +17,8 @@ import numpy as np
 
 from mnistgan.errors import UsageError
 from mnistgan.files import check_output_file
-from mnistgan.images import make_grid, to_uint8, upscale
-from mnistgan.sampling import Generator, check_truncation, load_generator, require_conditional, run_config_or_none
+from mnistgan.images import make_grid, upscale
+from mnistgan.sampling import Generator, check_truncation
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,14 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
     in every frame; with ``digits`` the walk goes from digit to digit instead, the noise of the
     first seed held fixed. ``truncation``: see Generator.noise. ``points``: noise vectors
     (noise_dim,) to walk through instead of the seeds' (projected noise, say)."""
-    from mnistgan.models import GENERATOR_BODY, one_hot
+    from mnistgan.models import one_hot
 
     if points is not None:
         if len(points) < 2 or digits is not None:
             raise UsageError("a walk between given noise vectors needs two of them, and no {digits}")
-        if any(np.shape(p) != (generator.noise_dim,) for p in points):
-            raise UsageError(f"this generator's noise vectors have length {generator.noise_dim}")
+        if any(np.size(p) != generator.noise_dim for p in points):
+            raise UsageError(f"each end of a walk is one noise vector of length {generator.noise_dim}")
+        points = [np.reshape(p, -1) for p in points]
     elif len(seeds) < 1 or (digits is None and len(seeds) < 2):
         raise UsageError("{seeds} needs at least two seeds (or one seed with {digits})")
     if digits is not None and len(digits) < 2:
@@ -83,12 +84,13 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
         # Noise fixed (first seed); the one-hot label moves linearly from digit to digit.
         embs = _path(list(one_hot(digits)), frames, lambda a, b, t: (1 - t) * a + t * b)
         z = np.repeat(generator.noise(1, seeds[0], truncation), len(embs), axis=0)
-        body = generator.model.get_layer(GENERATOR_BODY)
-        tiles = to_uint8(body(np.concatenate([z, embs], axis=1), training=False).numpy())[:, None]
+        tiles = generator.blended(z, embs)[:, None]
         what = "digits " + " -> ".join(map(str, [*digits, digits[0]]))
     else:
-        keys = ([np.asarray(p, np.float32) * np.float32(truncation) for p in points] if points is not None
-                else [generator.noise(1, s, truncation)[0] for s in seeds])
+        if points is not None:
+            keys = [np.asarray(p, np.float32) * np.float32(check_truncation(truncation)) for p in points]
+        else:
+            keys = [generator.noise(1, s, truncation)[0] for s in seeds]
         zs = _path(keys, frames, slerp)
         if generator.conditional:  # each frame: digits 0-9 in a row, drawn from the same noise
             tiles = generator.images(np.repeat(zs, 10, axis=0), np.tile(np.arange(10), len(zs))).reshape(
@@ -99,35 +101,3 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
             "" if points is not None else " " + " -> ".join(map(str, [*seeds, seeds[0]])))
     pixels = np.stack([upscale(make_grid(t, 1, len(t)), scale) for t in tiles])
     return Walk(frames=pixels, what=what, generator=generator.describe())
-
-
-def interpolate(run: Path, ckpt: str, seeds: list[int], frames: int, fps: float, out: Path,
-                digits: list[int] | None = None, scale: int = 4, ema: bool | None = None,
-                truncation: float = 1.0, start: Path | None = None, end: Path | None = None) -> Walk:
-    """Write the walk GIF of ``run``'s generator at ``ckpt`` to ``out`` (``mnistgan interpolate``).
-    ``start`` and ``end``: .npy noise files (``mnistgan project`` writes them) to walk between
-    instead of ``seeds``."""
-    from mnistgan.sampling import load_noise
-
-    points = None
-    if (start is None) != (end is None):
-        raise UsageError("give both {start} and {end}")
-    if start is not None:
-        if digits is not None:
-            raise UsageError("{start} and {end} walk between noise vectors; they cannot be combined with {digits}")
-        points = [_one_vector(load_noise(path), path) for path in (start, end)]
-    elif len(seeds) < 1 or (digits is None and len(seeds) < 2):
-        raise UsageError("{seeds} needs at least two seeds (or one seed with {digits})")
-    check_truncation(truncation)
-    out = check_output_file(Path(out))
-    config = run_config_or_none(run, ckpt)  # cheap checks before TensorFlow is loaded
-    if config is not None and digits is not None:
-        require_conditional(run, config.model.conditional, "{digits}")
-    return walk(load_generator(run, ckpt, ema, config), seeds, frames, digits, scale, truncation,
-                points).save(out, fps)
-
-
-def _one_vector(noise: np.ndarray, path: Path) -> np.ndarray:
-    if len(noise) != 1:
-        raise UsageError(f"{path} holds {len(noise)} noise vectors; a walk's end is one")
-    return noise[0]

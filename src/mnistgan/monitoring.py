@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistgan.epochlog import EpochMetrics, Reporter, read_rows, write_metrics, write_rows
+from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, read_rows, write_metrics, write_rows
 from mnistgan.runs import RunLayout
 from mnistgan.seeds import eval_noise, every_digit
 
@@ -35,14 +35,8 @@ def kept_best(rows: list[dict]) -> int | None:
     return marked[-1] if marked else None
 
 
-class NoOutputs:
+class NoOutputs(Callback):
     """A non-chief worker's outputs: none."""
-
-    def epoch_done(self, epoch: int, metrics: EpochMetrics, history: list[EpochMetrics], last: bool) -> None:
-        return None
-
-    def stopped(self) -> None:
-        return None
 
     def is_best(self, epoch: int) -> bool:
         return False
@@ -51,14 +45,22 @@ class NoOutputs:
         return None
 
 
-class RunOutputs:
-    """The chief's outputs. Made after the checkpoint is restored, so it knows the epoch."""
+class RunOutputs(Callback):
+    """The chief's outputs. Made after the checkpoint is restored, so it knows the epoch.
+    ``history``: the run's metrics so far, the epoch's own included when it is done."""
 
-    def __init__(self, layout: RunLayout, gan, mnist, reporter: Reporter) -> None:
+    def __init__(self, layout: RunLayout, gan, mnist, reporter: Reporter, history: list[EpochMetrics]) -> None:
         from mnistgan.backend import import_tensorflow
+
+        from mnistgan.config import RunConfig
+        from mnistgan.sampling import Generator
 
         self.tf = import_tensorflow()
         self.layout, self.gan, self.tcfg, self.mnist, self.reporter = layout, gan, gan.train_cfg, mnist, reporter
+        self.history = history
+        # What the grids and scores are drawn with: the training state's generator as `sample` draws it.
+        self.generator = Generator(gan.drawn(), RunConfig(gan.model_cfg, gan.train_cfg), None,
+                                   gan.average is not None, source="the training state")
         # First what may refuse the run (a damaged evaluation.csv), then what writes.
         self.fields = CONDITIONAL_FIELDS if gan.model_cfg.conditional else EVAL_FIELDS
         self.eval_rows = read_rows(layout.evaluation, self.fields, up_to_epoch=int(gan.epoch.numpy()))
@@ -73,22 +75,26 @@ class RunOutputs:
 
     def _grid(self, path: Path) -> np.ndarray:
         """The fixed-noise grid of the generator's current weights, saved to ``path``."""
-        from mnistgan.images import make_grid, save_png, to_uint8, upscale
+        from mnistgan.images import grid_shape, make_grid, save_png, upscale
 
-        rows, cols = self.gan.grid_shape()
-        pixels = upscale(make_grid(to_uint8(self.gan.progress_images()), rows, cols), self.tcfg.image_scale)
+        noise = self.gan.fixed_noise.numpy()
+        if self.generator.conditional:  # row d: digit d, every row from the same noise
+            images, (rows, cols) = self.generator.digit_rows(noise), (10, len(noise))
+        else:
+            images, (rows, cols) = self.generator.images(noise), grid_shape(len(noise))
+        pixels = upscale(make_grid(images, rows, cols), self.tcfg.image_scale)
         save_png(pixels, path)
         return pixels
 
-    def stopped(self) -> Path:
+    def stopped(self, epoch: int, step: int, stop: Stop) -> None:
         """The grid where training stopped mid-epoch (images/stopped.png, until the epoch completes)."""
         self._grid(self.layout.stopped_image)
-        return self.layout.stopped_image
 
-    def epoch_done(self, epoch: int, metrics: EpochMetrics, history: list[EpochMetrics], last: bool) -> Path:
-        """Everything an epoch adds; returns the grid's path."""
+    def epoch_done(self, epoch: int, metrics: EpochMetrics) -> None:
+        """Everything an epoch adds: its grid, metrics and loss curves, TensorBoard, its scores."""
         from mnistgan.plots import save_loss_curves
 
+        history = self.history
         grid = self._grid(self.layout.epoch_image(epoch))
         self.layout.stopped_image.unlink(missing_ok=True)  # the finished epoch supersedes a mid-epoch grid
         write_metrics(self.layout.metrics, history)
@@ -96,7 +102,7 @@ class RunOutputs:
                          [m.discriminator_loss for m in history], self.layout.losses_png)
         scalars = {"loss/generator": metrics.generator_loss, "loss/discriminator": metrics.discriminator_loss,
                    "speed/images_per_second": metrics.images_per_second}
-        if self.classifier is not None and (epoch % self.tcfg.eval_every == 0 or last):
+        if self.classifier is not None and (epoch % self.tcfg.eval_every == 0 or epoch == self.tcfg.epochs):
             scalars |= {f"quality/{k}": float(v) for k, v in self._evaluate(epoch).items() if k != "epoch"}
         tf = self.tf
         with self.writer.as_default(step=epoch):
@@ -104,7 +110,6 @@ class RunOutputs:
                 tf.summary.scalar(name, value)
             tf.summary.image("samples", grid[None, :, :, None])
         self.writer.flush()
-        return self.layout.epoch_image(epoch)
 
     def is_best(self, epoch: int) -> bool:
         """Whether ``epoch`` was just scored and has the lowest FID so far."""
@@ -123,16 +128,12 @@ class RunOutputs:
     def _evaluate(self, epoch: int) -> dict[str, float]:
         """Score ``eval_samples`` samples, add the row to evaluation.csv and report it."""
         from mnistgan.evaluation import classifier_scores
-        from mnistgan.images import to_uint8
 
         n = self.tcfg.eval_samples
-        noise = eval_noise(self.tcfg.seed, n, self.gan.model_cfg.noise_dim)
-        conditional = self.gan.model_cfg.conditional
-        asked = every_digit(n)  # conditional runs: every digit equally often
-        images = to_uint8(np.concatenate([self.gan.generate(noise[i : i + 1000], asked[i : i + 1000])
-                                          for i in range(0, n, 1000)]))
-        scores = classifier_scores(images, self.classifier, asked if conditional else None,
-                                   self.mnist.x_test, self.mnist.y_test)
+        conditional = self.generator.conditional
+        asked = every_digit(n) if conditional else None  # conditional runs: every digit equally often
+        images = self.generator.images(eval_noise(self.tcfg.seed, n, self.generator.noise_dim), asked)
+        scores = classifier_scores(images, self.classifier, asked, self.mnist.x_test, self.mnist.y_test)
         row = {"epoch": epoch} | {k: scores[k] for k in ("fid", "inception_score", "coverage", "confident")}
         if conditional:
             row["conditional_accuracy"] = scores["conditional_accuracy"]

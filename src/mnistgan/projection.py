@@ -215,34 +215,3 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
     return Projection(target=target, image=final[best], noise=noise.numpy()[best : best + 1],
                       digit=int(digits[best]) if generator.conditional else None, error=float(rms[best]),
                       steps=steps, starts=starts, generator=generator.describe(), frames=frames)
-
-
-def project_target(run: Path | None, ckpt: str = "latest", image: Path | None = None, test_index: int | None = None,
-                   data: Path | None = None, digit: int | None = None, out: Path = Path("projection.png"),
-                   gif: Path | None = None, steps: int = 300, starts: int = 8, seed: int = 0,
-                   ema: bool | None = None) -> Projection:
-    """Project an image file or an MNIST test image and save the result (``mnistgan project``)."""
-    from mnistgan.sampling import load_generator, require_conditional, run_config_or_none
-
-    if (image is None) == (test_index is None):
-        raise UsageError("give an IMAGE file or {test_index}, one of them")
-    out = check_png_path(Path(out))
-    if gif is not None:
-        check_output_file(Path(gif))
-    if image is not None:
-        target = prepare_image(image)
-    else:
-        from mnistgan.data import load_mnist
-
-        mnist = load_mnist(data)
-        if mnist.x_test is None:
-            raise UsageError(f"{mnist.source} has no test set for {{test_index}}")
-        if not 0 <= test_index < len(mnist.x_test):
-            raise UsageError(f"{{test_index}} must be between 0 and {len(mnist.x_test) - 1}, not {test_index}")
-        target = mnist.x_test[test_index]
-    config = run_config_or_none(Path(run if run is not None else "."), ckpt)  # checks before TensorFlow
-    if config is not None and digit is not None:
-        require_conditional(Path(run), config.model.conditional, "{digit}")
-    generator = load_generator(run, ckpt, ema, config)
-    result = project(generator, target, digit, steps, starts, seed, record=gif is not None)
-    return result.save(out, gif)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mnistgan import seeds
+from mnistgan.config import RunConfig
 from mnistgan.errors import UsageError
 from mnistgan.files import atomic_path, check_output_file
 from mnistgan.images import grid_shape, save_grid_png, to_uint8
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     import keras
 
     from mnistgan.checkpoints import CheckpointInfo
-    from mnistgan.config import RunConfig
 
 OUTPUT_SUFFIXES = (".png", ".npy")
 BATCH = 1000  # images per generator call: bounded memory for large n
@@ -50,8 +50,10 @@ def load_noise(path: Path | str, noise_dim: int | None = None) -> np.ndarray:
         raise UsageError(f"noise file {path} is not a .npy array ({exc})") from None
     if noise.ndim == 1:
         noise = noise[None]
-    width = noise_dim or (noise.shape[1] if noise.ndim == 2 else 0)
-    if noise.ndim != 2 or noise.shape[1] != width or len(noise) == 0 or noise.dtype.kind != "f":
+    if noise.ndim == 2 and len(noise) and noise_dim and noise.shape[1] != noise_dim:
+        raise UsageError(f"noise file {path} holds vectors of length {noise.shape[1]}; this generator takes "
+                         f"{noise_dim}")
+    if noise.ndim != 2 or len(noise) == 0 or noise.dtype.kind != "f":
         raise UsageError(f"noise file {path} must hold floats of shape (N, {noise_dim or 'noise_dim'}), "
                          f"not {noise.dtype} {noise.shape}")
     if not np.isfinite(noise).all():
@@ -68,14 +70,41 @@ class Generator:
     with BatchNorm statistics re-estimated for those weights.
 
     Images are uint8 arrays (N, 28, 28), 0 = background, 255 = ink, like MNIST's. Made by
-    :func:`load_generator` or ``Run.generator()``.
+    :func:`load_generator` or ``Run.generator()``, which read the run's settings at once and the
+    weights when the first image is drawn (or :meth:`load` is called), so what is asked of a
+    generator is checked before TensorFlow loads.
     """
 
-    def __init__(self, model: keras.Model, config: RunConfig, checkpoint: CheckpointInfo, averaged: bool) -> None:
-        self.model = model  # the Keras model: noise (N, noise_dim) [and digits (N,)] -> (N, 28, 28, 1) in [-1, 1]
+    def __init__(self, model: keras.Model | None, config: RunConfig, checkpoint: CheckpointInfo | None,
+                 averaged: bool, *, source: str | None = None,
+                 load: Callable[[], tuple[keras.Model, CheckpointInfo, bool]] | None = None) -> None:
         self.config = config  # the run's configuration
-        self.checkpoint = checkpoint  # which checkpoint the weights come from
-        self.averaged = averaged  # the averaged generator's weights (else the trained one's)
+        self._model, self._checkpoint, self._averaged = model, checkpoint, averaged
+        self._load = load  # reads the weights on first use
+        # What the weights come from, for messages made before they load: a run folder or checkpoint.
+        self.source = source if source is not None else (checkpoint.prefix if checkpoint else "the generator")
+
+    def load(self) -> Generator:
+        """Read the weights now (they are read when the first image is drawn otherwise)."""
+        if self._load is not None:
+            self._model, self._checkpoint, self._averaged = self._load()
+            self._load = None
+        return self
+
+    @property
+    def model(self) -> keras.Model:
+        """The Keras model: noise (N, noise_dim) [and digits (N,)] -> (N, 28, 28, 1) in [-1, 1]."""
+        return self.load()._model
+
+    @property
+    def checkpoint(self) -> CheckpointInfo:
+        """Which checkpoint the weights come from."""
+        return self.load()._checkpoint
+
+    @property
+    def averaged(self) -> bool:
+        """The averaged generator's weights (else the trained one's)."""
+        return self.load()._averaged
 
     @property
     def conditional(self) -> bool:
@@ -95,26 +124,33 @@ class Generator:
         """Self-conditioned runs: the same noise moved so that it picks ``cluster`` (clusters.py)."""
         from mnistgan.clusters import move_to_cluster
 
-        if not self.clusters:
-            raise UsageError(f"{self.checkpoint.prefix} has no clusters; a {{cluster}} needs a run trained "
-                             "with {clusters}")
-        if not 0 <= cluster < self.clusters:
-            raise UsageError(f"{{cluster}} must be between 0 and {self.clusters - 1}, not {cluster}")
+        self.check_cluster(cluster)
         return move_to_cluster(noise, cluster, self.config.model.cluster_sizes)
+
+    def check_cluster(self, cluster: int | None) -> None:
+        """Refuse a ``cluster`` (None: any) the generator does not have."""
+        if not self.clusters:
+            raise UsageError(f"{self.source} has no clusters; {{cluster}} needs a run trained with {{clusters}}")
+        if cluster is not None and not 0 <= cluster < self.clusters:
+            raise UsageError(f"{{cluster}} must be between 0 and {self.clusters - 1}, not {cluster}")
 
     def require_conditional(self, what: str) -> None:
         """Refuse ``what`` (an argument, written ``{name}``) unless the generator draws digits on request."""
         if not self.conditional:
-            raise UsageError(f"{self.checkpoint.prefix} is an unconditional generator; "
-                             f"{what} needs a run trained with {{conditional}}")
+            raise UsageError(f"{self.source} is an unconditional generator; {what} needs a run trained with "
+                             "{conditional}")
 
     def describe(self) -> str:
         """Where the weights come from: 'out/checkpoints/ckpt-5 (epoch 5, averaged generator)'."""
-        return f"{self.checkpoint.prefix} ({self.checkpoint.where}, {weights_name(self.averaged)})"
+        info = self.checkpoint
+        if info is None:  # drawn from the training state
+            return f"{self.source} ({weights_name(self.averaged)})"
+        return f"{info.prefix} ({info.where}, {weights_name(self.averaged)})"
 
     def __repr__(self) -> str:
         kind = "conditional" if self.conditional else "unconditional"
-        return f"<mnistgan.Generator {kind}, {self.describe()}>"
+        where = f"{self.source}, weights not read yet" if self._load is not None else self.describe()
+        return f"<mnistgan.Generator {kind}, {where}>"
 
     def noise(self, n: int, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """The noise vectors (n, noise_dim) float32 that ``sample(n, seed)`` draws from.
@@ -133,7 +169,7 @@ class Generator:
         noise = np.asarray(noise, np.float32)
         if noise.ndim != 2 or noise.shape[1] != self.noise_dim:
             raise UsageError(f"noise must have shape (N, {self.noise_dim}), not {noise.shape}")
-        digits = self._digits(digits, len(noise))
+        digits = self._digits(digits, len(noise), "{digits}")
         parts = [
             self.model(network_inputs(self.config.model, noise[i : i + BATCH], digits[i : i + BATCH]),
                        training=False).numpy()  # BatchNorm uses the re-estimated statistics
@@ -141,73 +177,112 @@ class Generator:
         ]
         return to_uint8(np.concatenate(parts)) if parts else np.zeros((0, 28, 28), np.uint8)
 
-    def _digits(self, digits, n: int) -> np.ndarray:
+    def blended(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Conditional generators: the images for noise (N, noise_dim) and label vectors (N, 10),
+        one-hot digits or blends of them (a walk from digit to digit)."""
+        from mnistgan.models import GENERATOR_BODY
+
+        self.require_conditional("a blend of digits")
+        body = self.model.get_layer(GENERATOR_BODY)  # the layers after the one-hot step
+        return to_uint8(body(np.concatenate([noise, labels], axis=1), training=False).numpy())
+
+    def _digits(self, digits, n: int, name: str) -> np.ndarray:
         if digits is None:
             if self.conditional:
-                raise UsageError("a conditional generator needs the {digit} of each image")
+                raise UsageError(f"a conditional generator needs the {name} of each image")
             return np.zeros(n, np.int32)  # unused by an unconditional generator
-        self.require_conditional("{digit}")
+        self.require_conditional(name)
         digits = np.broadcast_to(np.asarray(digits), (n,)).astype(np.int64)
         if digits.size and (digits.min() < 0 or digits.max() >= seeds.NUM_CLASSES):
-            raise UsageError("{digit} must be between 0 and 9")
+            raise UsageError(f"{name} must be between 0 and 9")
         return digits.astype(np.int32)
 
     def sample(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0,
-               cluster: int | None = None) -> np.ndarray:
+               cluster: int | None = None, noise: np.ndarray | None = None) -> np.ndarray:
         """``n`` images from the noise of ``seed`` (the bytes ``mnistgan sample`` writes).
 
         A conditional generator draws ``digit``, or digits drawn from ``seed`` when none is given.
         A self-conditioned one picks each image's cluster from its noise, or draws ``cluster``.
-        ``truncation``: see :meth:`noise`.
+        ``truncation``: see :meth:`noise`. ``noise``: draw from these vectors (N, noise_dim) or
+        (noise_dim,) instead of the noise of ``seed`` (``n`` does not apply; truncation does).
         """
-        if n < 1:
+        if noise is None and n < 1:
             raise UsageError("{n} must be at least 1")
+        if noise is not None:
+            noise = np.asarray(noise, np.float32).reshape(-1, np.shape(noise)[-1])
+            if noise.shape[1] != self.noise_dim or not len(noise):
+                raise UsageError(f"{{noise}} holds vectors of length {noise.shape[1]}; this generator takes "
+                                 f"{self.noise_dim}")
+            n = len(noise)
+        if digit is not None:
+            self._digits(digit, 1, "{digit}")  # checked before the weights load
+        if cluster is not None:
+            self.check_cluster(cluster)
         if digit is None and self.conditional:
             digit = seeds.sample_digits(seed, n)
-        noise = self.noise(n, seed, truncation)
+        noise = self.noise(n, seed, truncation) if noise is None else noise * np.float32(check_truncation(truncation))
         return self.images(noise if cluster is None else self.in_cluster(noise, cluster), digit)
 
     def sample_sheet(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0,
-                     cluster: int | None = None, all_digits: bool = False,
-                     all_clusters: bool = False) -> tuple[np.ndarray, int | None, int | None]:
+                     cluster: int | None = None, all_digits: bool = False, all_clusters: bool = False,
+                     noise: np.ndarray | None = None) -> tuple[np.ndarray, int | None, int | None]:
         """What ``mnistgan sample`` draws, and the grid it lays the images out in: (images, rows,
         cols), rows and cols None for as square as the images allow. ``all_digits``/``all_clusters``:
         a row of ``n`` per digit or cluster; otherwise :meth:`sample`."""
+        if all_digits and digit is not None:
+            raise UsageError("give {digit} or {all_digits}, not both")
+        if all_clusters and cluster is not None:
+            raise UsageError("give one {cluster} or {all_clusters}, not both")
+        if noise is not None and (all_digits or all_clusters):
+            raise UsageError("{noise} cannot be combined with a grid of every digit or cluster")
         if all_digits:
             return self.sample_all_digits(n, seed, truncation), seeds.NUM_CLASSES, n
         if all_clusters:
             return self.sample_all_clusters(n, seed, truncation), self.clusters, n
-        return self.sample(n, seed, digit, truncation, cluster), None, None
+        return self.sample(n, seed, digit, truncation, cluster, noise), None, None
 
     def sample_all_clusters(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Self-conditioned generators: every cluster from the same ``n`` noise vectors, (K * n)
         images, cluster-major (reshape to (K, n, 28, 28) for one row per cluster)."""
         if n < 1:
             raise UsageError("{n} must be at least 1")
+        self.check_cluster(None)
         noise = self.noise(n, seed, truncation)
-        return self.images(np.concatenate([self.in_cluster(noise, c) for c in range(max(self.clusters, 1))]))
+        return self.images(np.concatenate([self.in_cluster(noise, c) for c in range(self.clusters)]))
 
     def sample_all_digits(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Conditional generators: every digit from the same ``n`` noise vectors, (10 * n) images,
         digit-major (reshape to (10, n, 28, 28) for one row per digit)."""
         if n < 1:
             raise UsageError("{n} must be at least 1")
-        self.require_conditional("{digits}")
-        noise = np.tile(self.noise(n, seed, truncation), (seeds.NUM_CLASSES, 1))
-        return self.images(noise, np.repeat(np.arange(seeds.NUM_CLASSES, dtype=np.int32), n))
+        self.require_conditional("{all_digits}")
+        return self.digit_rows(self.noise(n, seed, truncation))
+
+    def digit_rows(self, noise: np.ndarray) -> np.ndarray:
+        """Conditional generators: every digit from the same noise vectors (N, noise_dim),
+        (10 * N) images, digit-major (the training grids' rows)."""
+        digits = np.repeat(np.arange(seeds.NUM_CLASSES, dtype=np.int32), len(noise))
+        return self.images(np.tile(noise, (seeds.NUM_CLASSES, 1)), digits)
 
     def evaluate(self, n: int = 10_000, seed: int = 0, data: Path | str | None = None, retrain: bool = False,
-                 truncation: float = 1.0):
+                 truncation: float = 1.0, progress: Callable[[int, int], None] | None = None,
+                 notify: Callable[[str], None] | None = None):
         """Score ``n`` samples against MNIST (``mnistgan evaluate``); a conditional generator is
-        asked for every digit equally often. Returns an :class:`~mnistgan.evaluation.Evaluation`."""
-        from mnistgan.evaluation import evaluate_generator
+        asked for every digit equally often. Returns an :class:`~mnistgan.evaluation.Evaluation`.
+        ``progress`` and ``notify`` hear about the classifier's training, the first time."""
+        from mnistgan.evaluation import score_images
 
-        return evaluate_generator(self, n, seed, None if data is None else Path(data), retrain=retrain,
-                                  truncation=truncation)
+        if n < 2:
+            raise UsageError("{n} must be at least 2")
+        digits = seeds.every_digit(n) if self.conditional else None
+        images = self.images(self.noise(n, seed, truncation), digits)
+        info, psi = self.checkpoint, f", truncation {truncation:g}" if truncation != 1 else ""
+        source = f"{info.prefix} ({info.where}, {weights_name(self.averaged)}, seed {seed}{psi})"
+        return score_images(images, data, digits, source=source, retrain=retrain, progress=progress,
+                            notify=notify)
 
 
-def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", ema: bool | None = None,
-                   config: RunConfig | None = None) -> Generator:
+def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", ema: bool | None = None) -> Generator:
     """The generator of ``run`` at ``ckpt`` (``"latest"``, ``"best"``, an epoch number, or a checkpoint path).
 
     A checkpoint path needs no run folder: the checkpoint carries the config it was trained with
@@ -215,17 +290,31 @@ def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", e
     for the averaged generator (an error if the checkpoint has none), False for the trained
     one, None for the averaged one when the checkpoint has it. The restore is checked: every
     weight must be found in the checkpoint.
+
+    The run's settings are read now, the weights when the first image is drawn (or on
+    :meth:`Generator.load`); a checkpoint path outside a run folder is read now.
     """
+    layout = RunLayout(Path(run if run is not None else "."))
+    ckpt = str(ckpt)
+    by_path = names_a_path(ckpt)
+    config = None if by_path and not layout.config.is_file() else layout.load_config()
+
+    if config is None:  # the checkpoint's own config decides
+        model, info, averaged, config = _restore_generator(layout, ckpt, ema, config)
+        return Generator(model, config, info, averaged)
+    return Generator(None, config, None, False, source=ckpt if by_path else str(layout.root),
+                     load=lambda: _restore_generator(layout, ckpt, ema, config)[:3])
+
+
+def _restore_generator(layout: RunLayout, ckpt: str, ema: bool | None, config: RunConfig | None):
+    """(model, checkpoint, averaged, config): the generator's weights at ``ckpt``, restored and
+    checked; ``config`` None reads the checkpoint's own (or, before 0.4.0, the run's)."""
     from mnistgan import checkpoints
     from mnistgan.backend import import_tensorflow
-    from mnistgan.config import RunConfig
     from mnistgan.models import build_generator, recalibrate_batchnorm
 
     tf = import_tensorflow()
-    layout = RunLayout(Path(run if run is not None else "."))
-    if not names_a_path(str(ckpt)):
-        config = config or layout.load_config()
-    info = checkpoints.resolve(layout, str(ckpt))
+    info = checkpoints.resolve(layout, ckpt)
     if config is None:
         config = (RunConfig.from_dict(json.loads(info.config), info.prefix) if info.config
                   else layout.load_config())
@@ -239,41 +328,23 @@ def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", e
     # Checkpoints saved mid-epoch hold lagging statistics; re-estimating is deterministic, so the
     # same checkpoint and seed still give the same bytes.
     recalibrate_batchnorm(model, config.model, config.train.seed, config.train.batch_size)
-    return Generator(model, config, info, averaged)
+    return model, info, averaged, config
 
 
-def run_config_or_none(run: Path, ckpt: str) -> RunConfig | None:
-    """The run's config for the checks made before TensorFlow loads; None when ``ckpt`` is a
-    checkpoint path and ``run`` holds no run (the checkpoint's own config decides later)."""
-    layout = RunLayout(Path(run))
-    if names_a_path(str(ckpt)) and not layout.config.is_file():
-        return None
-    return layout.load_config()
-
-
-def require_conditional(run: Path, conditional: bool, what: str) -> None:
-    """Refuse ``what`` (argument names) on an unconditional run, before TensorFlow is loaded."""
-    if not conditional:
-        raise UsageError(f"{run} is an unconditional run; {what} need a run trained with {{conditional}}")
-
-
-@dataclass(frozen=True)
-class SampleResult:
-    path: Path
-    count: int
-    generator: str  # where the weights come from (Generator.describe())
-
-
-def check_sample_output(out: Path) -> Path:
+def check_sample_output(out: Path | str) -> Path:
+    """``out`` if ``save_images`` can write it: a .png or .npy path in a writable folder."""
     if Path(out).suffix.lower() not in OUTPUT_SUFFIXES:
         raise UsageError(f"{{out}} must end in .png (an image grid) or .npy (the raw uint8 array), got {out}")
     return check_output_file(Path(out))
 
 
-def save_images(images: np.ndarray, out: Path, scale: int = 2, rows: int | None = None,
-                cols: int | None = None) -> Path:
+def save_images(images: np.ndarray, out: Path | str, scale: int = 2, rows: int | None = None,
+                cols: int | None = None, make_folder: bool = False) -> Path:
     """Write uint8 images as a PNG grid (as square as their number allows, unless ``cols`` (and
-    ``rows``) say) or, for a ``.npy`` path, as the raw (N, 28, 28) array; atomically."""
+    ``rows``) say) or, for a ``.npy`` path, as the raw (N, 28, 28) array; atomically.
+    ``make_folder``: create ``out``'s folder if it is missing (otherwise it must exist)."""
+    if make_folder:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
     out = check_sample_output(out)
     if out.suffix.lower() == ".npy":
         with atomic_path(out) as tmp:
@@ -284,50 +355,3 @@ def save_images(images: np.ndarray, out: Path, scale: int = 2, rows: int | None 
     else:
         rows, cols = grid_shape(len(images))
     return save_grid_png(images, out, rows, cols, scale)
-
-
-def sample(run: Path, ckpt: str = "latest", n: int = 16, seed: int = 0, out: Path = Path("samples.png"),
-           scale: int = 2, digit: int | None = None, all_digits: bool = False,
-           ema: bool | None = None, truncation: float = 1.0, noise: Path | None = None,
-           cols: int | None = None, cluster: int | None = None, all_clusters: bool = False) -> SampleResult:
-    """Draw images from the generator of ``run`` at ``ckpt`` and write ``out`` (``mnistgan sample``).
-
-    ``noise``: a .npy file of noise vectors to draw instead of the noise of ``seed`` (then ``n``
-    does not apply; a conditional generator still takes ``digit``, or digits from ``seed``).
-    ``cols``: images per row of the PNG grid (default: as square as their number allows).
-    ``cluster``/``all_clusters``: self-conditioned runs, one cluster or a row per cluster.
-    """
-    if n < 1:
-        raise UsageError("{n} must be at least 1")
-    if cols is not None and (cols < 1 or all_digits or all_clusters):
-        raise UsageError("{cols} must be at least 1, and does not apply to a grid with a row per digit or cluster")
-    if cluster is not None and all_clusters:
-        raise UsageError("give one {cluster} or all of them, not both")
-    if noise is not None and (all_digits or all_clusters):
-        raise UsageError("{noise} cannot be combined with a grid of every digit or cluster")
-    check_truncation(truncation)
-    given = None if noise is None else load_noise(noise)
-    if digit is not None and all_digits:
-        raise UsageError("give {digit} or {digits}, not both")
-    out = check_sample_output(Path(out))
-    config = run_config_or_none(run, ckpt)  # cheap checks before TensorFlow is loaded
-    if config is not None and (digit is not None or all_digits):
-        require_conditional(run, config.model.conditional, "{digit} and {digits}")
-    if config is not None and (cluster is not None or all_clusters) and not config.model.clusters:
-        raise UsageError(f"{run} has no clusters; {{cluster}} needs a run trained with {{clusters}}")
-    if config is not None and cluster is not None and not 0 <= cluster < config.model.clusters:
-        raise UsageError(f"{{cluster}} must be between 0 and {config.model.clusters - 1}, not {cluster}")
-    generator = load_generator(run, ckpt, ema, config)
-    if given is not None:
-        if given.shape[1] != generator.noise_dim:
-            raise UsageError(f"noise file {noise} holds vectors of length {given.shape[1]}; this generator takes "
-                             f"{generator.noise_dim}")
-        if digit is None and generator.conditional:
-            digit = seeds.sample_digits(seed, len(given))
-        given = given * np.float32(truncation)
-        images = generator.images(given if cluster is None else generator.in_cluster(given, cluster), digit)
-        save_images(images, out, scale, cols=cols)
-    else:
-        images, rows, sheet_cols = generator.sample_sheet(n, seed, digit, truncation, cluster, all_digits, all_clusters)
-        save_images(images, out, scale, rows=rows, cols=sheet_cols or cols)
-    return SampleResult(path=out, count=len(images), generator=generator.describe())

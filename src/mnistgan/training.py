@@ -1,12 +1,17 @@
-"""``mnistgan train``'s core: plan the run, load data, run epochs, write everything atomically.
+"""``mnistgan train``'s core, top to bottom: the plan, the loop, and the callbacks around it.
 
-No TensorFlow at import time: the plan (config resolution, resume conflicts, overwrite checks)
-is made and validated before TensorFlow is loaded, so bad input fails in a fraction of a second.
+1. :func:`make_plan` decides everything once, before anything is written: the settings (the
+   recipe's, or the run's own on a resume), the data and its fingerprint, the clusters, the
+   device and strategy, the dtype. Bad settings are refused before TensorFlow loads.
+2. :func:`_train` builds the DCGAN, restores it on a resume, writes config.json once, and runs
+   :func:`_loop`: each epoch chunk by chunk (``DCGAN.train_chunk``), calling the callbacks.
+3. The callbacks each do one thing: stop on non-finite losses, keep the metrics, re-estimate
+   the drawn generator's statistics, write the run's outputs (monitoring.py), save checkpoints,
+   show progress. :class:`Stops` says when to stop, and why (a :class:`StopReason`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import shutil
 import signal
@@ -23,11 +28,9 @@ import numpy as np
 from mnistgan import __version__
 from mnistgan.config import RunConfig, build_configs, positive, resumable
 from mnistgan.errors import CheckpointError, RunError, TrainingDiverged, TrainingInterrupted, UsageError
-from mnistgan.epochlog import EpochMetrics, Reporter, SilentReporter, read_metrics
+from mnistgan.epochlog import Callback, EpochMetrics, Reporter, SilentReporter, Stop, StopReason, read_metrics
 from mnistgan.lock import RunLock
 from mnistgan.runs import RunLayout
-
-STEPS_PER_CALL = 10  # steps per compiled call: progress granularity vs per-call overhead
 
 
 @dataclass(frozen=True)
@@ -138,48 +141,45 @@ def _prepare_output(layout: RunLayout) -> None:
         raise RunError(f"cannot write in {layout.root} ({exc.strerror})") from None
 
 
-@contextmanager
-def _stop_requests() -> Iterator[Callable[[], int | None]]:
-    """Turn the first Ctrl-C/SIGTERM into a request the loop polls; a second one interrupts now."""
-    received: list[int] = []
-    previous = {}
+@dataclass(frozen=True)
+class Plan:
+    """Everything a training process decides before it writes anything: its settings resolved
+    once (as stylegan2-ada resolves its options into one dict, writes it once and hands it to
+    the loop). config.json is written from ``config`` once, just before the first step."""
 
-    def handler(signum, frame):  # noqa: ARG001
-        received.append(signum)
-        for sig, old in previous.items():  # a second signal acts immediately
-            signal.signal(sig, old)
+    config: RunConfig  # final: the settings, the data source and fingerprint, the dtype, the versions
+    layout: RunLayout  # the run folder
+    resume: bool
+    overwrite: bool
+    minutes: float | None  # this call's time budget
+    mnist: Any  # the data set (a Mnist): its test set scores --eval-every
+    images: np.ndarray  # what is trained on: uint8 (N, 28, 28)
+    labels: np.ndarray  # each image's digit, or its cluster in a self-conditioned run
+    device: Any  # backend.Device
+    dist: Any  # distribute.Distribution: the strategy and this process's role in it
+    start: Any = None  # the checkpoint (a CheckpointInfo) a resume continues from: its epoch and step
 
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread: no signal handling
-        previous.clear()
-    try:
-        yield lambda: received[0] if received else None
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    @property
+    def chief(self) -> bool:
+        """This process writes the run; the other workers of a multi-worker run save to a scratch folder."""
+        return self.dist.is_chief
 
 
-def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
-    """Train (or resume) a run; returns when all epochs are done.
-
-    Raises TrainingInterrupted after saving a mid-epoch checkpoint on Ctrl-C/SIGTERM, and
-    TrainingDiverged (keeping the last good checkpoint) when a loss stops being finite.
-    """
+def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
+    """The plan for ``request``, or at once the result of a resume with nothing to train. Bad
+    settings are refused before TensorFlow loads; nothing is written."""
     from mnistgan import distribute
 
-    reporter = reporter or SilentReporter()
     writer = distribute.early_role(request.settings.get("strategy", "auto"))
     layout = RunLayout(request.out)
     if writer:
         RunLock(layout.root).check()  # a run another process is writing: say so, whatever else is asked
     config = plan_config(request, writer)
-    if request.resume and writer:
-        have = max(layout.epochs_saved(), default=0)
-        if have >= config.train.epochs:  # nothing to train, so nothing of the run changes, its config included
-            reporter.message(_nothing_to_train(layout, have, config.train.epochs))
-            return TrainResult(layout, layout.load_config(), have, read_metrics(layout.metrics, have))
+    have = max(layout.epochs_saved(), default=0) if request.resume else 0
+    if request.resume and have >= config.train.epochs:  # nothing of the run changes, its config included
+        reporter.message(f"{layout.root} already has {have} epochs ({config.train.epochs} asked for); "
+                         "nothing to train")
+        return TrainResult(layout, layout.load_config(), have, read_metrics(layout.metrics, have))
 
     from mnistgan.data import load_mnist
 
@@ -226,28 +226,258 @@ def train(request: TrainRequest, reporter: Reporter | None = None) -> TrainResul
         train=dataclasses.replace(config.train, data=_absolute(mnist.source), data_fingerprint=mnist.fingerprint),
         versions=config.versions or _versions(),
     )
+    start = None
+    if request.resume:
+        from mnistgan.checkpoints import latest_for_resume
 
-    if not dist.is_chief:  # non-chief workers: everything goes to a scratch folder, removed after
-        with tempfile.TemporaryDirectory(prefix=f"mnistgan-{dist.task.replace(' ', '')}-") as scratch:
-            out = RunLayout(Path(scratch))
-            _prepare_output(out)
-            return _train_loop(config, layout, out, images, labels, device, dist, reporter,
-                               resume=request.resume, mnist=mnist, minutes=request.minutes)
+        start = latest_for_resume(layout)
+        if start is None:
+            reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
+    return Plan(config=config, layout=layout, resume=request.resume, overwrite=request.overwrite,
+                minutes=request.minutes, mnist=mnist, images=images, labels=labels, device=device, dist=dist,
+                start=start)
 
+
+def run_training(request: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
+    """Train (or resume) a run; returns when all epochs are done or the time budget is spent.
+
+    Raises TrainingInterrupted after saving a mid-epoch checkpoint on Ctrl-C/SIGTERM, and
+    TrainingDiverged (keeping the last good checkpoint) when a loss stops being finite.
+    """
+    reporter = reporter or SilentReporter()
+    plan = make_plan(request, reporter)
+    if isinstance(plan, TrainResult):
+        return plan
+    if not plan.chief:  # non-chief workers: everything goes to a scratch folder, removed after
+        with tempfile.TemporaryDirectory(prefix=f"mnistgan-{plan.dist.task.replace(' ', '')}-") as scratch:
+            own = RunLayout(Path(scratch))
+            _prepare_output(own)
+            return _train(plan, own, reporter)
+    layout = plan.layout
     _prepare_output(layout)
     lock = RunLock(layout.root).acquire()  # until training ends: one writer per run
     try:
-        if request.overwrite:
+        if plan.overwrite:
             layout.clear()
             _prepare_output(layout)
-        if not request.resume:
-            if config.model.clusters:
-                _save_clusters(layout, labels)
-            config.save(layout.config)
-        return _train_loop(config, layout, None, images, labels, device, dist, reporter,
-                           resume=request.resume, mnist=mnist, minutes=request.minutes)
+        return _train(plan, layout, reporter)
     finally:
         lock.release()
+
+
+def _train(plan: Plan, own: RunLayout, reporter: Reporter) -> TrainResult:
+    """Build the state, restore it on a resume, write the config, then run the loop. ``own`` is
+    where this process saves checkpoints: the run, or a non-chief worker's scratch folder."""
+    from mnistgan import checkpoints
+    from mnistgan.backend import import_tensorflow
+    from mnistgan.gan import DCGAN
+    from mnistgan.monitoring import NoOutputs, RunOutputs
+
+    tf = import_tensorflow()
+    config, layout, tcfg = plan.config, plan.layout, plan.config.train
+    if tcfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    gan = DCGAN(config.model, tcfg, plan.dist.strategy)
+    size = checkpoints.state_bytes(gan.trackables())
+    _check_free_space(own, size, tcfg.keep + (tcfg.eval_every is not None))  # + the best
+    saver = checkpoints.CheckpointSaver(gan.checkpoint, own, tcfg.keep, size)
+    if plan.start is not None:
+        _restore(gan, plan, reporter)
+    gan.run_config.assign(config.to_json())  # every checkpoint carries the config it was trained with
+    start = int(gan.epoch.numpy()) + 1
+    history = read_metrics(layout.metrics, start - 1)
+    outputs = RunOutputs(layout, gan, plan.mnist, reporter, history) if plan.chief else NoOutputs()
+    # Once the checkpoint and the run's records have loaded (a refused resume leaves the run as
+    # it was), and before the first step: config.json says what the run now is.
+    if plan.chief and not plan.resume:
+        if config.model.clusters:
+            _save_clusters(layout, plan.labels)
+        config.save(layout.config)
+    elif plan.chief and config != layout.load_config():
+        config.save(layout.config)  # --epochs raised etc.
+
+    n, bs = len(plan.images), tcfg.batch_size
+    steps = -(-n // bs)
+    reporter.message(
+        f"training on {n} images, {steps} steps of {bs} per epoch, on {plan.device.device}"
+        f" ({config.model.dtype_policy}{', conditional' if config.model.conditional else ''}),"
+        f" epochs {start}-{tcfg.epochs}" + (f", for at most {plan.minutes:g} minutes" if plan.minutes else "")
+    )
+    if plan.dist.name != "default":
+        who = "" if plan.chief else f"{plan.dist.task}: "
+        reporter.message(f"{who}{plan.dist.describe()}, {bs // plan.dist.replicas} images per replica per step")
+
+    checkpointing = Checkpoints(saver, gan, outputs)
+    callbacks = [NonFiniteGuard(gan), History(history), Statistics(gan), outputs, checkpointing,
+                 Progress(reporter, layout if plan.chief else None, tcfg.epochs, steps)]
+    with _stop_requests() as signalled:
+        stop, epoch, step = _loop(gan, gan.place_data(plan.images, plan.labels), n, start, tcfg.epochs,
+                                  callbacks, checkpointing, Stops(signalled, plan.minutes, gan, plan.dist))
+    task = None if plan.chief else plan.dist.task
+    if stop is None:
+        return TrainResult(layout, config, tcfg.epochs, history, task)
+    where = f"after epoch {epoch - 1}" if step == 0 else f"at step {step}/{steps} of epoch {epoch}"
+    again = f"mnistgan train --out {layout.root} --resume" + (f" --minutes {plan.minutes:g}" if plan.minutes else "")
+    if stop.reason is StopReason.TIME_UP:
+        message = f"stopped {where}: the {plan.minutes:g}-minute budget is spent. Continue with: {again}"
+        return TrainResult(layout, config, epoch - 1, history, task, stopped=message)
+    why = "" if stop.reason is StopReason.SIGNAL else f" (another worker got signal {stop.signal})"
+    raise TrainingInterrupted(f"interrupted {where}{why}; checkpoint saved. Continue with: {again}",
+                              128 + stop.signal)
+
+
+def _loop(gan, data, n: int, first: int, last: int, callbacks: list[Callback], checkpointing: Callback,
+          stops: Stops) -> tuple[Stop | None, int, int]:
+    """Epochs ``first`` to ``last`` of ``n`` images, chunk by chunk, the callbacks around them.
+    Returns the stop that ended training early (None if it ran to the end) and where: (stop,
+    epoch, step), step 0 for a stop between epochs."""
+    for number in range(first, last + 1):
+        epoch = gan.begin_epoch(number, data, n)
+        done = resumed = gan.steps_done()  # a resumed epoch continues where it stopped
+        for callback in callbacks:
+            callback.epoch_started(number, done)
+        t0 = time.perf_counter()
+        while done < epoch.steps:
+            done = gan.train_chunk(epoch)
+            for callback in callbacks:
+                callback.chunk_done(number, done)
+            stop = stops.check()
+            if stop is not None and done < epoch.steps:
+                # The state first, as training left it; then the statistics and grid of the stop.
+                for callback in [checkpointing, *(c for c in callbacks if c is not checkpointing)]:
+                    callback.stopped(number, done, stop)
+                return stop, number, done
+        seconds = time.perf_counter() - t0
+        g_loss, d_loss = gan.mean_losses(epoch.steps)
+        metrics = EpochMetrics(epoch=number, generator_loss=g_loss, discriminator_loss=d_loss, seconds=seconds,
+                               images_per_second=n * (epoch.steps - resumed) / epoch.steps / seconds)
+        gan.end_epoch(number)
+        # Statistics, then grid, metrics and scores, the checkpoint last: a kill in between redoes the epoch.
+        for callback in callbacks:
+            callback.epoch_done(number, metrics)
+        stop = stops.check()
+        if stop is not None and number < last:
+            return stop, number + 1, 0
+    return None, last, 0
+
+
+class NonFiniteGuard(Callback):
+    """TrainingDiverged as soon as a loss is not finite; the last good checkpoint stays."""
+
+    def __init__(self, gan) -> None:
+        self.gan = gan
+
+    def chunk_done(self, epoch: int, step: int) -> None:
+        if not np.all(np.isfinite(self.gan.loss_sums.numpy())):
+            kept = f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 else "no checkpoint was saved"
+            raise TrainingDiverged(f"losses became non-finite in epoch {epoch} (step {step}); stopped, {kept}. "
+                                   "Start a new run with a lower {learning_rate} or another {seed}")
+
+
+class Statistics(Callback):
+    """The drawn generator's BatchNorm statistics re-estimated for its current weights before
+    pictures are drawn (models.recalibrate_batchnorm); on every worker, as they are mirrored."""
+
+    def __init__(self, gan) -> None:
+        self.gan = gan
+
+    def epoch_done(self, epoch: int, metrics: EpochMetrics) -> None:
+        self.gan.recalibrate()
+
+    def stopped(self, epoch: int, step: int, stop: Stop) -> None:
+        self.gan.recalibrate()  # after the checkpoint, which holds the training state as it was
+
+
+class Checkpoints(Callback):
+    """The state saved at each epoch's end (and the run's best, with eval_every) and at a stop."""
+
+    def __init__(self, saver, gan, outputs) -> None:
+        self.saver, self.gan, self.outputs = saver, gan, outputs
+
+    def epoch_done(self, epoch: int, metrics: EpochMetrics) -> None:
+        self.saver.save_epoch(epoch)
+        # The chief knows the scores; every worker saves (a collective under multi-worker).
+        if self.gan.train_cfg.eval_every is not None and self.gan.any_worker(self.outputs.is_best(epoch)):
+            self.saver.save_best(epoch)
+            self.outputs.best_kept(epoch)  # only now does evaluation.csv name it
+
+    def stopped(self, epoch: int, step: int, stop: Stop) -> None:
+        self.saver.save_interrupted(epoch - 1)
+
+
+class History(Callback):
+    """The metrics of the run's epochs so far (metrics.csv's rows)."""
+
+    def __init__(self, history: list[EpochMetrics]) -> None:
+        self.history = history
+
+    def epoch_done(self, epoch: int, metrics: EpochMetrics) -> None:
+        self.history.append(metrics)
+
+
+class Progress(Callback):
+    """The reporter's view: each epoch's progress bar and line."""
+
+    def __init__(self, reporter: Reporter, layout: RunLayout | None, epochs: int, steps: int) -> None:
+        self.reporter, self.layout, self.epochs, self.steps = reporter, layout, epochs, steps
+
+    def epoch_started(self, epoch: int, step: int) -> None:
+        self.reporter.epoch_started(epoch, self.epochs, self.steps, step)
+
+    def chunk_done(self, epoch: int, step: int) -> None:
+        self.reporter.steps_done(step)
+
+    def epoch_done(self, epoch: int, metrics: EpochMetrics) -> None:
+        self.reporter.epoch_finished(metrics, self.layout.epoch_image(epoch) if self.layout else None)
+
+
+class Stops:
+    """Whether training should stop now: a signal, or the time budget spent.
+
+    Multi-worker runs stop together and for the same reason: a stop on any worker stops all of
+    them at the same step (one that stopped alone would leave the others waiting in a collective
+    forever), and every worker takes the stop that comes first in rank: a signal (the highest
+    number, if several) before a spent budget. So all of them exit with one code.
+    """
+
+    def __init__(self, signalled: Callable[[], int | None], minutes: float | None, gan, dist) -> None:
+        self.signalled, self.gan, self.dist = signalled, gan, dist
+        self.deadline = None if minutes is None else time.monotonic() + 60 * minutes
+
+    def check(self) -> Stop | None:
+        signum = self.signalled()
+        time_up = self.deadline is not None and time.monotonic() >= self.deadline
+        # A vote (DCGAN.agreed_stop): a signal's number, 0 for a spent budget, None to go on.
+        local = signum if signum is not None else (0 if time_up else None)
+        agreed = local if self.dist.workers == 1 else self.gan.agreed_stop(local)
+        if agreed is None:
+            return None
+        if agreed == 0:
+            return Stop(StopReason.TIME_UP)
+        return Stop(StopReason.SIGNAL if agreed == signum else StopReason.PEER, agreed)
+
+
+@contextmanager
+def _stop_requests() -> Iterator[Callable[[], int | None]]:
+    """Turn the first Ctrl-C/SIGTERM into a request the loop polls; a second one interrupts now."""
+    received: list[int] = []
+    previous = {}
+
+    def handler(signum, frame):  # noqa: ARG001
+        received.append(signum)
+        for sig, old in previous.items():  # a second signal acts immediately
+            signal.signal(sig, old)
+
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: no signal handling
+        previous.clear()
+    try:
+        yield lambda: received[0] if received else None
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 IMAGES_PER_CLUSTER = 10  # the fewest training images per cluster a recipe's clusters get
@@ -296,10 +526,6 @@ def _save_clusters(layout: RunLayout, labels: np.ndarray) -> None:
         np.save(tmp, labels.astype(np.int32), allow_pickle=False)
 
 
-def _nothing_to_train(layout: RunLayout, have: int, asked: int) -> str:
-    return f"{layout.root} already has {have} epochs ({asked} asked for); nothing to train"
-
-
 def _absolute(source: str) -> str:
     """Data paths are saved absolute, so --resume finds them from any working folder."""
     return source if source == "keras.datasets.mnist" else str(Path(source).resolve())
@@ -326,14 +552,11 @@ def _saved_data_path(config: RunConfig, resume: bool) -> Path | None:
     return None
 
 
-def _restore(gan, layout: RunLayout, config: RunConfig, reporter: Reporter) -> tuple[int, int]:
-    """Load the run's newest state into ``gan``; returns the (epoch, step) to continue from."""
+def _restore(gan, plan: Plan, reporter: Reporter) -> None:
+    """Load the state the plan resumes from into ``gan``, its epoch and step counters included."""
     from mnistgan import checkpoints
 
-    info = checkpoints.latest_for_resume(layout)
-    if info is None:
-        reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
-        return 1, 0
+    info, config, layout = plan.start, plan.config, plan.layout
     start_average = gan.average is not None and not info.has_average
     try:
         checkpoints.restore(gan.checkpoint_of(info.keys), info)
@@ -348,150 +571,6 @@ def _restore(gan, layout: RunLayout, config: RunConfig, reporter: Reporter) -> t
         gan.start_average()
         reporter.message(f"the averaged generator (--ema-decay {config.train.ema_decay}) starts from the "
                          f"weights of {where}")
-    return info.epoch + 1, info.step
-
-
-TIME_UP = 0  # the stop reason of a spent time budget (signals are positive numbers)
-
-
-class _Stops:
-    """Why training should stop now, if it should: a signal, or the time budget spent.
-
-    Multi-worker runs stop together and for the same reason: a stop on any worker stops all of
-    them at the same step (one that stopped alone would leave the others waiting in a collective
-    forever), and every worker reports the reason of the stop that came first in rank: a signal
-    (the highest number, if several) before a spent budget. So all of them exit with one code.
-    """
-
-    def __init__(self, signalled: Callable[[], int | None], minutes: float | None, gan, dist) -> None:
-        self.signalled, self.gan, self.dist = signalled, gan, dist
-        self.deadline = None if minutes is None else time.monotonic() + 60 * minutes
-
-    def reason(self) -> int | None:
-        """A signal number, TIME_UP, or None to go on."""
-        signum = self.signalled()
-        time_up = self.deadline is not None and time.monotonic() >= self.deadline
-        local = signum if signum is not None else (TIME_UP if time_up else None)
-        if self.dist.workers == 1:
-            return local
-        return self.gan.agreed_stop(local)
-
-
-def _train_loop(config, layout, scratch, images, labels, device, dist, reporter, *, resume, mnist,
-                minutes) -> TrainResult:
-    """Epochs of training. ``layout`` is the run; ``scratch`` is where a non-chief worker saves its
-    checkpoints (None for the chief, which saves into the run)."""
-    from mnistgan import checkpoints
-    from mnistgan.backend import import_tensorflow, native_stderr_filtered
-    from mnistgan.gan import DCGAN, steps_per_epoch
-    from mnistgan.seeds import epoch_batches
-    from mnistgan.monitoring import NoOutputs, RunOutputs
-
-    tf = import_tensorflow()
-    tcfg = config.train
-    if tcfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    gan = DCGAN(config.model, tcfg, dist.strategy)
-    own = scratch or layout  # where this process saves checkpoints
-    size = checkpoints.state_bytes(gan.trackables())
-    _check_free_space(own, size, tcfg.keep + (tcfg.eval_every is not None))  # + the best
-    saver = checkpoints.CheckpointSaver(gan.checkpoint, own, tcfg.keep, size)
-
-    start_epoch, start_step = _restore(gan, layout, config, reporter) if resume else (1, 0)
-    gan.run_config.assign(config.to_json())  # every checkpoint carries the config it was trained with
-    history = read_metrics(layout.metrics, start_epoch - 1)
-    task = None if dist.is_chief else dist.task
-    if start_epoch > tcfg.epochs:  # nothing to train, so nothing of the run changes, its config included
-        reporter.message(_nothing_to_train(layout, start_epoch - 1, tcfg.epochs))
-        saved = layout.load_config() if dist.is_chief else config  # only a resume gets here
-        return TrainResult(layout, saved, start_epoch - 1, history, task)
-    outputs = RunOutputs(layout, gan, mnist, reporter) if dist.is_chief else NoOutputs()
-    # Only once the checkpoint and the run's records have loaded: a refused resume leaves the run as it was.
-    if resume and dist.is_chief and config != layout.load_config():
-        config.save(layout.config)  # --epochs raised etc.: the config says what the run now is
-
-    n, bs = len(images), tcfg.batch_size
-    steps = steps_per_epoch(n, bs)
-    images_t, labels_t = gan.place_data(images, labels)
-    reporter.message(
-        f"training on {n} images, {steps} steps of {bs} per epoch, on {device.device}"
-        f" ({config.model.dtype_policy}{', conditional' if config.model.conditional else ''}),"
-        f" epochs {start_epoch}-{tcfg.epochs}" + (f", for at most {minutes:g} minutes" if minutes else "")
-    )
-    if dist.name != "default":
-        who = "" if dist.is_chief else f"{dist.task}: "
-        reporter.message(f"{who}{dist.describe()}, {bs // dist.replicas} images per replica per step")
-
-    def stop(reason: int, epoch: int, done: int) -> TrainResult:
-        """Leave the loop at a stop in ``epoch`` after ``done`` steps. Mid-epoch, a checkpoint and
-        a grid are saved first (an epoch's end has saved its own)."""
-        if done:
-            saver.save_interrupted(epoch - 1)
-            gan.recalibrate()  # after the save: the checkpoint holds the training state as it was
-            outputs.stopped()
-        where = f"after epoch {epoch - 1}" if done == 0 else f"at step {done}/{steps} of epoch {epoch}"
-        again = f"mnistgan train --out {layout.root} --resume" + (f" --minutes {minutes:g}" if minutes else "")
-        if reason != TIME_UP:
-            raise TrainingInterrupted(f"interrupted {where}; checkpoint saved. Continue with: {again}",
-                                      128 + reason)
-        message = f"stopped {where}: the {minutes:g}-minute budget is spent. Continue with: {again}"
-        return TrainResult(layout, config, epoch - 1, history, task, stopped=message)
-
-    with _stop_requests() as signalled:
-        stops = _Stops(signalled, minutes, gan, dist)
-        for epoch in range(start_epoch, tcfg.epochs + 1):
-            full, rest = epoch_batches(n, bs, tcfg.seed, epoch)
-            full_t, epoch_t = tf.constant(full), tf.constant(epoch, tf.int64)
-            first = done = start_step if epoch == start_epoch else 0
-            if done == 0:
-                gan.step.assign(0)
-                gan.loss_sums.assign([0.0, 0.0])
-            reporter.epoch_started(epoch, tcfg.epochs, steps, done)
-            t0 = time.perf_counter()
-            while done < steps:
-                # The first call of each compiled function builds its graph; hold back the
-                # optimizer's harmless complaints while it does.
-                with native_stderr_filtered() if epoch == start_epoch else contextlib.nullcontext():
-                    if done < len(full):
-                        end = min(done + STEPS_PER_CALL, len(full))
-                        sums = gan.run_steps(images_t, labels_t, full_t, epoch_t, tf.constant(done, tf.int64),
-                                             tf.constant(end, tf.int64))
-                    else:
-                        end = done + 1
-                        sums = gan.run_last_step(images_t, labels_t, tf.constant(rest), epoch_t,
-                                                 tf.constant(done, tf.int64))
-                    sums = sums.numpy()
-                if not np.all(np.isfinite(sums)):
-                    kept = f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 else "no checkpoint was saved"
-                    raise TrainingDiverged(f"losses became non-finite in epoch {epoch} (step {end}); stopped, "
-                                           f"{kept}. Start a new run with a lower {{learning_rate}} or another {{seed}}")
-                done = end
-                reporter.steps_done(done)
-                reason = stops.reason()
-                if reason is not None and done < steps:
-                    return stop(reason, epoch, done)
-            seconds = time.perf_counter() - t0
-            g_sum, d_sum = gan.loss_sums.numpy()
-            metrics = EpochMetrics(epoch=epoch, generator_loss=float(g_sum) / steps,
-                                   discriminator_loss=float(d_sum) / steps, seconds=seconds,
-                                   images_per_second=n * (steps - first) / steps / seconds)
-            # Inference statistics for the epoch's weights, then grid and metrics, checkpoint
-            # last: a kill in between redoes this epoch.
-            gan.recalibrate()
-            history.append(metrics)
-            grid = outputs.epoch_done(epoch, metrics, history, last=epoch == tcfg.epochs)
-            gan.epoch.assign(epoch)
-            gan.step.assign(0)
-            saver.save_epoch(epoch)
-            # The chief knows the scores; every worker saves (a collective under multi-worker).
-            if tcfg.eval_every is not None and gan.any_worker(outputs.is_best(epoch)):
-                saver.save_best(epoch)
-                outputs.best_kept(epoch)  # only now does evaluation.csv name it
-            reporter.epoch_finished(metrics, grid)
-            reason = stops.reason()
-            if reason is not None and epoch < tcfg.epochs:
-                return stop(reason, epoch + 1, 0)
-    return TrainResult(layout, config, tcfg.epochs, history, task)
 
 
 def _check_free_space(layout: RunLayout, checkpoint_bytes: int, keep: int) -> None:
