@@ -18,7 +18,7 @@ import numpy as np
 from mnistgan.errors import UsageError
 from mnistgan.files import check_output_file
 from mnistgan.images import make_grid, upscale
-from mnistgan.sampling import Generator, check_truncation
+from mnistgan.sampling import Generator
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
         what = "digits " + " -> ".join(map(str, [*digits, digits[0]]))
     else:
         if points is not None:
-            keys = [np.asarray(p, np.float32) * np.float32(check_truncation(truncation)) for p in points]
+            keys = [generator.truncated(p, truncation) for p in points]
         else:
             keys = [generator.noise(1, s, truncation)[0] for s in seeds]
         zs = _path(keys, frames, slerp)

@@ -159,7 +159,12 @@ class Generator:
         normal noise, the truncation trick of StyleGAN (w = mean + psi (w - mean)) applied to
         the generator's input. Cleaner, more typical digits, less variety; 1 = none.
         """
-        return seeds.sample_noise(seed, n, self.noise_dim) * np.float32(check_truncation(truncation))
+        return self.truncated(seeds.sample_noise(seed, n, self.noise_dim), truncation)
+
+    @staticmethod
+    def truncated(noise: np.ndarray, truncation: float) -> np.ndarray:
+        """``noise`` drawn towards its mean by the truncation psi (see :meth:`noise`), float32."""
+        return np.asarray(noise, np.float32) * np.float32(check_truncation(truncation))
 
     def images(self, noise: np.ndarray, digits: np.ndarray | int | None = None) -> np.ndarray:
         """The images for the given noise (N, noise_dim), and for a conditional generator the
@@ -220,7 +225,7 @@ class Generator:
             self.check_cluster(cluster)
         if digit is None and self.conditional:
             digit = seeds.sample_digits(seed, n)
-        noise = self.noise(n, seed, truncation) if noise is None else noise * np.float32(check_truncation(truncation))
+        noise = self.noise(n, seed, truncation) if noise is None else self.truncated(noise, truncation)
         return self.images(noise if cluster is None else self.in_cluster(noise, cluster), digit)
 
     def sample_sheet(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0,
