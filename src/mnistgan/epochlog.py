@@ -62,7 +62,6 @@ class Stop:
     signal: int = 0  # SIGNAL and PEER: the signal's number; the exit code is 128 + it
 
 
-
 class Callback:
     """What happens around the loop's steps. The loop calls every callback in its list's order:
     ``epoch_started`` before an epoch's first chunk, ``chunk_done`` after each chunk of steps,
@@ -79,7 +78,6 @@ class Callback:
 
     def stopped(self, epoch: int, step: int, stop: Stop) -> None:
         pass
-
 
 
 class SilentReporter:

@@ -51,7 +51,6 @@ class RunOutputs(Callback):
 
     def __init__(self, layout: RunLayout, gan, mnist, reporter: Reporter, history: list[EpochMetrics]) -> None:
         from mnistgan.backend import import_tensorflow
-
         from mnistgan.config import RunConfig
         from mnistgan.sampling import Generator
 
