@@ -260,3 +260,28 @@ def test_debug_does_not_leak_into_the_next_invocation(runner, tmp_path):
     runner.invoke(app, ["--debug", "sample", "--run", str(tmp_path)])
     result = runner.invoke(app, ["sample", "--run", str(tmp_path)])
     assert result.exit_code == 1 and "not an mnistgan run folder" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_learning_rate_drop_changes_training_from_its_image_on_and_resumes_exactly(session_npz, straight,
+                                                                                     tmp_path):
+    """--lr-drop-after N: the first N images train as without it, the rest with a tenth of the
+    learning rates; a run stopped and resumed around the drop ends with the same bytes."""
+    late = tmp_path / "late"  # the drop after the run's 960 images: the run is the straight one
+    in_process("train", "--data", session_npz, "--out", late, *LONGER, "--epochs", "3", "--lr-drop-after", "960")
+    assert np.array_equal(samples(straight, tmp_path, "a"), samples(late, tmp_path, "b"))
+
+    # 480 images: from step 10 of epoch 2 on (16 images a step, 20 steps an epoch).
+    dropped = tmp_path / "dropped"
+    in_process("train", "--data", session_npz, "--out", dropped, *LONGER, "--epochs", "3", "--lr-drop-after", "480")
+    grid = "images/epoch_0001.png"
+    assert (dropped / grid).read_bytes() == (straight / grid).read_bytes()  # epoch 1: before the drop
+    assert not np.array_equal(samples(straight, tmp_path, "c"), samples(dropped, tmp_path, "d"))
+
+    run = tmp_path / "run"  # stopped at step 10 of epochs 1 and 2 and after epoch 1, resumed across the drop
+    in_process("train", "--data", session_npz, "--out", run, *LONGER, "--epochs", "3", "--lr-drop-after", "480",
+               "--minutes", "0.0001")
+    for _ in range(2):
+        in_process("train", "--out", run, "--resume", "--minutes", "0.0001")
+    in_process("train", "--out", run, "--resume")
+    assert np.array_equal(samples(dropped, tmp_path, "e"), samples(run, tmp_path, "f"))

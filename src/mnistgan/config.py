@@ -142,6 +142,11 @@ class TrainConfig:
                                    "unless --lr-d).", flag="lr", check=positive)
     d_learning_rate: float | None = setting(None, "Adam learning rate of the discriminator. Default: --lr.",
                                             flag="lr-d", check=positive)
+    lr_drop_after: int | None = setting(
+        None, "After this many training images (steps times the batch size), both learning rates fall to a "
+        "tenth: a run that trains on past its best settles instead of drifting. Default: none.",
+        check=at_least(1), resumable=True,
+    )
     beta1: float = setting(0.9, "Adam's beta_1 (momentum) for both networks.", check=in_unit_interval)
     beta2: float = setting(0.999, "Adam's beta_2 for both networks.", check=in_unit_interval)
     r1: float = setting(

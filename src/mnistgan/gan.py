@@ -52,6 +52,7 @@ import keras  # noqa: E402
 
 SIGNALS = 64  # the highest signal number a stop vote can carry (Linux's real-time signals end at 64)
 STEPS_PER_CALL = 10  # steps per compiled call: progress granularity vs per-call overhead
+LR_DROP = 0.1  # the learning rates after TrainConfig.lr_drop_after images (docs/fast.md's screens)
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,8 @@ class DCGAN:
         epoch's short last batch); returns the steps done in the epoch."""
         done, full = self.steps_done(), int(epoch.full.shape[0])
         number = tf.constant(epoch.number, tf.int64)
+        if self.train_cfg.lr_drop_after is not None:  # decided at each chunk's start: resumes exactly
+            self._set_learning_rates(((epoch.number - 1) * epoch.steps + done) * self.train_cfg.batch_size)
         # The first call of each compiled function builds its graph; hold back the optimizer's
         # harmless complaints while it does.
         with native_stderr_filtered() if not self._built else contextlib.nullcontext():
@@ -308,6 +311,15 @@ class DCGAN:
             else:
                 self.run_last_step(*epoch.data, epoch.rest, number, tf.constant(done, tf.int64))
         return self.steps_done()
+
+    def _set_learning_rates(self, images: int) -> None:
+        """Both optimizers' learning rates after ``images`` training images: the configured ones,
+        a tenth of them from ``lr_drop_after`` images on (they live in the checkpoint)."""
+        cfg = self.train_cfg
+        factor = LR_DROP if images >= cfg.lr_drop_after else 1.0
+        for opt, lr in ((self.generator_optimizer, cfg.learning_rate),
+                        (self.discriminator_optimizer, cfg.discriminator_learning_rate)):
+            opt.learning_rate.assign(lr * factor)
 
     def mean_losses(self, steps: int) -> tuple[float, float]:
         """The epoch's mean generator and discriminator losses over its ``steps`` steps so far."""
