@@ -14,6 +14,7 @@ else should run while it does (the CSV records the CPU and its load at each mark
         --marks 1,2,5,10 --out ttq/
     python benchmarks/time_to_quality.py --data mnist.npz --conditional --recipes fast --out ttq/
     python benchmarks/time_to_quality.py --data mnist.npz --recipes fast --clusters 0 --out ttq/
+    python benchmarks/time_to_quality.py --data mnist.npz --recipes fast --lr-drop-after 640000 --out ttq/
     python benchmarks/time_to_quality.py --plot ttq/   # the plot from the CSV alone
 
 Writes OUT/time_to_quality.csv and OUT/time_to_quality.png (FID and confident share against
@@ -28,8 +29,8 @@ import os
 import platform
 from pathlib import Path
 
-FIELDS = ["recipe", "conditional", "clusters", "seed", "minutes", "epochs", "fid", "confident", "coverage",
-          "conditional_accuracy", "lowest_digit_accuracy", "cpu", "onednn_isa", "load1"]
+FIELDS = ["recipe", "conditional", "clusters", "lr_drop_after", "seed", "minutes", "epochs", "fid", "confident",
+          "coverage", "conditional_accuracy", "lowest_digit_accuracy", "cpu", "onednn_isa", "load1"]
 
 
 def cpu_name() -> str:
@@ -43,11 +44,13 @@ def cpu_name() -> str:
 
 
 def read_rows(path: Path) -> list[dict]:
-    """The CSV's rows; rows from before the clusters column had none (their runs had no clusters)."""
+    """The CSV's rows; rows from before the clusters and lr_drop_after columns had none (their runs
+    had no clusters and no drop)."""
     if not path.is_file():
         return []
     with open(path, newline="") as fh:
-        return [{**row, "clusters": row.get("clusters") or "0"} for row in csv.DictReader(fh)]
+        return [{**row, "clusters": row.get("clusters") or "0", "lr_drop_after": row.get("lr_drop_after") or ""}
+                for row in csv.DictReader(fh)]
 
 
 def rewrite_rows(path: Path) -> None:
@@ -80,12 +83,14 @@ def measure(args) -> None:
     kind = "conditional" if args.conditional else "unconditional"
     for recipe in args.recipes.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            run_dir = out / f"{recipe}-{kind}{'' if args.clusters is None else f'-clusters{args.clusters}'}-seed{seed}"
+            drop = "" if args.lr_drop_after is None else str(args.lr_drop_after)
+            run_dir = out / (f"{recipe}-{kind}{'' if args.clusters is None else f'-clusters{args.clusters}'}"
+                             f"{drop and f'-drop{drop}'}-seed{seed}")
             clusters = (mnistgan.open_run(run_dir).config.model.clusters if (run_dir / "config.json").is_file()
                         else None)
             done = {float(r["minutes"]) for r in read_rows(table)
                     if r["recipe"] == recipe and r["seed"] == str(seed) and r["conditional"] == str(args.conditional)
-                    and clusters is not None and r["clusters"] == str(clusters)}
+                    and clusters is not None and r["clusters"] == str(clusters) and r["lr_drop_after"] == drop}
             trained = 0.0
             for mark in marks:
                 if mark in done:
@@ -95,12 +100,14 @@ def measure(args) -> None:
                 # A run stopped at an earlier mark (or killed between marks) continues from its checkpoint.
                 run = mnistgan.train(run_dir, data=args.data, recipe=recipe, seed=seed, conditional=args.conditional,
                                      clusters=None if resume else args.clusters, resume=resume,
+                                     lr_drop_after=None if resume else args.lr_drop_after,
                                      minutes=mark - trained, progress=False)
                 trained = mark
                 g = run.generator()
                 ev = g.evaluate(n=args.samples, data=args.data)
                 row = {
                     "recipe": recipe, "conditional": args.conditional, "clusters": run.config.model.clusters,
+                    "lr_drop_after": drop,
                     "seed": seed, "minutes": mark,
                     "epochs": g.checkpoint.where, "fid": f"{ev.fid:.3f}", "confident": f"{ev.confident:.4f}",
                     "coverage": f"{ev.coverage:.4f}",
@@ -122,14 +129,15 @@ def plot(out: Path) -> Path:
 
     rows = read_rows(out / "time_to_quality.csv")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    columns = ("recipe", "conditional", "clusters", "cpu", "onednn_isa")
+    columns = ("recipe", "conditional", "clusters", "lr_drop_after", "cpu", "onednn_isa")
     series = sorted({tuple(r[k] for k in columns) for r in rows})
     machines = {(cpu, isa) for *_, cpu, isa in series}
-    for recipe, conditional, clusters, cpu, isa in series:
-        mine = [r for r in rows if tuple(r[k] for k in columns) == (recipe, conditional, clusters, cpu, isa)]
+    for recipe, conditional, clusters, drop, cpu, isa in series:
+        mine = [r for r in rows if tuple(r[k] for k in columns) == (recipe, conditional, clusters, drop, cpu, isa)]
         minutes = sorted({float(r["minutes"]) for r in mine})
         label = recipe + (" conditional" if conditional == "True" else
                           f", {clusters} clusters" if clusters != "0" else ", no clusters" if recipe == "fast" else "")
+        label += f", lr drop after {int(drop):,}" if drop else ""
         if len(machines) > 1:  # lines from different CPUs are not comparable in time: say which is which
             label += f" [{cpu.split('(')[0].strip()}{'' if isa == 'native' else ', ' + isa}]"
         for ax, key in zip(axes, ("fid", "confident")):
@@ -163,6 +171,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--marks", default="1,2,5,10", help="minutes of training at which to score")
     parser.add_argument("--conditional", action="store_true")
+    parser.add_argument("--lr-drop-after", type=int, default=None,
+                        help="train --lr-drop-after N for new runs (a line of its own; default: the recipe's)")
     parser.add_argument("--clusters", type=int, default=None,
                         help="train --clusters K (default: what the recipe does; 0: none)")
     parser.add_argument("--samples", type=int, default=10_000)
