@@ -133,6 +133,7 @@ class DCGAN:
         self.run_last_step = tf.function(self._run_last_step_impl)
         self._noise_shape = (bs, nd)
         self._built = False  # the compiled steps have run a whole epoch in this process
+        self._lr_factor: float | None = None  # the learning rates' factor last set (lr_drop_after)
 
     def _build_state(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
         self.generator = build_generator(model_cfg, train_cfg.seed, sync_batchnorm=self.replicas > 1)
@@ -309,14 +310,18 @@ class DCGAN:
                 end = min(done + STEPS_PER_CALL, full)
                 self.run_steps(*epoch.data, epoch.full, number, tf.constant(done, tf.int64), tf.constant(end, tf.int64))
             else:
+                end = done + 1
                 self.run_last_step(*epoch.data, epoch.rest, number, tf.constant(done, tf.int64))
-        return self.steps_done()
+        return end  # what the step counter now says, without reading it back from the device
 
     def _set_learning_rates(self, images: int) -> None:
         """Both optimizers' learning rates after ``images`` training images: the configured ones,
         a tenth of them from ``lr_drop_after`` images on (they live in the checkpoint)."""
         cfg = self.train_cfg
         factor = LR_DROP if images >= cfg.lr_drop_after else 1.0
+        if factor == self._lr_factor:  # set already (a restore brings the checkpoint's: set once after it)
+            return
+        self._lr_factor = factor
         for opt, lr in ((self.generator_optimizer, cfg.learning_rate),
                         (self.discriminator_optimizer, cfg.discriminator_learning_rate)):
             opt.learning_rate.assign(lr * factor)
