@@ -6,6 +6,8 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import TINY_SETTINGS
+
 import mnistgan
 from mnistgan.cli import app
 
@@ -97,3 +99,20 @@ def test_conditional_generators_draw_the_digits_asked_for(runner, conditional_ru
                               "--out", str(tmp_path / "s.npy")])
     assert cli.exit_code == 0 and np.array_equal(np.load(tmp_path / "s.npy"), g.sample(5, seed=2, digit=7))
 
+
+
+@pytest.mark.slow
+def test_a_reporter_of_your_own_hears_each_epoch_and_the_end(session_npz, tmp_path):
+    class Epochs(mnistgan.Reporter):  # overrides only what it wants to see
+        def __init__(self):
+            self.heard, self.closed = [], False
+
+        def epoch_finished(self, metrics, image):
+            self.heard.append((metrics.epoch, image.name))
+
+        def close(self):
+            self.closed = True
+
+    reporter = Epochs()
+    mnistgan.train(tmp_path / "r", data=session_npz, epochs=2, progress=reporter, **TINY_SETTINGS)
+    assert reporter.heard == [(1, "epoch_0001.png"), (2, "epoch_0002.png")] and reporter.closed

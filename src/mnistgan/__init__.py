@@ -16,6 +16,7 @@ from mnistgan.animation import Animation, animate
 from mnistgan.api import Run, Table, evaluate, grid, open_run, preview_dataset, train
 from mnistgan.config import ModelConfig, RunConfig, TrainConfig
 from mnistgan.data import Mnist, load_mnist
+from mnistgan.epochlog import Reporter
 from mnistgan.errors import (
     CheckpointError,
     DataError,
@@ -44,6 +45,7 @@ __all__ = [
     "ModelConfig",
     "Projection",
     "Run",
+    "Reporter",
     "RunConfig",
     "RunError",
     "Table",

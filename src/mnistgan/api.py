@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from mnistgan.config import RunConfig
-from mnistgan.epochlog import METRIC_FIELDS, Reporter, SilentReporter, read_rows
+from mnistgan.epochlog import METRIC_FIELDS, Reporter, read_rows
 from mnistgan.runs import RunLayout
 
 
@@ -129,7 +129,7 @@ def _reporter(progress: bool | Reporter) -> Reporter:
         from mnistgan.console import TrainingReporter
 
         return TrainingReporter()
-    return progress or SilentReporter()
+    return progress or Reporter()
 
 
 def train(
@@ -152,8 +152,9 @@ def train(
     ``learning_rate=2e-4``, ...); those not given come from the recipe, or from the run itself
     when resuming. ``minutes`` stops training cleanly after that much time (a checkpoint is
     saved; ``resume=True`` continues). ``progress``: True shows a progress bar (terminal or
-    notebook) and a line per epoch, False nothing, or a Reporter of your own. ``switch_data``:
-    let a resume continue on data other than the run's (its content is checked, not its path).
+    notebook) and a line per epoch, False nothing, or a :class:`mnistgan.Reporter` of your own.
+    ``switch_data``: let a resume continue on data other than the run's (its content is checked,
+    not its path).
     """
     from mnistgan.training import TrainRequest, run_training
 
@@ -166,9 +167,7 @@ def train(
     try:
         result = run_training(request, reporter)
     finally:
-        close = getattr(reporter, "close", None)
-        if close is not None:
-            close()
+        reporter.close()
     return Run(result.layout.root, result.config, stopped=result.stopped, worker=result.task)
 
 

@@ -177,16 +177,13 @@ class CheckpointSaver:
     def __init__(self, checkpoint: tf.train.Checkpoint, layout: RunLayout, keep: int, size: int) -> None:
         repair_state(layout.checkpoints)
         self._folder, self._size = layout.checkpoints, size  # size: bytes of one checkpoint
-        self._epochs = tf.train.CheckpointManager(
-            checkpoint, str(layout.checkpoints), max_to_keep=keep, checkpoint_name=PREFIX
-        )
         self._interrupted_dir = layout.interrupted
-        self._interrupted = tf.train.CheckpointManager(
-            checkpoint, str(self._interrupted_dir), max_to_keep=1, checkpoint_name=PREFIX
-        )
-        self._best = tf.train.CheckpointManager(
-            checkpoint, str(layout.best), max_to_keep=1, checkpoint_name=PREFIX
-        )
+
+        def manager(folder: Path, keep: int) -> tf.train.CheckpointManager:
+            return tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=keep, checkpoint_name=PREFIX)
+
+        self._epochs = manager(layout.checkpoints, keep)
+        self._interrupted, self._best = manager(layout.interrupted, 1), manager(layout.best, 1)
         clean_temporaries(layout.checkpoints)
 
     def _save(self, manager: tf.train.CheckpointManager, number: int) -> str:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from mnistgan.epochlog import EpochMetrics
+from mnistgan.epochlog import EpochMetrics, Reporter
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -97,8 +97,16 @@ class _NotebookBar:
             self._handle.update(view)
 
 
-class TrainingReporter:
-    """Implements training.Reporter on the console, or in a notebook."""
+def _bar(label: str, total: int, done: int, *extra) -> tuple[Progress, object]:
+    """A live progress bar on stderr, started, that disappears when stopped; and its task."""
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), *extra, TimeRemainingColumn(),
+                        console=err, transient=True)
+    progress.start()
+    return progress, progress.add_task(label, total=total, completed=done)
+
+
+class TrainingReporter(Reporter):
+    """Progress on the console, or in a notebook."""
 
     def __init__(self) -> None:
         self._live = err.is_terminal
@@ -115,17 +123,7 @@ class TrainingReporter:
             self._notebook.start(f"epoch {epoch}/{epochs}", steps, done)
         if not self._live:
             return
-        self._progress = Progress(
-            TextColumn(f"epoch {epoch}/{epochs}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("steps"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task("train", total=steps, completed=done)
+        self._progress, self._task = _bar(f"epoch {epoch}/{epochs}", steps, done, TextColumn("steps"))
 
     def steps_done(self, done: int) -> None:
         if self._notebook is not None:
@@ -158,10 +156,7 @@ class TaskProgress:
         if not err.is_terminal:
             return
         if self._progress is None:
-            self._progress = Progress(TextColumn(self._label), BarColumn(), MofNCompleteColumn(),
-                                      TimeRemainingColumn(), console=err, transient=True)
-            self._progress.start()
-            self._task = self._progress.add_task(self._label, total=total)
+            self._progress, self._task = _bar(self._label, total, 0)
         self._progress.update(self._task, completed=done)
 
     def __exit__(self, *exc) -> None:

@@ -13,7 +13,6 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from mnistgan.errors import RunError
 from mnistgan.files import write_text_atomic
@@ -41,13 +40,24 @@ class EpochMetrics:
         }
 
 
-class Reporter(Protocol):
-    """How training tells the outside world about progress; the core never prints itself."""
+class Reporter:
+    """How training tells the outside world about progress (the core never prints itself). This
+    one shows nothing; a reporter of your own overrides what it shows."""
 
-    def message(self, text: str) -> None: ...
-    def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
-    def steps_done(self, done: int) -> None: ...
-    def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None: ...
+    def message(self, text: str) -> None:
+        pass
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        pass
+
+    def steps_done(self, done: int) -> None:
+        pass
+
+    def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None:
+        pass
+
+    def close(self) -> None:
+        """Training has ended (also by an error): let go of what the reporter shows."""
 
 
 class StopReason(enum.Enum):
@@ -77,22 +87,6 @@ class Callback:
         pass
 
     def stopped(self, epoch: int, step: int, stop: Stop) -> None:
-        pass
-
-
-class SilentReporter:
-    """A Reporter that shows nothing."""
-
-    def message(self, text: str) -> None:
-        pass
-
-    def epoch_started(self, epoch: int, epochs: int, steps: int, done: int) -> None:
-        pass
-
-    def steps_done(self, done: int) -> None:
-        pass
-
-    def epoch_finished(self, metrics: EpochMetrics, image: Path | None) -> None:
         pass
 
 

@@ -1,28 +1,15 @@
 """The DCGAN's trainable state and its compiled training steps (Listings 8-12).
 
-Everything a resumed run needs lives in one ``tf.train.Checkpoint``: both networks, both Adam
-optimizers (built before any restore, so their moments are restored, not silently skipped), the
-epoch and step counters, the running loss sums of the epoch in progress, the fixed noise, and
-the discriminator's dropout RNG state. Step noise and shuffling are derived from (seed, epoch,
-step), so nothing else is needed to continue exactly where a checkpoint left off.
+One ``tf.train.Checkpoint`` holds everything a resume needs: both networks and optimizers
+(built before any restore, so their moments are restored), the epoch and step counters, the
+epoch's running loss sums, the fixed noise, the dropout RNG state and, with ``ema_decay`` > 0,
+the averaged generator (a moving average of the weights that grids and samples are drawn from;
+training never reads it; docs/code.md). Step noise and shuffling derive from (seed, epoch, step).
 
-The averaged generator (``ema_decay`` > 0): a second copy of the generator whose weights follow
-the trained ones as an exponential moving average, updated after every step. Training never
-reads it; the epoch grids, ``--eval-every``, ``sample``, ``evaluate`` and ``interpolate`` draw
-from it, because a GAN's weights swing from epoch to epoch and their recent average draws
-steadier digits (Yazici et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training";
-measured on this project's conditional run in docs/conditional.md). It is part of the checkpoint.
-
-Speed (see docs/performance.md): the training images live on the device as one uint8 tensor;
-a whole chunk of steps runs inside one ``tf.function`` call (a graph-side loop with no Python or
-tf.data work between steps); every full batch has a static shape.
-
-Distribution (see docs/distributed.md): the same loop runs under any ``tf.distribute`` strategy.
-The training step is written for one device; under a strategy each replica runs it on its shard
-of the step's global batch of indices, noise and digits, which is drawn exactly as on one device.
-Only the step's means know about replicas (:func:`batch_mean`): each replica's part is its sum
-over the global batch's size, so the optimizers' cross-replica sum of gradients is the gradient
-of the global batch's mean.
+A chunk of steps runs in one ``tf.function`` call on images kept on the device
+(docs/performance.md). Under a ``tf.distribute`` strategy each replica runs the one-device step
+on its shard of the global batch, and :func:`batch_mean` makes the losses the global batch's
+(docs/distributed.md).
 """
 
 from __future__ import annotations

@@ -32,8 +32,6 @@ def _glorot(seeds: LayerSeeds) -> keras.initializers.Initializer:
 
 
 GENERATOR_BODY = "generator_body"  # the conditional generator's sub-model: the report's layers
-
-
 CLUSTER_CHOICE = "cluster"  # the self-conditioned generator's layer that picks the cluster from the noise
 
 
@@ -158,19 +156,11 @@ def cluster_choice(cfg: ModelConfig) -> keras.Model:
 def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -> keras.Model:
     """Noise (N, noise_dim) [and labels (N,)] -> image (N, 28, 28, 1) in [-1, 1] (Listing 7).
 
-    Conditional: the digit, one-hot encoded, is joined to the noise (Mirza and Osindero's
-    conditional GAN) and the report's layers take the longer vector; they live in the sub-model
-    ``generator_body`` so that latent walks can feed it blends of one-hot vectors.
-    ``sync_batchnorm``: see :func:`_generator_layers` (no effect on the variables, so
-    checkpoints load either way).
-
-    Why one-hot and not a learned embedding on the noise's scale (the first two designs, see
-    docs/conditional.md): with a strong label input the generator learned to draw one image per
-    digit whatever the noise; a one-hot label starts as a small part of the input, and the
-    generator learns to use it while the noise keeps its say.
-
-    Self-conditioned (``clusters``): the same, with the cluster in place of the digit, picked
-    from the noise by :func:`cluster_choice`, so the model takes noise only.
+    Conditional: the one-hot digit is joined to the noise (Mirza and Osindero) before the
+    report's layers, which live in the sub-model ``generator_body`` so that walks can feed it
+    blends of digits; why one-hot and not an embedding: docs/conditional.md. Self-conditioned:
+    the same with the cluster, picked from the noise by :func:`cluster_choice`.
+    ``sync_batchnorm``: see :func:`_generator_layers` (the variables are the same either way).
     """
     s = LayerSeeds(seed + GENERATOR_SEEDS_OFFSET)
     p = cfg.dtype_policy
@@ -195,14 +185,9 @@ def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -
 def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
     """Image (N, 28, 28, 1) [and labels (N,)] -> one real-vs-fake logit per image (Listing 6).
 
-    Conditional: a projection discriminator (Miyato and Koyama, 2018). The report's layers run
-    unchanged on the image up to its last Dense; the digit's learned embedding (one vector of
-    the flattened features' size per digit) is multiplied with those features and the product
-    added to the report's logit. Stacking one-hot planes on the input instead (the previous
-    design, see docs/conditional.md) left the digit a weak say: the noise, not the label, chose
-    which digit the generator drew.
-
-    Self-conditioned: the same, told the cluster instead of the digit.
+    With labels (digits or clusters): a projection discriminator (Miyato and Koyama, 2018): the
+    label's learned embedding times the report's flattened features, added to its logit (the
+    designs before it: docs/conditional.md).
     """
     s = LayerSeeds(seed + DISCRIMINATOR_SEEDS_OFFSET)
     p = cfg.dtype_policy

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from mnistgan.config import RunConfig
@@ -51,61 +50,25 @@ def names_a_path(ckpt: str) -> bool:
     return ckpt not in ("latest", BEST) and not ckpt.isdigit()
 
 
-@dataclass(frozen=True)
 class RunLayout:
-    root: Path
+    """The paths of the run folder ``root`` (see the module's docstring)."""
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def clusters(self) -> Path:
-        return self.root / "clusters.npy"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.csv"
-
-    @property
-    def losses_png(self) -> Path:
-        return self.root / "losses.png"
-
-    @property
-    def evaluation(self) -> Path:
-        return self.root / "evaluation.csv"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.root / "tensorboard"
-
-    @property
-    def images(self) -> Path:
-        return self.root / "images"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def interrupted(self) -> Path:
-        return self.checkpoints / INTERRUPTED
-
-    @property
-    def best(self) -> Path:
-        return self.checkpoints / BEST
-
-    @property
-    def lock(self) -> Path:
-        return self.root / LOCK_NAME
-
-    @property
-    def write_probe(self) -> Path:
-        return self.root / WRITE_PROBE
-
-    @property
-    def animation(self) -> Path:
-        return self.root / ANIMATION
+    def __init__(self, root: Path) -> None:
+        self.root = root = Path(root)
+        self.config = root / "config.json"
+        self.clusters = root / "clusters.npy"
+        self.metrics = root / "metrics.csv"
+        self.losses_png = root / "losses.png"
+        self.evaluation = root / "evaluation.csv"
+        self.tensorboard = root / "tensorboard"
+        self.images = root / "images"
+        self.checkpoints = root / "checkpoints"
+        self.interrupted = self.checkpoints / INTERRUPTED
+        self.best = self.checkpoints / BEST
+        self.lock = root / LOCK_NAME
+        self.write_probe = root / WRITE_PROBE
+        self.animation = root / ANIMATION
+        self.stopped_image = self.images / "stopped.png"  # the grid of a mid-epoch stop, until the epoch completes
 
     def epochs_saved(self) -> list[int]:
         """Epochs with a complete checkpoint."""
@@ -119,11 +82,6 @@ class RunLayout:
         if not self.images.is_dir():
             return []
         return sorted(int(m.group(1)) for p in self.images.iterdir() if (m := _GRID.match(p.name)))
-
-    @property
-    def stopped_image(self) -> Path:
-        """The grid saved where training stopped mid-epoch; removed when that epoch completes."""
-        return self.images / "stopped.png"
 
     def exists(self) -> bool:
         """True when the folder already holds a run (a config or any checkpoint files)."""

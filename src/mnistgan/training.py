@@ -28,7 +28,7 @@ import numpy as np
 from mnistgan import __version__
 from mnistgan.config import RunConfig, build_configs, positive, resumable
 from mnistgan.errors import CheckpointError, RunError, TrainingDiverged, TrainingInterrupted, UsageError
-from mnistgan.epochlog import Callback, EpochMetrics, Reporter, SilentReporter, Stop, StopReason, read_metrics
+from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, StopReason, read_metrics
 from mnistgan.lock import RunLock
 from mnistgan.runs import RunLayout
 
@@ -244,7 +244,7 @@ def run_training(request: TrainRequest, reporter: Reporter | None = None) -> Tra
     Raises TrainingInterrupted after saving a mid-epoch checkpoint on Ctrl-C/SIGTERM, and
     TrainingDiverged (keeping the last good checkpoint) when a loss stops being finite.
     """
-    reporter = reporter or SilentReporter()
+    reporter = reporter or Reporter()
     plan = make_plan(request, reporter)
     if isinstance(plan, TrainResult):
         return plan
