@@ -52,8 +52,6 @@ class TrainRequest:
 class TrainResult:
     layout: RunLayout
     config: RunConfig
-    last_epoch: int
-    metrics: list[EpochMetrics]
     task: str | None = None  # a non-chief worker's name ("worker 1"): it wrote nothing in the run
     stopped: str | None = None  # why and where training stopped before its last epoch (the time budget)
 
@@ -147,11 +145,9 @@ class Plan:
     once (as stylegan2-ada resolves its options into one dict, writes it once and hands it to
     the loop). config.json is written from ``config`` once, just before the first step."""
 
+    request: TrainRequest  # what was asked for: the run folder, resume or overwrite, the time budget
     config: RunConfig  # final: the settings, the data source and fingerprint, the dtype, the versions
     layout: RunLayout  # the run folder
-    resume: bool
-    overwrite: bool
-    minutes: float | None  # this call's time budget
     mnist: Any  # the data set (a Mnist): its test set scores --eval-every
     images: np.ndarray  # what is trained on: uint8 (N, 28, 28)
     labels: np.ndarray  # each image's digit, or its cluster in a self-conditioned run
@@ -179,7 +175,7 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
     if request.resume and have >= config.train.epochs:  # nothing of the run changes, its config included
         reporter.message(f"{layout.root} already has {have} epochs ({config.train.epochs} asked for); "
                          "nothing to train")
-        return TrainResult(layout, layout.load_config(), have, read_metrics(layout.metrics, have))
+        return TrainResult(layout, layout.load_config())
 
     from mnistgan.data import load_mnist
 
@@ -233,9 +229,8 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
         start = latest_for_resume(layout)
         if start is None:
             reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
-    return Plan(config=config, layout=layout, resume=request.resume, overwrite=request.overwrite,
-                minutes=request.minutes, mnist=mnist, images=images, labels=labels, device=device, dist=dist,
-                start=start)
+    return Plan(request=request, config=config, layout=layout, mnist=mnist, images=images, labels=labels,
+                device=device, dist=dist, start=start)
 
 
 def run_training(request: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
@@ -257,7 +252,7 @@ def run_training(request: TrainRequest, reporter: Reporter | None = None) -> Tra
     _prepare_output(layout)
     lock = RunLock(layout.root).acquire()  # until training ends: one writer per run
     try:
-        if plan.overwrite:
+        if plan.request.overwrite:
             layout.clear()
             _prepare_output(layout)
         return _train(plan, layout, reporter)
@@ -274,7 +269,7 @@ def _train(plan: Plan, own: RunLayout, reporter: Reporter) -> TrainResult:
     from mnistgan.monitoring import NoOutputs, RunOutputs
 
     tf = import_tensorflow()
-    config, layout, tcfg = plan.config, plan.layout, plan.config.train
+    config, layout, tcfg, minutes = plan.config, plan.layout, plan.config.train, plan.request.minutes
     if tcfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     gan = DCGAN(config.model, tcfg, plan.dist.strategy)
@@ -289,7 +284,7 @@ def _train(plan: Plan, own: RunLayout, reporter: Reporter) -> TrainResult:
     outputs = RunOutputs(layout, gan, plan.mnist, reporter, history) if plan.chief else NoOutputs()
     # Once the checkpoint and the run's records have loaded (a refused resume leaves the run as
     # it was), and before the first step: config.json says what the run now is.
-    if plan.chief and not plan.resume:
+    if plan.chief and not plan.request.resume:
         if config.model.clusters:
             _save_clusters(layout, plan.labels)
         config.save(layout.config)
@@ -301,7 +296,7 @@ def _train(plan: Plan, own: RunLayout, reporter: Reporter) -> TrainResult:
     reporter.message(
         f"training on {n} images, {steps} steps of {bs} per epoch, on {plan.device.device}"
         f" ({config.model.dtype_policy}{', conditional' if config.model.conditional else ''}),"
-        f" epochs {start}-{tcfg.epochs}" + (f", for at most {plan.minutes:g} minutes" if plan.minutes else "")
+        f" epochs {start}-{tcfg.epochs}" + (f", for at most {minutes:g} minutes" if minutes else "")
     )
     if plan.dist.name != "default":
         who = "" if plan.chief else f"{plan.dist.task}: "
@@ -312,15 +307,15 @@ def _train(plan: Plan, own: RunLayout, reporter: Reporter) -> TrainResult:
                  Progress(reporter, layout if plan.chief else None, tcfg.epochs, steps)]
     with _stop_requests() as signalled:
         stop, epoch, step = _loop(gan, gan.place_data(plan.images, plan.labels), n, start, tcfg.epochs,
-                                  callbacks, checkpointing, Stops(signalled, plan.minutes, gan, plan.dist))
+                                  callbacks, checkpointing, Stops(signalled, minutes, gan, plan.dist))
     task = None if plan.chief else plan.dist.task
     if stop is None:
-        return TrainResult(layout, config, tcfg.epochs, history, task)
+        return TrainResult(layout, config, task)
     where = f"after epoch {epoch - 1}" if step == 0 else f"at step {step}/{steps} of epoch {epoch}"
-    again = f"mnistgan train --out {layout.root} --resume" + (f" --minutes {plan.minutes:g}" if plan.minutes else "")
+    again = f"mnistgan train --out {layout.root} --resume" + (f" --minutes {minutes:g}" if minutes else "")
     if stop.reason is StopReason.TIME_UP:
-        message = f"stopped {where}: the {plan.minutes:g}-minute budget is spent. Continue with: {again}"
-        return TrainResult(layout, config, epoch - 1, history, task, stopped=message)
+        message = f"stopped {where}: the {minutes:g}-minute budget is spent. Continue with: {again}"
+        return TrainResult(layout, config, task, stopped=message)
     why = "" if stop.reason is StopReason.SIGNAL else f" (another worker got signal {stop.signal})"
     raise TrainingInterrupted(f"interrupted {where}{why}; checkpoint saved. Continue with: {again}",
                               128 + stop.signal)
