@@ -11,9 +11,8 @@ Every format has the same signature:
   uint8 pixels ``mnistgan sample`` writes.
 
 The exported network is the generator in inference mode with the BatchNorm statistics that
-``sample`` uses (re-estimated for the checkpoint's weights), built from Keras's own layers only
-(the conditional generator's one-hot step becomes ``CategoryEncoding``), so plain TensorFlow and
-Keras load it.
+``sample`` uses (re-estimated for the checkpoint's weights), built from Keras's own layers only,
+so plain TensorFlow and Keras load it.
 """
 
 from __future__ import annotations
@@ -76,8 +75,6 @@ def portable_model(generator: Generator, truncation: float = 1.0):
     """A Keras model of built-in layers only: noise [, digit] -> image, sharing ``generator``'s
     weights, with the truncation psi applied to the noise."""
     from mnistgan.backend import import_tensorflow
-    from mnistgan.models import GENERATOR_BODY
-    from mnistgan.seeds import NUM_CLASSES
 
     import_tensorflow()
     import keras
@@ -88,10 +85,7 @@ def portable_model(generator: Generator, truncation: float = 1.0):
     if not generator.conditional:
         return keras.Model(noise, generator.model(z), name="mnistgan_generator")
     digit = keras.Input((), dtype="int32", name="digit")
-    onehot = layers.CategoryEncoding(NUM_CLASSES, output_mode="one_hot", name="digit_onehot")(digit)
-    body = generator.model.get_layer(GENERATOR_BODY)
-    image = body(layers.Concatenate(name="noise_and_digit")([z, onehot]))
-    return keras.Model([noise, digit], image, name="mnistgan_generator")
+    return keras.Model([noise, digit], generator.model([z, digit]), name="mnistgan_generator")
 
 
 def export(generator: Generator, out: Path | str | None = None, fmt: str = "keras", truncation: float = 1.0) -> Export:

@@ -119,20 +119,6 @@ def _discriminator_layers(s: LayerSeeds, p: str) -> list:
     ]
 
 
-class OneHotLabels(layers.Layer):
-    """Integer labels (N,) -> one-hot vectors (N, classes); no weights."""
-
-    def __init__(self, classes: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.classes = classes
-
-    def call(self, labels):
-        return keras.ops.one_hot(keras.ops.cast(labels, "int32"), self.classes, dtype=self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.classes)
-
-
 def cluster_choice(cfg: ModelConfig) -> keras.Model:
     """Noise (N, d) -> the cluster (N, 1) that it picks (clusters.py): its first coordinate over
     its length, cut at the clusters' bounds. Keras's own layers only and no weights, so a
@@ -151,6 +137,12 @@ def cluster_choice(cfg: ModelConfig) -> keras.Model:
         layers.Flatten(dtype="float32"),
         layers.Discretization(bin_boundaries=[float(b) for b in bounds(cfg.cluster_sizes, d)], dtype="float32"),
     ], name=CLUSTER_CHOICE)
+
+
+def _one_hot_layer(cfg: ModelConfig) -> layers.Layer:
+    """Labels (N,) or (N, 1) -> one-hot rows (N, classes): Keras's own layer, no weights, so a
+    generator exports and loads without mnistgan."""
+    return layers.CategoryEncoding(cfg.classes, output_mode="one_hot", name="label_onehot", dtype=cfg.dtype_policy)
 
 
 def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -> keras.Model:
@@ -176,8 +168,7 @@ def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -
     else:
         label = keras.Input((), dtype="int32", name="label")
         inputs = [noise, label]
-    onehot = (layers.CategoryEncoding(cfg.classes, output_mode="one_hot", name="label_onehot", dtype=p)(label) if cfg.clusters
-              else OneHotLabels(cfg.classes, name="label_onehot")(label))
+    onehot = _one_hot_layer(cfg)(label)
     image = body(layers.Concatenate(dtype=p)([noise, onehot]))
     return keras.Model(inputs, image, name="generator")
 
@@ -200,7 +191,7 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
     for layer in body:
         features = layer(features)  # N x 6272
     report_logit = head(features)
-    onehot = OneHotLabels(cfg.classes, name="label_onehot")(label)
+    onehot = _one_hot_layer(cfg)(label)
     # A Dense on the one-hot is a lookup of the digit's embedding (no bias, so no constant term).
     embedding = layers.Dense(features.shape[-1], use_bias=False, kernel_initializer=_glorot(s),
                              name="label_projection", dtype=p)(onehot)
