@@ -178,3 +178,9 @@ def test_the_fast_recipe_takes_fewer_clusters_on_a_small_training_set(runner, np
     result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(tmp_path / "x"), *TINY,
                                  "--recipe", "fast", "--clusters", "100"])
     assert result.exit_code == 2 and "--clusters 100 needs at least 100 training images, not 96" in result.stderr
+    few = tmp_path / "few"  # below 20 images, none: an unconditional run on 19 images
+    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(few), "--subset", "19", "--epochs", "1",
+                                 "--recipe", "fast"])
+    assert result.exit_code == 0, result.output
+    assert "19 training images: no clusters instead of the recipe's 100" in result.stderr
+    assert json.loads((few / "config.json").read_text())["model"]["clusters"] == 0 and not (few / "clusters.npy").exists()

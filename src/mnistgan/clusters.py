@@ -21,10 +21,65 @@ when z is scaled, so the truncation trick (psi * z) keeps every vector's cluster
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import numpy as np
+
+from mnistgan.config import RunConfig
+from mnistgan.errors import RunError, UsageError
+from mnistgan.runs import RunLayout
 
 FEATURES = ("pixels", "pca")
 PCA_COMPONENTS = 50  # "pca": k-means on the first 50 principal components of the pixels
+IMAGES_PER_CLUSTER = 10  # the fewest training images per cluster a recipe's clusters get
+
+
+def for_run(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bool, asked: bool,
+            message: Callable[[str], None]) -> tuple[RunConfig, np.ndarray | None]:
+    """A training run's clusters: (its config with the clusters' number and sizes, each training
+    image's cluster). A new run finds them with k-means; a resume reads the run's own. A
+    recipe's clusters (not ``asked`` for) become fewer on a small training set, at least 10
+    images each, and none below 20 images (then the cluster of each image is None)."""
+    k = config.model.clusters
+    if not resume and not asked and len(images) // IMAGES_PER_CLUSTER < k:
+        fewer = len(images) // IMAGES_PER_CLUSTER
+        fewer = fewer if fewer >= 2 else 0
+        message(f"{len(images)} training images: {fewer or 'no'} clusters instead of the recipe's {k} "
+                f"(at least {IMAGES_PER_CLUSTER} images each)")
+        config, k = dataclasses.replace(config, model=dataclasses.replace(config.model, clusters=fewer)), fewer
+        if not k:
+            return config, None
+    if resume:
+        return config, _saved(config, layout, len(images))
+    if len(images) < k:
+        raise UsageError(f"{{clusters}} {k} needs at least {k} training images, not {len(images)}")
+    labels = assign(images, k, config.train.seed, config.train.cluster_features)
+    sizes = sizes_of(labels, k)
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, cluster_sizes=sizes)), labels
+
+
+def _saved(config: RunConfig, layout: RunLayout, n: int) -> np.ndarray:
+    """The clusters a run saved, checked against its config and its n training images."""
+    k = config.model.clusters
+    try:
+        saved = np.load(layout.clusters, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"cannot read the clusters of {layout.root} ({layout.clusters}: {exc})") from None
+    if saved.shape != (n,) or saved.dtype.kind not in "iu" or saved.min() < 0 or saved.max() >= k:
+        raise RunError(f"{layout.clusters} does not hold one of {k} clusters for each of the {n} "
+                       "training images; the run cannot continue on this data")
+    if sizes_of(saved, k) != config.model.cluster_sizes:
+        raise RunError(f"{layout.clusters} does not match the cluster sizes in {layout.config}")
+    return saved.astype(np.int32)
+
+
+def save(layout: RunLayout, labels: np.ndarray) -> None:
+    """Each training image's cluster, into the run folder (once, when the run starts), atomically."""
+    from mnistgan.files import atomic_path
+
+    with atomic_path(layout.clusters) as tmp:
+        np.save(tmp, labels.astype(np.int32), allow_pickle=False)
 
 
 def assign(images: np.ndarray, k: int, seed: int, features: str = "pixels") -> np.ndarray:

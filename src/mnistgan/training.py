@@ -189,15 +189,12 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
         if config.train.subset > len(images):
             raise UsageError(f"{{subset}} {config.train.subset} exceeds the {len(images)} training images")
         images, labels = images[: config.train.subset], labels[: config.train.subset]
-    if config.model.clusters and not request.resume and "clusters" not in request.settings:
-        config = _recipe_clusters_for(config, len(images), reporter)
     if config.model.clusters:  # the clusters stand in for the labels, which are never read
-        labels = _cluster_labels(config, layout, images, request.resume)
-        if not request.resume:
-            from mnistgan.clusters import sizes_of
+        from mnistgan.clusters import for_run
 
-            sizes = sizes_of(labels, config.model.clusters)
-            config = dataclasses.replace(config, model=dataclasses.replace(config.model, cluster_sizes=sizes))
+        config, found = for_run(config, layout, images, request.resume, "clusters" in request.settings,
+                                reporter.message)
+        labels = labels if found is None else found
 
     from mnistgan.backend import check_cpu_precision, dtype_policy, select_device
 
@@ -286,7 +283,9 @@ def _train(plan: Plan, own: RunLayout, reporter: Reporter) -> TrainResult:
     # it was), and before the first step: config.json says what the run now is.
     if plan.chief and not plan.request.resume:
         if config.model.clusters:
-            _save_clusters(layout, plan.labels)
+            from mnistgan.clusters import save
+
+            save(layout, plan.labels)
         config.save(layout.config)
     elif plan.chief and config != layout.load_config():
         config.save(layout.config)  # --epochs raised etc.
@@ -473,52 +472,6 @@ def _stop_requests() -> Iterator[Callable[[], int | None]]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-IMAGES_PER_CLUSTER = 10  # the fewest training images per cluster a recipe's clusters get
-
-
-def _recipe_clusters_for(config: RunConfig, n: int, reporter: Reporter) -> RunConfig:
-    """A recipe's clusters, fewer for a small training set (``subset``, a small data file): at
-    least 10 images each, and none below 20 images. Clusters asked for explicitly are kept."""
-    k = config.model.clusters
-    fewer = n // IMAGES_PER_CLUSTER
-    if fewer >= k:
-        return config
-    fewer = fewer if fewer >= 2 else 0
-    reporter.message(f"{n} training images: {fewer or 'no'} clusters instead of the recipe's {k} "
-                     f"(at least {IMAGES_PER_CLUSTER} images each)")
-    return dataclasses.replace(config, model=dataclasses.replace(config.model, clusters=fewer))
-
-
-def _cluster_labels(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bool) -> np.ndarray:
-    """Each training image's cluster: found by k-means for a new run, read from the run on resume."""
-    k = config.model.clusters
-    if not resume:
-        from mnistgan.clusters import assign
-
-        if len(images) < k:
-            raise UsageError(f"{{clusters}} {k} needs at least {k} training images, not {len(images)}")
-        return assign(images, k, config.train.seed, config.train.cluster_features)
-    try:
-        saved = np.load(layout.clusters, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read the clusters of {layout.root} ({layout.clusters}: {exc})") from None
-    if saved.shape != (len(images),) or saved.dtype.kind not in "iu" or saved.min() < 0 or saved.max() >= k:
-        raise RunError(f"{layout.clusters} does not hold one of {k} clusters for each of the {len(images)} "
-                       "training images; the run cannot continue on this data")
-    from mnistgan.clusters import sizes_of
-
-    if sizes_of(saved, k) != config.model.cluster_sizes:
-        raise RunError(f"{layout.clusters} does not match the cluster sizes in {layout.config}")
-    return saved.astype(np.int32)
-
-
-def _save_clusters(layout: RunLayout, labels: np.ndarray) -> None:
-    from mnistgan.files import atomic_path
-
-    with atomic_path(layout.clusters) as tmp:
-        np.save(tmp, labels.astype(np.int32), allow_pickle=False)
 
 
 def _absolute(source: str) -> str:
