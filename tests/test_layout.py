@@ -9,7 +9,7 @@ PACKAGE = Path(mnistgan.__file__).parent
 FLOORS = [  # lowest first
     {"errors", "files", "config", "runs", "epochlog", "seeds", "images", "lock", "plots"},
     {"backend", "data", "models", "gan", "checkpoints", "distribute", "classifier", "clusters", "metrics"},
-    {"training", "monitoring", "sampling", "interpolation", "projection", "export", "evaluation", "preview",
+    {"training", "monitoring", "sampling", "interpolation", "projection", "export", "evaluation",
      "animation", "console"},
     {"api", "__init__"},
     {"cli", "explorer", "__main__"},

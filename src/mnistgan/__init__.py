@@ -15,7 +15,7 @@ __version__ = "0.4.0.dev0"
 from mnistgan.animation import Animation, animate
 from mnistgan.api import Run, Table, evaluate, grid, open_run, preview_dataset, train
 from mnistgan.config import ModelConfig, RunConfig, TrainConfig
-from mnistgan.data import Mnist, load_mnist
+from mnistgan.data import Mnist, load_mnist, preview_images
 from mnistgan.epochlog import Reporter
 from mnistgan.errors import (
     CheckpointError,
@@ -29,7 +29,6 @@ from mnistgan.errors import (
 from mnistgan.evaluation import Evaluation
 from mnistgan.export import Export, export
 from mnistgan.interpolation import Walk, walk
-from mnistgan.preview import preview_images
 from mnistgan.projection import Projection, project
 from mnistgan.sampling import Generator, load_generator, load_noise, save_images
 

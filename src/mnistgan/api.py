@@ -186,7 +186,7 @@ def grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, s
 def preview_dataset(data: Path | str | None = None, scale: int = 1):
     """The report's 10x20 grid of training images (row d: the first 20 of digit d) as a PIL image;
     :func:`preview_images` gives the images themselves."""
-    from mnistgan.preview import PER_DIGIT, preview_images
+    from mnistgan.data import PER_DIGIT, preview_images
 
     return grid(preview_images(None if data is None else Path(data)), 10, PER_DIGIT, scale)
 

@@ -33,7 +33,7 @@ from mnistgan import __version__, console
 from mnistgan.config import number_list, positive
 from mnistgan.errors import MnistganError
 from mnistgan.files import check_output_file
-from mnistgan.preview import PER_DIGIT
+from mnistgan.data import PER_DIGIT
 from mnistgan.projection import check_png_path, noise_path
 from mnistgan.sampling import check_sample_output, truncation_problem
 

@@ -22,6 +22,7 @@ from mnistgan.errors import DataError, UsageError
 from mnistgan.seeds import NUM_CLASSES
 
 ENV_VAR = "MNISTGAN_DATA"
+PER_DIGIT = 20  # the report's preview: the first 20 training images of each digit (Listing 4)
 IMAGE_SIZE = 28
 HOW_TO_SUPPLY = (
     f"give {{data}} (an mnist.npz file or a folder of the IDX files), set ${ENV_VAR}, "
@@ -230,7 +231,7 @@ def _validate(arrays: dict[str, np.ndarray], origin: str) -> Mnist:
     )
 
 
-def preview_indices(labels: np.ndarray, per_class: int = 20) -> np.ndarray:
+def preview_indices(labels: np.ndarray, per_class: int = PER_DIGIT) -> np.ndarray:
     """Indices of the report's preview (Listing 4): for each digit, its first ``per_class`` images.
 
     Returns (10, per_class); raises DataError when a digit has fewer images than that.
@@ -244,3 +245,10 @@ def preview_indices(labels: np.ndarray, per_class: int = 20) -> np.ndarray:
             )
         rows.append(idx)
     return np.stack(rows)
+
+
+def preview_images(data: Path | None = None) -> np.ndarray:
+    """The report's preview (``mnistgan preview-dataset``): 200 training images, 10 rows of 20,
+    row-major; row d holds the first 20 images labelled d."""
+    mnist = load_mnist(data)
+    return mnist.x_train[preview_indices(mnist.y_train, PER_DIGIT).ravel()]
