@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,12 @@ from mnistgan.errors import CheckpointError, RunError, TrainingDiverged, Trainin
 from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, StopReason, read_metrics
 from mnistgan.lock import RunLock
 from mnistgan.runs import RunLayout
+
+if TYPE_CHECKING:  # for the annotations only: checkpoints.py loads TensorFlow when imported
+    from mnistgan.backend import DeviceInfo
+    from mnistgan.checkpoints import CheckpointInfo
+    from mnistgan.data import Mnist
+    from mnistgan.distribute import Distribution
 
 
 @dataclass(frozen=True)
@@ -148,12 +154,12 @@ class Plan:
     request: TrainRequest  # what was asked for: the run folder, resume or overwrite, the time budget
     config: RunConfig  # final: the settings, the data source and fingerprint, the dtype, the versions
     layout: RunLayout  # the run folder
-    mnist: Any  # the data set (a Mnist): its test set scores --eval-every
+    mnist: Mnist  # the data set: its test set scores --eval-every
     images: np.ndarray  # what is trained on: uint8 (N, 28, 28)
     labels: np.ndarray  # each image's digit, or its cluster in a self-conditioned run
-    device: Any  # backend.Device
-    dist: Any  # distribute.Distribution: the strategy and this process's role in it
-    start: Any = None  # the checkpoint (a CheckpointInfo) a resume continues from: its epoch and step
+    device: DeviceInfo
+    dist: Distribution  # the strategy and this process's role in it
+    start: CheckpointInfo | None = None  # the checkpoint a resume continues from: its epoch and step
 
     @property
     def chief(self) -> bool:
