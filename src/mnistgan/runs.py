@@ -70,6 +70,9 @@ class RunLayout:
         self.animation = root / ANIMATION
         self.stopped_image = self.images / "stopped.png"  # the grid of a mid-epoch stop, until the epoch completes
 
+    def __repr__(self) -> str:
+        return f"RunLayout({str(self.root)!r})"
+
     def epochs_saved(self) -> list[int]:
         """Epochs with a complete checkpoint."""
         return available_epochs(self.checkpoints)
