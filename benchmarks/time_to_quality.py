@@ -86,11 +86,12 @@ def measure(args) -> None:
             drop = "" if args.lr_drop_after is None else str(args.lr_drop_after)
             run_dir = out / (f"{recipe}-{kind}{'' if args.clusters is None else f'-clusters{args.clusters}'}"
                              f"{drop and f'-drop{drop}'}-seed{seed}")
-            clusters = (mnistgan.open_run(run_dir).config.model.clusters if (run_dir / "config.json").is_file()
-                        else None)
+            # What the run folder holds decides which rows are its own (a recipe's clusters and drop included).
+            saved = mnistgan.open_run(run_dir).config if (run_dir / "config.json").is_file() else None
             done = {float(r["minutes"]) for r in read_rows(table)
                     if r["recipe"] == recipe and r["seed"] == str(seed) and r["conditional"] == str(args.conditional)
-                    and clusters is not None and r["clusters"] == str(clusters) and r["lr_drop_after"] == drop}
+                    and saved is not None and r["clusters"] == str(saved.model.clusters)
+                    and r["lr_drop_after"] == str(saved.train.lr_drop_after or "")}
             trained = 0.0
             for mark in marks:
                 if mark in done:
@@ -107,7 +108,7 @@ def measure(args) -> None:
                 ev = g.evaluate(n=args.samples, data=args.data)
                 row = {
                     "recipe": recipe, "conditional": args.conditional, "clusters": run.config.model.clusters,
-                    "lr_drop_after": drop,
+                    "lr_drop_after": run.config.train.lr_drop_after or "",
                     "seed": seed, "minutes": mark,
                     "epochs": g.checkpoint.where, "fid": f"{ev.fid:.3f}", "confident": f"{ev.confident:.4f}",
                     "coverage": f"{ev.coverage:.4f}",
