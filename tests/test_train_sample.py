@@ -76,13 +76,14 @@ def test_a_recipe_sets_its_values_and_options_given_override_them(tmp_path):
     assert fast.train.recipe == "fast" and (fast.train.batch_size, fast.train.beta1, fast.train.r1) == (32, 0.0, 0.2)
     assert fast.train.learning_rate == 2e-3  # given explicitly: not the recipe's
     assert fast.model.clusters == 100  # self-conditioning, for unconditional runs only
+    assert fast.train.lr_drop_after == 640_000  # the learning rates settle after about 30 minutes' images
     for settings, clusters in (({"conditional": True}, 0), ({"clusters": 0}, 0), ({"clusters": 7}, 7)):
         assert plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast", **settings})
                            ).model.clusters == clusters, settings
     report = plan_config(TrainRequest(out=tmp_path / "r")).train
     assert (report.recipe, report.batch_size, report.learning_rate, report.beta1, report.beta2) == (
         "report", 256, 1e-4, 0.9, 0.999)  # the report's Listings 5 and 10, and Keras's Adam defaults
-    assert report.r1 == 0
+    assert report.r1 == 0 and report.lr_drop_after is None
     assert plan_config(TrainRequest(out=tmp_path / "r")).model.clusters == 0  # the report's recipe stays the report's
     assert report.discriminator_learning_rate == 1e-4 and not (tmp_path / "r").exists()
 

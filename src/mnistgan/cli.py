@@ -184,8 +184,8 @@ def _default_text(name: str, default) -> str:
     def show(v):
         return ("on" if v else "off") if isinstance(v, bool) else str(v)
 
-    text = "" if default is None else f" Default: {show(default)}"
     others = [f"{recipe}: {show(values[name])}" for recipe, values in RECIPES.items() if name in values]
+    text = f" Default: {'none' if default is None else show(default)}" if default is not None or others else ""
     if others:
         text += ("; " if text else " ") + "; ".join(others)
     return text + ("." if text else "")
