@@ -31,9 +31,9 @@ from typer._click.globals import get_current_context
 import mnistgan
 from mnistgan import __version__, console
 from mnistgan.config import number_list, positive
+from mnistgan.data import PER_DIGIT
 from mnistgan.errors import MnistganError
 from mnistgan.files import check_output_file
-from mnistgan.data import PER_DIGIT
 from mnistgan.projection import check_png_path, noise_path
 from mnistgan.sampling import check_sample_output, truncation_problem
 
@@ -185,10 +185,9 @@ def _default_text(name: str, default) -> str:
         return ("on" if v else "off") if isinstance(v, bool) else str(v)
 
     others = [f"{recipe}: {show(values[name])}" for recipe, values in RECIPES.items() if name in values]
-    text = f" Default: {'none' if default is None else show(default)}" if default is not None or others else ""
-    if others:
-        text += ("; " if text else " ") + "; ".join(others)
-    return text + ("." if text else "")
+    if default is None and not others:
+        return ""  # the help says what happens without the option
+    return f" Default: {'none' if default is None else show(default)}" + "".join(f"; {o}" for o in others) + "."
 
 
 def config_parameters() -> list[inspect.Parameter]:
