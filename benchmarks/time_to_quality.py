@@ -182,6 +182,9 @@ def main() -> None:
     parser.add_argument("--plot", metavar="DIR", help="only draw the plot from DIR's CSV")
     args = parser.parse_args()
     if args.plot:
+        table = Path(args.plot) / "time_to_quality.csv"
+        if not read_rows(table):
+            parser.error(f"{table} holds no rows to plot")  # one line, exit 2
         print(plot(Path(args.plot)))
         return
     measure(args)
