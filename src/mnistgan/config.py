@@ -217,7 +217,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Unconditional runs also condition on 100 clusters of the training images' pixels (no labels;
     # clusters.py): FID 6.1 after 80,000 images against 48 without (docs/fast.md's screens).
     # Conditional runs are told the digit instead.
-    # Both learning rates a tenth after 640,000 images (30-40 minutes on the 2-core Xeon): trained on
+    # Both learning rates a tenth after 640,000 images (30-47 minutes on the 2-core Xeon): trained on
     # to 60 minutes' worth of images, every seed settles instead of drifting back (docs/fast.md).
     FAST: {"batch_size": 32, "learning_rate": 1e-3, "beta1": 0.0, "beta2": 0.99, "r1": 0.2, "clusters": FAST_CLUSTERS,
            "lr_drop_after": FAST_LR_DROP_AFTER},
