@@ -154,12 +154,13 @@ def plot(out: Path) -> Path:
     for ax in axes:
         ax.set_xlabel("minutes of training")
         ax.grid(alpha=0.3)
-    # One legend for both plots, below them, where it hides no line.
+    # One legend for both plots, below them, where it hides no line: two entries a row.
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=8, frameon=False)
+    legend_rows = (len(series) + 1) // 2
     cpu = rows[0]["cpu"] if len(machines) == 1 else "CPUs as labelled"
     fig.suptitle(f"Quality against training time, all 60,000 images, 2 cores ({cpu}; median over seeds, "
                  "range shaded)", fontsize=9)
-    fig.tight_layout(rect=(0, 0.02 + 0.045 * -(-len(series) // 2), 1, 1))
+    fig.tight_layout(rect=(0, 0.02 + 0.045 * legend_rows, 1, 1))  # room for the legend
     path = out / "time_to_quality.png"
     fig.savefig(path)
     plt.close(fig)
@@ -184,7 +185,7 @@ def main() -> None:
     if args.plot:
         table = Path(args.plot) / "time_to_quality.csv"
         if not read_rows(table):
-            parser.error(f"{table} holds no rows to plot")  # one line, exit 2
+            parser.error(f"{table} holds no rows to plot")  # usage and this line, exit 2
         print(plot(Path(args.plot)))
         return
     measure(args)
