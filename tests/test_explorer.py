@@ -170,16 +170,16 @@ def test_projection_of_a_drawing_and_refusals(trained_run, tmp_path):
 
         huge = tmp_path / "huge.png"  # a small file of 56 million pixels
         Image.new("L", (8000, 7000)).save(huge)
-        with pytest.raises(UsageError, match="is 8000x7000 pixels; a digit image may have at most 50 million"):
+        with pytest.raises(UsageError, match="is 8000x7000 pixels; a digit image may have at most 50,000,000"):
             explorer.project(name, huge)
     finally:
         explorer.close()
 
 
-def test_a_library_error_is_shown_in_the_page_without_a_traceback():
+def test_only_mnistgan_errors_put_their_text_in_the_page(capsys):
     gr = pytest.importorskip("gradio")
     from mnistgan import CheckpointError
-    from mnistgan.explorer import _shown
+    from mnistgan.explorer import GENERIC_ERROR, _shown
 
     def damaged():
         raise CheckpointError("out/checkpoints/ckpt-2 is damaged <or> incomplete")
@@ -189,11 +189,14 @@ def test_a_library_error_is_shown_in_the_page_without_a_traceback():
     assert caught.value.message == "out/checkpoints/ckpt-2 is damaged &lt;or&gt; incomplete"
     assert caught.value.print_exception is False
 
-    def bug():
-        raise KeyError("a bug keeps its traceback")
+    for bug in (KeyError("a bug keeps its traceback"), OSError(28, "No space left on device", "/secret/path")):
+        def broken(bug=bug):
+            raise bug
 
-    with pytest.raises(KeyError):
-        _shown(bug)()
+        with pytest.raises(gr.Error) as caught:
+            _shown(broken)()
+        assert caught.value.message == GENERIC_ERROR  # no path or bug text in the page
+        assert "Traceback" in capsys.readouterr().err  # the terminal keeps it
 
 
 # -- the page in a real browser ------------------------------------------------------------------------------

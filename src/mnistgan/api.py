@@ -172,14 +172,14 @@ def train(
 
 
 def grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, scale: int = 1):
-    """uint8 images (N, 28, 28) laid out as a PIL image (as square as N allows, unless told)."""
+    """uint8 images (N, 28, 28) laid out as a PIL image: ``rows`` and ``cols`` as given, the
+    other as few as N needs, or as square as N allows."""
     from PIL import Image
 
     from mnistgan.images import grid_shape, make_grid, upscale
 
     images = np.asarray(images)
-    if not (rows and cols):
-        rows, cols = grid_shape(len(images))
+    rows, cols = grid_shape(len(images), rows, cols)
     return Image.fromarray(upscale(make_grid(images, rows, cols), scale))
 
 

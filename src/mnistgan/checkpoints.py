@@ -15,7 +15,7 @@ import numpy as np
 
 from mnistgan.backend import import_tensorflow
 from mnistgan.errors import CheckpointError, RunError
-from mnistgan.runs import BEST, RunLayout, available_epochs
+from mnistgan.runs import BEST, RunLayout, available_epochs, check_choice
 from mnistgan.runs import CHECKPOINT_PREFIX as PREFIX
 
 tf = import_tensorflow()
@@ -47,12 +47,23 @@ def describe(prefix: str) -> CheckpointInfo:
         reader = tf.train.load_checkpoint(prefix)
         epoch = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
         step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
-        keys = frozenset(name.split("/")[0] for name in reader.get_variable_to_shape_map())
+        keys = _top_level_objects(reader)
         config = reader.get_tensor(f"{CONFIG_KEY}/.ATTRIBUTES/VARIABLE_VALUE") if CONFIG_KEY in keys else None
     except Exception as exc:  # TensorFlow raises OpError, ValueError or IndexError for damaged files
         raise CheckpointError(f"{prefix} is not a readable mnistgan checkpoint ({_first_line(exc)})") from exc
     return CheckpointInfo(prefix=prefix, epoch=epoch, step=step, has_average=AVERAGE_KEY in keys, keys=keys,
                           config=config.decode() if isinstance(config, bytes) else config)
+
+
+def _top_level_objects(reader) -> frozenset[str]:
+    """The names the checkpoint's objects were saved under (generator, discriminator, ...), from
+    its object graph. Not from its variables' names: a variable is saved once, under the first
+    path that reaches it, so the discriminator's weights are named after its optimizer's slots."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    return frozenset(child.local_name for child in graph.nodes[0].children)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -84,6 +95,7 @@ def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
     scored during training (kept whatever ``keep`` rotates away).
     """
     folder = layout.checkpoints
+    check_choice(layout, spec)  # what the files alone show: no checkpoint of that kind
     if spec == "latest":
         info = latest_for_resume(layout)
         if info is None:
@@ -92,15 +104,10 @@ def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
     if spec == BEST:
         prefix = _latest_in(folder / BEST)
         if prefix is None:
-            raise CheckpointError(f"{layout.root} has no best checkpoint: one is kept only by runs trained "
-                                  "with {eval_every}, once an epoch has been scored")
+            raise CheckpointError(f"{folder / BEST} holds no complete checkpoint")
         return describe(prefix)
     if spec.isdigit():
-        epoch = int(spec)
-        if epoch not in available_epochs(folder):
-            have = ", ".join(map(str, available_epochs(folder))) or "none"
-            raise CheckpointError(f"{layout.root} has no checkpoint for epoch {epoch} (kept: {have})")
-        return describe(str(folder / f"{PREFIX}-{epoch}"))
+        return describe(str(folder / f"{PREFIX}-{int(spec)}"))
     path = Path(spec)
     if path.is_dir():
         prefix = _latest_in(path)

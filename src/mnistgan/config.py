@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,8 +113,8 @@ class ModelConfig:
     dtype_policy: str = setting("float32", "Keras dtype policy.", check=one_of(*DTYPE_POLICIES), cli=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cluster_sizes", tuple(self.cluster_sizes))  # config.json holds a list
         check_fields(self)
+        object.__setattr__(self, "cluster_sizes", tuple(map(int, self.cluster_sizes)))  # config.json holds a list
         if self.conditional and self.clusters:
             raise ValueError("conditional and clusters exclude each other: the networks see the digit or a cluster")
         if self.clusters and self.noise_dim < 2:
@@ -229,11 +231,41 @@ def options(cls: type) -> list[tuple[str, Option, Any]]:
     return [(f.name, f.metadata["option"], f.default) for f in dataclasses.fields(cls)]
 
 
+def type_problem(value: Any, hint: Any) -> str | None:
+    """What is wrong with ``value``'s type for a field annotated ``hint`` (strict: no "5" for 5,
+    no "no" for False, no True for 1), as a phrase; None if it fits."""
+    args = typing.get_args(hint)
+    if type(None) in args:  # X | None
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if hint is bool:
+        return None if isinstance(value, bool) else "must be True or False"
+    if hint is int:
+        return None if whole else "must be a whole number"
+    if hint is float:
+        return None if whole or isinstance(value, numbers.Real) and not isinstance(value, bool) else "must be a number"
+    if hint is str:
+        return None if isinstance(value, str) else "must be a string"
+    if typing.get_origin(hint) is tuple:  # tuple[int, ...]
+        ok = isinstance(value, (tuple, list)) and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
+        return None if ok else "must be a list of whole numbers"
+    raise AssertionError(f"no type check for {hint}")  # a field of a new type: add its check
+
+
 def check_fields(config: Any) -> None:
+    """Check every field's type, then its value; ValueError naming the first field that fails.
+    Whole numbers given for a float field become floats."""
+    hints = typing.get_type_hints(type(config))
     for name, opt, _ in options(type(config)):
-        problem = opt.problem(getattr(config, name))
+        value = getattr(config, name)
+        problem = type_problem(value, hints[name]) or opt.problem(value)
         if problem:
-            raise ValueError(f"{name} {problem}, not {getattr(config, name)!r}")
+            raise ValueError(f"{name} {problem}, not {value!r}")
+        if hints[name] in (float, float | None) and value is not None:
+            object.__setattr__(config, name, float(value))
 
 
 def resumable(name: str) -> bool:

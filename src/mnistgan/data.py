@@ -22,6 +22,7 @@ from mnistgan.errors import DataError, UsageError
 from mnistgan.seeds import NUM_CLASSES
 
 ENV_VAR = "MNISTGAN_DATA"
+KERAS_SOURCE = "keras.datasets.mnist"  # the source a run records for Keras's copy
 PER_DIGIT = 20  # the report's preview: the first 20 training images of each digit (Listing 4)
 IMAGE_SIZE = 28
 HOW_TO_SUPPLY = (
@@ -55,6 +56,9 @@ class Mnist:
         wherever its file is (the classifier's cache key; a resume checks it)."""
         digest = hashlib.sha256()
         for array in (self.x_train, self.y_train, self.x_test, self.y_test):
+            if array is None:  # no test set: a marker, not the bytes of a pointer to None
+                digest.update(b"absent")
+                continue
             array = np.ascontiguousarray(array)
             digest.update(f"{array.dtype}{array.shape}".encode())
             digest.update(array.data)
@@ -87,12 +91,22 @@ def resolve_source(path: Path | None) -> Path | None:
     return None
 
 
+def saved_source(config) -> Path | None:
+    """Where a run (its RunConfig) read its data, if that was a file or folder that is still
+    there: what a resume trains on and ``evaluate`` scores against when no data is given. None
+    means: look as :func:`load_mnist` does."""
+    src = config.train.data
+    if src and src != KERAS_SOURCE and Path(src).exists():
+        return Path(src)
+    return None
+
+
 def load_mnist(path: Path | None = None) -> Mnist:
     """Read and validate MNIST from ``path``, ``$MNISTGAN_DATA`` or Keras's cache."""
     source = resolve_source(path)
     if source is None:
         arrays = _load_with_keras()
-        origin = "keras.datasets.mnist"
+        origin = KERAS_SOURCE
     elif source.is_dir():
         arrays = _load_idx_folder(source)
         origin = str(source)

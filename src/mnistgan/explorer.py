@@ -14,7 +14,7 @@ import shlex
 import shutil
 import tempfile
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from mnistgan.api import Run, grid, open_run
-from mnistgan.errors import MnistganError, RunError, UsageError
+from mnistgan.errors import CheckpointError, MnistganError, RunError, UsageError
 
 SCALE = 2  # `mnistgan sample`'s default --scale, so the page's grid is the command's bytes
 CACHED_GENERATORS = 4
+# What one request may ask of the server, whatever the page's widgets allow (a request can be
+# made without them): images per grid (per row with "all"), frames between two walk points,
+# points of a walk, pixels of a drawing or an uploaded image.
+MAX_IMAGES, MAX_FRAMES, MAX_POINTS, MAX_PIXELS = 100, 60, 10, 4096 * 4096
+KEPT_FILES = 64  # the page's newest pictures kept on disk; older ones are removed
 EXTRA = 'pip install "mnistgan[explore]"'
 MAX_UPLOAD = "5mb"  # larger files are refused in the page
 # Grids are small; the browser enlarges them without blurring their pixels.
@@ -111,6 +116,7 @@ class Explorer:
         self._generators: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
         self._count = 0
+        self._folders: deque[Path] = deque()  # the pictures' folders, oldest first
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -136,8 +142,10 @@ class Explorer:
 
     def generator(self, name: str, ckpt: str, ema: bool):
         """``Run.generator(ckpt, ema)``, cached; ``latest`` and ``best`` are read again once
-        training has saved a checkpoint since."""
+        training has saved a checkpoint since. ``ckpt`` must be one of :meth:`checkpoints`."""
         run = self.run(name)
+        if ckpt not in self.checkpoints(name):
+            raise UsageError(f"{name} has no checkpoint {ckpt!r} to choose")
         saved = [] if ckpt.isdigit() else [f.stat().st_mtime_ns for f in (run.layout.checkpoints,
                                            run.layout.interrupted, run.layout.best) if f.is_dir()]
         key = (name, ckpt, ema, *saved)
@@ -153,10 +161,16 @@ class Explorer:
         return g
 
     def _file(self, name: str) -> Path:
+        """A new path for a picture; the oldest pictures go once there are KEPT_FILES (the page
+        shows its own copies), so a page left open for days does not fill the disk."""
         with self._lock:
             self._count += 1
             folder = self.folder / str(self._count)
+            self._folders.append(folder)
+            old = [self._folders.popleft() for _ in range(len(self._folders) - KEPT_FILES)]
         folder.mkdir()
+        for path in old:
+            shutil.rmtree(path, ignore_errors=True)
         return folder / name
 
     # The page's parts
@@ -165,6 +179,8 @@ class Explorer:
                 ema: bool = True, digit: int | str | None = None, cluster: int | str | None = None) -> Picture:
         """The grid ``mnistgan sample`` draws with these settings, as a PNG, and that command.
         ``digit``/``cluster``: one of them, or ``"all"`` for a row of ``n`` per digit or cluster."""
+        _bounded(n, "images", 1, MAX_IMAGES)
+        _bounded(seed, "the seed", 0, 2**32 - 1)
         images, rows, cols = self.generator(name, ckpt, ema).sample_sheet(
             n, seed, None if digit == "all" else digit, truncation, None if cluster == "all" else cluster,
             all_digits=digit == "all", all_clusters=cluster == "all")
@@ -183,6 +199,9 @@ class Explorer:
 
         seed_list = parse_numbers(seeds, "seeds", 0, 2**32 - 1)
         digit_list = parse_numbers(digits, "digits", 0, 9) or None
+        _bounded(len(seed_list), "seeds to walk through", 1, MAX_POINTS)
+        _bounded(len(digit_list or []), "digits to walk between", 0, MAX_POINTS)
+        _bounded(frames, "frames", 2, MAX_FRAMES)
         result = latent_walk(self.generator(name, ckpt, ema), seed_list, frames, digits=digit_list,
                              truncation=truncation).save(self._file("walk.gif"))
         command = walk_command(self.runs[name].path, ckpt, seed_list, digit_list, frames, truncation, ema)
@@ -198,9 +217,13 @@ class Explorer:
             last = metrics[-1]
             summary += (f"; epoch {last['epoch']}: {last['seconds']:.0f} s, "
                         f"{last['images_per_second']:.0f} images/s")
+        else:
+            summary += "; no epoch has finished yet: its losses and grid appear here when one has"
         if scores:
             best = min(scores, key=lambda r: r["fid"])
             summary += f"; lowest FID {best['fid']:.1f} (epoch {best['epoch']})"
+        elif run.config.train.eval_every is not None:
+            summary += f"; no scores yet (one every {run.config.train.eval_every} epochs)"
         return {"metrics": metrics, "scores": scores, "grids": run.grid_epochs(), "summary": summary}
 
     def epoch_grid(self, name: str, epoch: int) -> Path:
@@ -214,11 +237,31 @@ class Explorer:
         """``mnistgan project`` of a drawn (array) or uploaded (file) digit: the Projection,
         saved as a side-by-side PNG with its noise (.npy) beside it."""
         from mnistgan import project
+        from mnistgan.projection import prepare_image
 
         if isinstance(image, np.ndarray):
+            _bounded(image.size // (image.shape[2] if image.ndim == 3 else 1), "pixels of the drawing", 1,
+                     MAX_PIXELS)
             image = drawing_to_grey(image)
+        else:
+            image = prepare_image(image, MAX_PIXELS)
         result = project(self.generator(name, ckpt, ema), image, digit=digit)
         return result.save(self._file("projection.png"))
+
+
+def _bounded(value: int, what: str, lo: int, hi: int) -> None:
+    """Refuse a request the page's widgets would not make."""
+    if not lo <= value <= hi:
+        raise UsageError(f"{what}: between {lo} and {hi}, not {value}")
+
+
+def epoch_strip(grids: list[int]) -> tuple[int, int, bool]:
+    """The epoch grid slider's (minimum, maximum, visible) for the epochs that have a grid. A
+    slider needs two different ends: with fewer than two grids it is hidden (the one grid is
+    shown without it)."""
+    if len(grids) >= 2:
+        return grids[0], grids[-1], True
+    return 0, max(1, *grids), False
 
 
 def drawing_to_grey(pixels: np.ndarray) -> np.ndarray:
@@ -239,9 +282,14 @@ def drawing_to_grey(pixels: np.ndarray) -> np.ndarray:
 # The page (Gradio)
 
 
+GENERIC_ERROR = "something went wrong; the terminal running mnistgan explore shows what"
+
+
 def _shown(call: Callable) -> Callable:
-    """``call``, with a library error shown in the page instead of a traceback in the terminal."""
+    """``call``, with mnistgan's own errors shown in the page as their one line; anything else
+    shows a short generic line there and keeps its traceback in the terminal."""
     import functools
+    import traceback
 
     import gradio as gr
 
@@ -249,9 +297,11 @@ def _shown(call: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return call(*args, **kwargs)
-        except (MnistganError, OSError) as exc:
-            text = exc.render() if isinstance(exc, MnistganError) else str(exc)
-            raise gr.Error(html.escape(text), print_exception=False) from None
+        except MnistganError as exc:
+            raise gr.Error(html.escape(exc.render()), print_exception=False) from None
+        except Exception:
+            traceback.print_exc()
+            raise gr.Error(GENERIC_ERROR, print_exception=False) from None
 
     return wrapper
 
@@ -287,7 +337,10 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         conditional, clusters = explorer.kind(name)
         d = None if not conditional or digit == "random" else digit if digit == "all" else int(digit)
         c = None if not clusters or cluster == "by noise" else cluster if cluster == "all" else int(cluster)
-        picture = explorer.samples(name, ckpt, int(n), int(seed), round(float(truncation), 2), bool(ema), d, c)
+        try:
+            picture = explorer.samples(name, ckpt, int(n), int(seed), round(float(truncation), 2), bool(ema), d, c)
+        except CheckpointError as exc:  # no checkpoint yet (or a damaged one): said where the grid would be
+            return None, exc.render()
         return str(picture.path), picture.command
 
     def walk(name, ckpt, seeds, digits, frames, truncation, ema):
@@ -305,9 +358,11 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         losses = _table(t["metrics"], {"generator_loss": "generator", "discriminator_loss": "discriminator"})
         fid = _table(t["scores"], {"fid": "FID"})
         at_end = follow or strip_value is None or not grids or int(strip_value) >= grids[-1] - 1
-        strip = gr.update(minimum=grids[0] if grids else 0, maximum=grids[-1] if grids else 1,
-                          interactive=bool(grids), **({"value": grids[-1]} if grids and at_end else {}))
-        return t["summary"], losses, gr.update(value=fid, visible=bool(t["scores"])), strip
+        low, high, visible = epoch_strip(grids)
+        strip = gr.update(minimum=low, maximum=high, visible=visible, interactive=visible,
+                          **({"value": grids[-1]} if grids and at_end else {}))
+        return (t["summary"], gr.update(value=losses, visible=bool(t["metrics"])),
+                gr.update(value=fid, visible=bool(t["scores"])), strip)
 
     def training(name):
         return curves(name, None, True)
@@ -468,6 +523,24 @@ class Page:
         self._explorer.close()
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host``:``port`` now."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return True  # an unknown host: Gradio says so
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
 def explore(path: Path | str = "out", host: str = "127.0.0.1", port: int | None = None,
             open_browser: bool = False) -> Page:
     """Serve the page for the run (or folder of runs) at ``path`` on ``host``:``port`` (a free
@@ -478,6 +551,9 @@ def explore(path: Path | str = "out", host: str = "127.0.0.1", port: int | None 
     except ImportError:
         explorer.close()
         raise MnistganError(f"explore needs Gradio, which the core install leaves out: {EXTRA}") from None
+    if port is not None and not port_free(host, port):  # Gradio would try for half a minute, then give advice
+        explorer.close()
+        raise UsageError(f"port {port} on {host} is in use; give another {{port}}, or none for the first free one")
     try:
         explorer.generator(next(iter(explorer.runs)), "latest", True)  # the first picture comes fast
     except MnistganError:

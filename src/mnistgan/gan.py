@@ -21,8 +21,9 @@ import numpy as np
 
 from mnistgan import seeds
 from mnistgan.backend import import_tensorflow, native_stderr_filtered
-from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY, CONFIG_KEY
+from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY, CONFIG_KEY, CheckpointInfo
 from mnistgan.config import ModelConfig, TrainConfig
+from mnistgan.errors import CheckpointError
 from mnistgan.models import (
     build_discriminator,
     build_generator,
@@ -155,10 +156,16 @@ class DCGAN:
             trained |= {AVERAGE_KEY: self.average, AVERAGE_UPDATES_KEY: self.average_updates}
         self.parts = trained  # what a checkpoint holds, by name
 
-    def checkpoint_of(self, keys: frozenset[str]) -> tf.train.Checkpoint:
-        """The objects a saved checkpoint holds, to restore it strictly: an older checkpoint may
-        lack the average (runs that started one on resume) or the config (before 0.4.0)."""
-        return tf.train.Checkpoint(**{k: v for k, v in self.parts.items() if k in keys})
+    def checkpoint_of(self, info: CheckpointInfo) -> tf.train.Checkpoint:
+        """The objects the saved checkpoint ``info`` holds, to restore it strictly. Only what
+        older checkpoints lack may be missing: the average (runs that start one on resume) and
+        the config (before 0.4.0); a checkpoint without the discriminator, an optimizer or a
+        counter cannot continue the run, and is refused rather than trained on from fresh ones."""
+        missing = set(self.parts) - info.keys - {AVERAGE_KEY, AVERAGE_UPDATES_KEY, CONFIG_KEY}
+        if missing:
+            raise CheckpointError(f"{info.prefix} lacks {', '.join(sorted(missing))}: it cannot continue a run "
+                                  "(sample, evaluate and export read its generator)")
+        return tf.train.Checkpoint(**{k: v for k, v in self.parts.items() if k in info.keys})
 
     def start_average(self) -> None:
         """Start the average at the generator's current weights (a new run, or a run that had none)."""

@@ -26,13 +26,21 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * 127.5 + 127.5), 0, 255).astype(np.uint8)
 
 
-def grid_shape(n: int) -> tuple[int, int]:
-    """Rows and columns for ``n`` tiles, as square as ``n`` allows (16 -> 4x4, 10 -> 3x4)."""
+def grid_shape(n: int, rows: int | None = None, cols: int | None = None) -> tuple[int, int]:
+    """Rows and columns for ``n`` tiles: those given, the other one as few as ``n`` needs, or
+    neither given, as square as ``n`` allows (16 -> 4x4, 10 -> 3x4)."""
     if n < 1:
         raise ValueError("a grid needs at least one tile")
+    if rows is not None and rows < 1 or cols is not None and cols < 1:
+        raise ValueError(f"a grid needs at least one row and column, not {rows}x{cols}")
+    if rows and cols:
+        return rows, cols
+    if cols:
+        return math.ceil(n / cols), cols
+    if rows:
+        return rows, math.ceil(n / rows)
     cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    return rows, cols
+    return math.ceil(n / cols), cols
 
 
 def make_grid(

@@ -65,13 +65,9 @@ class RunLock:
         self._fd = fd
         return self
 
-    def check(self) -> None:
-        """Raise like :meth:`acquire` when another process holds the lock; take nothing, write nothing."""
-        if not self.path.is_file():
-            return
-        fd = os.open(self.path, os.O_RDWR)
-        self._take(fd)
-        os.close(fd)  # and with it the lock
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def _take(self, fd: int) -> None:
         if _try_lock(fd):

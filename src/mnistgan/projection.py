@@ -81,16 +81,17 @@ def check_png_path(out: Path) -> Path:
     return check_output_file(Path(out))
 
 
-def prepare_image(path: Path | str) -> np.ndarray:
-    """An image file as an MNIST-like uint8 (28, 28) digit (see the module's docstring)."""
+def prepare_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An image file as an MNIST-like uint8 (28, 28) digit (see the module's docstring); one of
+    more than ``max_pixels`` is refused before it is decoded."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     try:
         with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
+            if im.width * im.height > max_pixels:
                 raise UsageError(f"{path} is {im.width}x{im.height} pixels; a digit image may have at most "
-                                 f"{MAX_PIXELS // 1_000_000} million")
+                                 f"{max_pixels:,}")
             grey = np.asarray(im.convert("L"), dtype=np.float64)
     except FileNotFoundError:
         raise UsageError(f"{path} does not exist") from None
@@ -157,8 +158,8 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
     """Search ``generator``'s noise for ``target``: ``starts`` random starts (per digit, for a
     conditional generator without ``digit``), ``steps`` Adam steps each, the closest kept.
 
-    ``target``: a uint8 (28, 28) MNIST-like image, any other greyscale array (made MNIST-like),
-    or an image file. ``record``: keep the winning start's images during the search (``frames``).
+    ``target``: a greyscale array (H, W) or an image file, made MNIST-like as ``mnistgan project``
+    makes a file (an MNIST image stays as it is). ``record``: keep the winning start's images during the search (``frames``).
     """
     from mnistgan.backend import import_tensorflow
     from mnistgan.images import to_uint8
@@ -173,8 +174,7 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
     target = np.asarray(target)
     if target.ndim != 2 or target.dtype.kind not in "uif":
         raise UsageError(f"the target must be a greyscale image (H, W), not {target.dtype} {target.shape}")
-    if target.shape != (28, 28) or target.dtype != np.uint8:
-        target = mnist_like(target)
+    target = mnist_like(target)  # as a file is: a flat image is refused, a light one inverted
     if digit is not None:
         generator.require_conditional("{digit}")
     if digit is not None and not 0 <= digit < seeds.NUM_CLASSES:

@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from mnistgan.config import RunConfig
-from mnistgan.errors import RunError
+from mnistgan.errors import CheckpointError, RunError
 
 
 CHECKPOINT_PREFIX = "ckpt"  # checkpoints are <run>/checkpoints/ckpt-<epoch>
@@ -43,6 +43,23 @@ def available_epochs(folder: Path) -> list[int]:
     if not folder.is_dir():
         return []
     return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _NUMBERED.match(p.name)))
+
+
+def _has_files(folder: Path) -> bool:
+    return folder.is_dir() and any(p.name.startswith(CHECKPOINT_PREFIX) for p in folder.iterdir())
+
+
+def check_choice(layout: RunLayout, ckpt: str) -> None:
+    """Refuse a checkpoint choice (``latest``, ``best``, an epoch) that the run's files cannot
+    satisfy, before TensorFlow loads; checkpoints.resolve then reads and checks the one chosen."""
+    if ckpt == "latest" and not (_has_files(layout.checkpoints) or _has_files(layout.interrupted)):
+        raise CheckpointError(f"{layout.root} has no checkpoint yet (train it first)")
+    if ckpt == BEST and not _has_files(layout.best):
+        raise CheckpointError(f"{layout.root} has no best checkpoint: one is kept only by runs trained "
+                              "with {eval_every}, once an epoch has been scored")
+    if ckpt.isdigit() and int(ckpt) not in layout.epochs_saved():
+        have = ", ".join(map(str, layout.epochs_saved())) or "none"
+        raise CheckpointError(f"{layout.root} has no checkpoint for epoch {int(ckpt)} (kept: {have})")
 
 
 def names_a_path(ckpt: str) -> bool:
@@ -100,7 +117,7 @@ class RunLayout:
 
     def clear(self) -> None:
         """Remove what a run writes (for --overwrite); anything else in the folder stays."""
-        for path in (self.config, self.clusters, self.metrics, self.losses_png, self.evaluation):
+        for path in (self.config, self.clusters, self.metrics, self.losses_png, self.evaluation, self.animation):
             path.unlink(missing_ok=True)
         for folder in (self.images, self.checkpoints, self.tensorboard):
             if folder.is_dir():

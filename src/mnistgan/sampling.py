@@ -14,7 +14,7 @@ from mnistgan.config import RunConfig
 from mnistgan.errors import UsageError
 from mnistgan.files import atomic_path, check_output_file
 from mnistgan.images import grid_shape, save_grid_png, to_uint8
-from mnistgan.runs import RunLayout, names_a_path
+from mnistgan.runs import RunLayout, check_choice, names_a_path
 
 if TYPE_CHECKING:
     import keras
@@ -140,12 +140,14 @@ class Generator:
             raise UsageError(f"{self.source} is an unconditional generator; {what} needs a run trained with "
                              "{conditional}")
 
-    def describe(self) -> str:
-        """Where the weights come from: 'out/checkpoints/ckpt-5 (epoch 5, averaged generator)'."""
+    def describe(self, *details: str) -> str:
+        """Where the weights come from: 'out/checkpoints/ckpt-5 (epoch 5, averaged generator)',
+        with ``details`` ('seed 3') added in the brackets."""
         info = self.checkpoint
+        what = [weights_name(self.averaged), *details]
         if info is None:  # drawn from the training state
-            return f"{self.source} ({weights_name(self.averaged)})"
-        return f"{info.prefix} ({info.where}, {weights_name(self.averaged)})"
+            return f"{self.source} ({', '.join(what)})"
+        return f"{info.prefix} ({', '.join([info.where, *what])})"
 
     def __repr__(self) -> str:
         kind = "conditional" if self.conditional else "unconditional"
@@ -274,15 +276,18 @@ class Generator:
                  notify: Callable[[str], None] | None = None):
         """Score ``n`` samples against MNIST (``mnistgan evaluate``); a conditional generator is
         asked for every digit equally often. Returns an :class:`~mnistgan.evaluation.Evaluation`.
-        ``progress`` and ``notify`` hear about the classifier's training, the first time."""
+        ``data``: as for :func:`~mnistgan.load_mnist`; by default the data the run was trained on,
+        where its file still is. ``progress`` and ``notify`` hear about the classifier's training,
+        the first time."""
+        from mnistgan.data import saved_source
         from mnistgan.evaluation import score_images
 
         if n < 2:
             raise UsageError("{n} must be at least 2")
         digits = seeds.every_digit(n) if self.conditional else None
         images = self.images(self.noise(n, seed, truncation), digits)
-        info, psi = self.checkpoint, f", truncation {truncation:g}" if truncation != 1 else ""
-        source = f"{info.prefix} ({info.where}, {weights_name(self.averaged)}, seed {seed}{psi})"
+        source = self.describe(f"seed {seed}", *([f"truncation {truncation:g}"] if truncation != 1 else []))
+        data = data if data is not None else saved_source(self.config)
         return score_images(images, data, digits, source=source, retrain=retrain, progress=progress,
                             notify=notify)
 
@@ -291,23 +296,22 @@ def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", e
     """The generator of ``run`` at ``ckpt`` (``"latest"``, ``"best"``, an epoch number, or a checkpoint path).
 
     A checkpoint path needs no run folder: the checkpoint carries the config it was trained with
-    (those of mnistgan 0.4.0 and later; older ones read the run's config.json). ``ema``: True
-    for the averaged generator (an error if the checkpoint has none), False for the trained
-    one, None for the averaged one when the checkpoint has it. The restore is checked: every
-    weight must be found in the checkpoint.
+    and is drawn with it, whatever ``run`` says (checkpoints from before mnistgan 0.4.0 carry
+    none: ``run``'s config.json then stands in). ``ema``: True for the averaged generator (an
+    error if the checkpoint has none), False for the trained one, None for the averaged one when
+    the checkpoint has it. The restore is checked: every weight must be found in the checkpoint.
 
-    The run's settings are read now, the weights when the first image is drawn (or on
-    :meth:`Generator.load`); a checkpoint path outside a run folder is read now.
+    The run's settings are read now, and whether it has the checkpoint asked for; the weights
+    when the first image is drawn (or on :meth:`Generator.load`). A checkpoint path is read now.
     """
     layout = RunLayout(Path(run if run is not None else "."))
     ckpt = str(ckpt)
-    by_path = names_a_path(ckpt)
-    config = None if by_path and not layout.config.is_file() else layout.load_config()
-
-    if config is None:  # the checkpoint's own config decides
-        model, info, averaged, config = _restore_generator(layout, ckpt, ema, config)
+    if names_a_path(ckpt):  # the checkpoint's own config decides
+        model, info, averaged, config = _restore_generator(layout, ckpt, ema, None)
         return Generator(model, config, info, averaged)
-    return Generator(None, config, None, False, source=ckpt if by_path else str(layout.root),
+    config = layout.load_config()
+    check_choice(layout, ckpt)
+    return Generator(None, config, None, False, source=str(layout.root),
                      load=lambda: _restore_generator(layout, ckpt, ema, config)[:3])
 
 
@@ -355,8 +359,5 @@ def save_images(images: np.ndarray, out: Path | str, scale: int = 2, rows: int |
         with atomic_path(out) as tmp:
             np.save(tmp, images, allow_pickle=False)
         return out
-    if cols:
-        rows = rows or -(-len(images) // cols)
-    else:
-        rows, cols = grid_shape(len(images))
+    rows, cols = grid_shape(len(images), rows, cols)
     return save_grid_png(images, out, rows, cols, scale)

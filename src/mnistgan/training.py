@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mnistgan import __version__
-from mnistgan.config import RunConfig, build_configs, positive, resumable
+from mnistgan.config import RunConfig, build_configs, positive, resumable, type_problem
 from mnistgan.errors import CheckpointError, RunError, TrainingDiverged, TrainingInterrupted, UsageError
 from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, StopReason, read_metrics
 from mnistgan.lock import RunLock
@@ -83,8 +83,10 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
         raise UsageError("{resume} and {overwrite} contradict each other; choose one")
     if request.switch_data and not request.resume:
         raise UsageError("{switch_data} goes with {resume}")
-    if request.minutes is not None and positive(request.minutes):
-        raise UsageError(f"{{minutes}} {positive(request.minutes)}, not {request.minutes}")
+    if request.minutes is not None:
+        problem = type_problem(request.minutes, float) or positive(request.minutes)
+        if problem:
+            raise UsageError(f"{{minutes}} {problem}, not {request.minutes!r}")
     if request.resume:
         saved = layout.load_config()
         saved_values = {**dataclasses.asdict(saved.model), **dataclasses.asdict(saved.train)}
@@ -111,15 +113,17 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     if writer and layout.exists() and not request.overwrite:
-        raise RunError(
-            f"{layout.root} already holds a run; use {{resume}} to continue it, "
-            "{overwrite} to replace it, or {out} for a new folder"
-        )
+        raise _run_exists(layout)
     try:
         model, train = build_configs(request.settings.get("recipe"), request.settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return RunConfig(model=model, train=train)
+
+
+def _run_exists(layout: RunLayout) -> RunError:
+    return RunError(f"{layout.root} already holds a run; use {{resume}} to continue it, "
+                    "{overwrite} to replace it, or {out} for a new folder")
 
 
 def _versions() -> dict[str, str]:
@@ -174,8 +178,6 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
 
     writer = distribute.early_role(request.settings.get("strategy", "auto"))
     layout = RunLayout(request.out)
-    if writer:
-        RunLock(layout.root).check()  # a run another process is writing: say so, whatever else is asked
     config = plan_config(request, writer)
     have = max(layout.epochs_saved(), default=0) if request.resume else 0
     if request.resume and have >= config.train.epochs:  # nothing of the run changes, its config included
@@ -183,9 +185,9 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
                          "nothing to train")
         return TrainResult(layout, layout.load_config())
 
-    from mnistgan.data import load_mnist
+    from mnistgan.data import load_mnist, saved_source
 
-    data_path = request.data if request.data is not None else _saved_data_path(config, request.resume)
+    data_path = request.data if request.data is not None or not request.resume else saved_source(config)
     mnist = load_mnist(data_path)
     _check_same_data(config, mnist, request)
     if config.train.eval_every is not None:  # refused now, not after the first epochs
@@ -243,19 +245,29 @@ def run_training(request: TrainRequest, reporter: Reporter | None = None) -> Tra
     TrainingDiverged (keeping the last good checkpoint) when a loss stops being finite.
     """
     reporter = reporter or Reporter()
-    plan = make_plan(request, reporter)
-    if isinstance(plan, TrainResult):
-        return plan
-    if not plan.chief:  # non-chief workers: everything goes to a scratch folder, removed after
-        with tempfile.TemporaryDirectory(prefix=f"mnistgan-{plan.dist.task.replace(' ', '')}-") as scratch:
-            own = RunLayout(Path(scratch))
-            _prepare_output(own)
-            return _train(plan, own, reporter)
-    layout = plan.layout
-    _prepare_output(layout)
-    lock = RunLock(layout.root).acquire()  # until training ends: one writer per run
+    from mnistgan import distribute
+
+    lock = RunLock(request.out)
+    # A run in the folder is locked before it is read, so that nothing can change it between the
+    # plan and the end of training; a new run's folder is locked once it is made, and checked again.
+    if distribute.early_role(request.settings.get("strategy", "auto")) and RunLayout(request.out).exists():
+        lock.acquire()
     try:
-        if plan.request.overwrite:
+        plan = make_plan(request, reporter)
+        if isinstance(plan, TrainResult):
+            return plan
+        if not plan.chief:  # non-chief workers: everything goes to a scratch folder, removed after
+            with tempfile.TemporaryDirectory(prefix=f"mnistgan-{plan.dist.task.replace(' ', '')}-") as scratch:
+                own = RunLayout(Path(scratch))
+                _prepare_output(own)
+                return _train(plan, own, reporter)
+        layout = plan.layout
+        _prepare_output(layout)
+        if not lock.held:
+            lock.acquire()  # one writer per run, until training ends
+            if not request.overwrite and layout.exists():  # another process started a run here meanwhile
+                raise _run_exists(layout)
+        if request.overwrite:
             layout.clear()
             _prepare_output(layout)
         return _train(plan, layout, reporter)
@@ -482,7 +494,9 @@ def _stop_requests() -> Iterator[Callable[[], int | None]]:
 
 def _absolute(source: str) -> str:
     """Data paths are saved absolute, so --resume finds them from any working folder."""
-    return source if source == "keras.datasets.mnist" else str(Path(source).resolve())
+    from mnistgan.data import KERAS_SOURCE
+
+    return source if source == KERAS_SOURCE else str(Path(source).resolve())
 
 
 def _check_same_data(config: RunConfig, mnist, request: TrainRequest) -> None:
@@ -498,14 +512,6 @@ def _check_same_data(config: RunConfig, mnist, request: TrainRequest) -> None:
         raise UsageError("a run with {clusters} cannot switch data: its clusters are those of its first data")
 
 
-def _saved_data_path(config: RunConfig, resume: bool) -> Path | None:
-    """On --resume without --data, read the data from where the run first read it, if it was a file."""
-    src = config.train.data
-    if resume and src and src != "keras.datasets.mnist" and Path(src).exists():
-        return Path(src)
-    return None
-
-
 def _restore(gan, plan: Plan, reporter: Reporter) -> None:
     """Load the state the plan resumes from into ``gan``, its epoch and step counters included."""
     from mnistgan import checkpoints
@@ -513,7 +519,7 @@ def _restore(gan, plan: Plan, reporter: Reporter) -> None:
     info, config, layout = plan.start, plan.config, plan.layout
     start_average = gan.average is not None and not info.has_average
     try:
-        checkpoints.restore(gan.checkpoint_of(info.keys), info)
+        checkpoints.restore(gan.checkpoint_of(info), info)
     except CheckpointError as exc:
         if not config.model.conditional or config.trained_by() >= (0, 2):  # damaged, not an old design
             raise
