@@ -8,9 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
+
+# Generated inputs (tests/test_properties.py): no deadline, since a shared CPU makes timings jitter;
+# under CI the same examples every run, so a red CI is the code's, not the draw's.
+settings.register_profile("mnistgan", deadline=None, derandomize=bool(os.environ.get("CI")))
+settings.load_profile("mnistgan")
 
 # Under pytest-xdist (-n N), each of the N worker processes gets its share of the cores, so that
 # they do not all start as many TensorFlow threads as there are cores. Set before TensorFlow
@@ -75,24 +81,53 @@ def npz(tmp_path) -> Path:
     return write_npz(tmp_path / "mnist.npz")
 
 
+def shared_folder(tmp_path_factory) -> Path:
+    """A folder every worker of this test session sees (their base folders' parent under xdist),
+    removed when the session ends (pytest_sessionfinish)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def build_once(tmp_path_factory, name: str, build) -> Path:
+    """``shared_folder/name``, made by ``build(path)`` in whichever worker asks first; the others
+    wait for it (a file lock) and share it, read-only. A build that failed is made again."""
+    from filelock import FileLock
+
+    folder = shared_folder(tmp_path_factory)
+    target, done = folder / name, folder / f"{name}.done"
+    with FileLock(str(folder / f"{name}.lock")):
+        if not done.exists():
+            if target.is_dir():
+                shutil.rmtree(target)
+            target.unlink(missing_ok=True)
+            build(target)
+            done.touch()
+    return target
+
+
 @pytest.fixture(scope="session")
 def session_npz(tmp_path_factory) -> Path:
-    return write_npz(tmp_path_factory.mktemp("data") / "mnist.npz", per_class=64)
+    return build_once(tmp_path_factory, "mnist.npz", lambda path: write_npz(path, per_class=64))
 
 
 @pytest.fixture(scope="session")
 def classifier_cache(tmp_path_factory, session_npz) -> Path:
     """A cache holding the evaluation classifier of session_npz's images, trained once per session."""
-    from mnistgan.cli import app
 
-    cache, scratch = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("samples")
-    np.save(scratch / "s.npy", np.zeros((4, 28, 28), np.uint8))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(cache))
-        result = CliRunner().invoke(app, ["evaluate", "--samples", str(scratch / "s.npy"),
-                                          "--data", str(session_npz)])
-    assert result.exit_code == 0 and "training the evaluation classifier" in result.stderr, result.output
-    return cache
+    def build(cache: Path) -> None:
+        from mnistgan.cli import app
+
+        scratch = tmp_path_factory.mktemp("samples")
+        np.save(scratch / "s.npy", np.zeros((4, 28, 28), np.uint8))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("XDG_CACHE_HOME", str(cache))
+            result = CliRunner().invoke(app, ["evaluate", "--samples", str(scratch / "s.npy"),
+                                              "--data", str(session_npz)])
+        assert result.exit_code == 0 and "training the evaluation classifier" in result.stderr, result.output
+
+    return build_once(tmp_path_factory, "classifier", build)
 
 
 @pytest.fixture
@@ -114,8 +149,9 @@ def trained(tmp_path_factory, session_npz):
     returns it: TINY's settings, trained through the API the CLI's train is a layer over."""
     import mnistgan
 
-    out = tmp_path_factory.mktemp("run") / "out"
-    return mnistgan.train(out, data=session_npz, epochs=2, progress=False, **TINY_SETTINGS)
+    path = build_once(tmp_path_factory, "trained", lambda out: mnistgan.train(
+        out, data=session_npz, epochs=2, progress=False, **TINY_SETTINGS))
+    return mnistgan.open_run(path)
 
 
 @pytest.fixture(scope="session")
@@ -129,12 +165,13 @@ def conditional_run(tmp_path_factory, session_npz) -> Path:
     exports and projection (read-only for them; copy it to resume or change it)."""
     from mnistgan.cli import app
 
-    out = tmp_path_factory.mktemp("cond") / "run"
-    result = CliRunner().invoke(app, ["train", "--data", str(session_npz), "--out", str(out), *TINY,
-                                      "--epochs", "2", "--conditional"])
-    assert result.exit_code == 0, result.output
-    assert "conditional" in result.stderr
-    return out
+    def build(out: Path) -> None:
+        result = CliRunner().invoke(app, ["train", "--data", str(session_npz), "--out", str(out), *TINY,
+                                          "--epochs", "2", "--conditional"])
+        assert result.exit_code == 0, result.output
+        assert "conditional" in result.stderr
+
+    return build_once(tmp_path_factory, "conditional", build)
 
 
 @pytest.fixture(scope="session")
@@ -142,8 +179,8 @@ def clustered_run(tmp_path_factory, session_npz) -> Path:
     """A 2-epoch run with --clusters 3 (read-only for its tests)."""
     import mnistgan
 
-    out = tmp_path_factory.mktemp("clustered") / "run"
-    return mnistgan.train(out, data=session_npz, epochs=2, clusters=3, progress=False, **TINY_SETTINGS).path
+    return build_once(tmp_path_factory, "clustered", lambda out: mnistgan.train(
+        out, data=session_npz, epochs=2, clusters=3, progress=False, **TINY_SETTINGS))
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -157,3 +194,13 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 def pytest_report_header(config):
     return f"real MNIST: {REAL_MNIST if REAL_MNIST.exists() else 'absent (realdata tests skip)'}; cpus: {os.cpu_count()}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The runs the workers shared (shared_folder) go when the session ends, as the passing tests'
+    own folders do (a few hundred MB; pytest keeps three sessions' folders)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # a worker: the controller removes it once every worker is done
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None:
+        shutil.rmtree(factory.getbasetemp() / "shared", ignore_errors=True)

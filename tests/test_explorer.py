@@ -168,9 +168,9 @@ def test_projection_of_a_drawing_and_refusals(trained_run, tmp_path):
             explorer.project(name, text)
         from PIL import Image
 
-        huge = tmp_path / "huge.png"  # a small file of 56 million pixels
+        huge = tmp_path / "huge.png"  # a small file of 56 million pixels: over the page's bound of 4096x4096
         Image.new("L", (8000, 7000)).save(huge)
-        with pytest.raises(UsageError, match="is 8000x7000 pixels; a digit image may have at most 50,000,000"):
+        with pytest.raises(UsageError, match="is 8000x7000 pixels; a digit image may have at most 16,777,216"):
             explorer.project(name, huge)
     finally:
         explorer.close()

@@ -196,3 +196,15 @@ def test_explore_on_a_port_in_use_says_so_at_once(runner, trained_run):
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == (f"Error: port {port} on 127.0.0.1 is in use; give another --port, or none "
                                      "for the first free one")
+
+
+def test_animate_makes_a_gif_of_a_single_epoch_grid(runner, tmp_path):
+    """The README's ten minutes on a slow CPU leave one grid; Pillow wrote one frame another way."""
+    (tmp_path / "images").mkdir()
+    mnistgan.grid(np.zeros((16, 28, 28), np.uint8)).save(tmp_path / "images" / "epoch_0001.png")
+    result = runner.invoke(app, ["animate", str(tmp_path), "--fps", "4"])
+    assert result.exit_code == 0, result.output
+    from PIL import Image
+
+    with Image.open(tmp_path / "animation.gif") as gif:
+        assert gif.n_frames == 1 and gif.info["duration"] == 250 + 1000  # a frame, held a second longer

@@ -79,8 +79,10 @@ def write_gif(frames: np.ndarray, out: Path, fps: float, loop: int, hold_last_ms
     frame_ms = round(1000 / fps)
     durations = [frame_ms] * len(frames)
     durations[-1] += hold_last_ms
+    # Pillow writes a single frame by another path, which takes one duration, not a list of them.
+    duration = durations if len(frames) > 1 else durations[0]
     with atomic_path(out) as tmp:
-        iio.imwrite(tmp, frames, extension=".gif", duration=durations, loop=loop)
+        iio.imwrite(tmp, frames, extension=".gif", duration=duration, loop=loop)
 
 
 def animate(folder: Path, out: Path | None = None, fps: float = 10.0, loop: int = 0) -> Animation:

@@ -223,16 +223,16 @@ def with_config_options(command):
     return command
 
 
-DataOpt = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--data",
-        exists=True,
-        help="mnist.npz (Keras layout) or a folder of the four IDX files. "
-        "Default: $MNISTGAN_DATA, else Keras's download cache.",
-        show_default=False,
-    ),
-]
+def _data_option(first: str = "") -> typing.Any:
+    """--data, whose default starts with ``first`` (commands on a run look at the run's data first)."""
+    return Annotated[Optional[Path], typer.Option(
+        "--data", exists=True, show_default=False, help="mnist.npz (Keras layout) or a folder of the four IDX "
+        f"files. Default: {first}$MNISTGAN_DATA, else Keras's download cache.")]
+
+
+DataOpt = _data_option()
+RunDataOpt = _data_option("the data the run was trained on, where it still is, else ")
+TrainDataOpt = _data_option("with --resume, the data the run was trained on, where it still is; else ")
 DEFAULT_PREVIEW = Path("out/dataset_preview.png")
 RunOpt = Annotated[
     Path, typer.Option("--run", file_okay=False, help="Run folder written by `mnistgan train` (not needed with "
@@ -283,7 +283,7 @@ def preview_dataset_command(
 @with_config_options
 def train_command(
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("out"),
-    data: DataOpt = None,
+    data: TrainDataOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run in --out.")] = False,
     minutes: Annotated[
@@ -472,7 +472,7 @@ def evaluate_command(
         typer.Option("--samples", exists=True, help="Score these images instead: a .npy of uint8 (N, 28, 28) or "
                      "floats in [-1, 1], or a folder of 28x28 PNGs (any tool's output).", show_default=False),
     ] = None,
-    data: DataOpt = None,
+    data: RunDataOpt = None,
     retrain: Annotated[bool, typer.Option("--retrain", help="Retrain the cached MNIST classifier first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")] = False,
     ema: EmaOpt = None,
@@ -518,7 +518,7 @@ def project_command(
     ckpt: CkptOpt = "latest",
     test_index: Annotated[Optional[int], typer.Option("--test-index", min=0, help="Project MNIST test image N "
                           "instead of a file.", show_default=False)] = None,
-    data: DataOpt = None,
+    data: RunDataOpt = None,
     digit: Annotated[Optional[int], typer.Option("--digit", min=0, max=9, help="Conditional runs: search this "
                      "digit only. Default: every digit; the closest wins.", show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", callback=_output(check_png_path), help="Side-by-side PNG (target, "
@@ -541,8 +541,8 @@ def project_command(
     """
     if (image is None) == (test_index is None):
         raise typer.BadParameter("give an IMAGE file or --test-index, one of them", param_hint="'--test-index'")
-    target = image if image is not None else mnistgan.load_mnist(data).test_image(test_index)
     generator = mnistgan.load_generator(run, ckpt, ema)
+    target = image if image is not None else mnistgan.load_mnist(data, generator.config).test_image(test_index)
     result = mnistgan.project(generator, target, digit, steps, starts, seed, record=gif is not None).save(out, gif)
     found = f" as digit {result.digit}" if result.digit is not None else ""
     console.info(f"projected{found}: RMS difference {result.error:.1f} grey levels after {result.steps} steps "

@@ -15,11 +15,15 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mnistgan.errors import DataError, UsageError
 from mnistgan.seeds import NUM_CLASSES
+
+if TYPE_CHECKING:
+    from mnistgan.config import RunConfig
 
 ENV_VAR = "MNISTGAN_DATA"
 KERAS_SOURCE = "keras.datasets.mnist"  # the source a run records for Keras's copy
@@ -91,7 +95,7 @@ def resolve_source(path: Path | None) -> Path | None:
     return None
 
 
-def saved_source(config) -> Path | None:
+def saved_source(config: RunConfig) -> Path | None:
     """Where a run (its RunConfig) read its data, if that was a file or folder that is still
     there: what a resume trains on and ``evaluate`` scores against when no data is given. None
     means: look as :func:`load_mnist` does."""
@@ -101,8 +105,11 @@ def saved_source(config) -> Path | None:
     return None
 
 
-def load_mnist(path: Path | None = None) -> Mnist:
-    """Read and validate MNIST from ``path``, ``$MNISTGAN_DATA`` or Keras's cache."""
+def load_mnist(path: Path | None = None, run: RunConfig | None = None) -> Mnist:
+    """Read and validate MNIST from ``path``, else the data the run of config ``run`` was
+    trained on (where its file still is), else ``$MNISTGAN_DATA``, else Keras's cache."""
+    if path is None and run is not None:
+        path = saved_source(run)
     source = resolve_source(path)
     if source is None:
         arrays = _load_with_keras()

@@ -94,8 +94,10 @@ def read_rows(path: Path, fields: Sequence[str], up_to_epoch: int) -> list[dict]
     """Rows with ``epoch <= up_to_epoch``, values parsed (epoch as int, the rest as float).
 
     A line that does not parse is an error, not a line to skip: a resume rewrites the file, and
-    would drop it without a word. (Atomic writes should make such lines impossible; a hand edit
-    or another program can still leave one.)
+    would drop it without a word. So is a file cut short (every line is written with its end, so
+    a last line without one was cut, perhaps inside a number that still parses), a line with
+    more values than the header, and epochs out of order. (Atomic writes should make all of
+    these impossible; a hand edit or another program can still leave one.)
     """
     if not path.is_file():
         return []
@@ -103,16 +105,23 @@ def read_rows(path: Path, fields: Sequence[str], up_to_epoch: int) -> list[dict]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RunError(f"cannot read {path} ({exc})") from None
+    if text and not text.endswith("\n"):
+        raise RunError(f"{path} is cut short: its last line ({text.splitlines()[-1]!r}) has no end; "
+                       "mend or delete that line")
     rows = []
     reader = csv.DictReader(io.StringIO(text))
     missing = [k for k in fields if k != "epoch" and k not in (reader.fieldnames or ())]  # added since it was written
     for rec in reader:
         try:
+            if None in rec or None in rec.values():  # more or fewer values than the header names
+                raise ValueError
             row = {k: (int if k == "epoch" else float)(rec[k]) for k in fields if k not in missing}
             row |= {k: float("nan") for k in missing}
+            if rows and row["epoch"] <= rows[-1]["epoch"]:
+                raise ValueError
         except (KeyError, TypeError, ValueError):
-            raise RunError(f"{path} line {reader.line_num} is damaged ({','.join(str(v) for v in rec.values())!r}); "
-                           "mend or delete that line") from None
+            line = ",".join(str(v) for k, v in rec.items() if k is not None)
+            raise RunError(f"{path} line {reader.line_num} is damaged ({line!r}); mend or delete that line") from None
         if row["epoch"] <= up_to_epoch:
             rows.append(row)
     return rows

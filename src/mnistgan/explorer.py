@@ -233,9 +233,10 @@ class Explorer:
         return path
 
     def project(self, name: str, image: np.ndarray | Path | str, ckpt: str = "latest", ema: bool = True,
-                digit: int | None = None):
+                digit: int | None = None, steps: int = 300, starts: int = 8):
         """``mnistgan project`` of a drawn (array) or uploaded (file) digit: the Projection,
-        saved as a side-by-side PNG with its noise (.npy) beside it."""
+        saved as a side-by-side PNG with its noise (.npy) beside it (``steps`` and ``starts``
+        as for :func:`mnistgan.project`; the page uses their defaults)."""
         from mnistgan import project
         from mnistgan.projection import prepare_image
 
@@ -245,7 +246,7 @@ class Explorer:
             image = drawing_to_grey(image)
         else:
             image = prepare_image(image, MAX_PIXELS)
-        result = project(self.generator(name, ckpt, ema), image, digit=digit)
+        result = project(self.generator(name, ckpt, ema), image, digit=digit, steps=steps, starts=starts)
         return result.save(self._file("projection.png"))
 
 
@@ -261,7 +262,7 @@ def epoch_strip(grids: list[int]) -> tuple[int, int, bool]:
     shown without it)."""
     if len(grids) >= 2:
         return grids[0], grids[-1], True
-    return 0, max(1, *grids), False
+    return 0, max([1, *grids]), False
 
 
 def drawing_to_grey(pixels: np.ndarray) -> np.ndarray:

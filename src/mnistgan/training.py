@@ -185,10 +185,9 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
                          "nothing to train")
         return TrainResult(layout, layout.load_config())
 
-    from mnistgan.data import load_mnist, saved_source
+    from mnistgan.data import load_mnist
 
-    data_path = request.data if request.data is not None or not request.resume else saved_source(config)
-    mnist = load_mnist(data_path)
+    mnist = load_mnist(request.data, config if request.resume else None)  # a resume: the run's own data
     _check_same_data(config, mnist, request)
     if config.train.eval_every is not None:  # refused now, not after the first epochs
         mnist.require_test_set("{eval_every} scores samples against it")

@@ -1,0 +1,230 @@
+"""Generated inputs for the layers that need no TensorFlow (issue 35): Hypothesis invents the
+configs, data, CSV damage, grid shapes, lists and images that hand-picked examples miss, and
+shrinks a failure to its smallest case."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import mnistgan
+from mnistgan.config import ModelConfig, RunConfig, TrainConfig, number_list
+from mnistgan.data import Mnist
+from mnistgan.epochlog import METRIC_FIELDS, read_rows, write_rows
+from mnistgan.errors import RunError, UsageError
+from mnistgan.images import grid_shape
+
+JSON_SCALARS = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=True) | st.text(max_size=8)
+JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.text(max_size=5), inner, max_size=3), max_leaves=6)
+
+
+def _section(cls) -> st.SearchStrategy:
+    """A config section as JSON: some of ``cls``'s fields (plausible values or anything), now and
+    then a field it does not have."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    plausible = st.one_of(st.integers(0, 300), st.floats(0, 1), st.booleans(), st.none(),
+                          st.sampled_from(["report", "fast", "auto", "pca", "pixels", "float32", "mixed_bfloat16"]),
+                          st.lists(st.integers(1, 50), max_size=4))
+    known = st.dictionaries(st.sampled_from(names), plausible | JSON_VALUES, max_size=len(names))
+    return known | st.builds(lambda d, k, v: {**d, k: v}, known, st.text(min_size=1, max_size=6), JSON_VALUES)
+
+
+CONFIG_PAYLOADS = st.fixed_dictionaries(
+    {"format_version": st.just(1) | JSON_SCALARS},
+    optional={"model": _section(ModelConfig) | JSON_VALUES, "train": _section(TrainConfig) | JSON_VALUES,
+              "versions": st.dictionaries(st.sampled_from(["mnistgan", "tensorflow", "x"]), st.text(max_size=8))
+              | JSON_VALUES},
+)
+
+
+@given(CONFIG_PAYLOADS)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_any_json_loads_into_a_config_that_round_trips_or_is_refused_by_mnistgan(payload):
+    try:
+        config = RunConfig.from_dict(json.loads(json.dumps(payload)), "config.json")
+    except RunError as exc:
+        assert str(exc).startswith("config.json ")
+        return
+    again = RunConfig.from_dict(json.loads(config.to_json()), "again")
+    assert again == config and again.to_json() == config.to_json()
+    assert isinstance(config.trained_by(), tuple)
+    for section in (config.model, config.train):  # strict types: what was read is what the code expects
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            assert value is None or not isinstance(value, str) or f.type in ("str", "str | None")
+
+
+# -- the data's fingerprint ----------------------------------------------------------------------------------------
+
+IMAGES = st.integers(1, 6).flatmap(lambda n: st.binary(min_size=n * 4, max_size=n * 4).map(
+    lambda b: np.frombuffer(b, np.uint8).reshape(n, 2, 2)))
+
+
+@st.composite
+def data_sets(draw):
+    x_train = draw(IMAGES)
+    y_train = np.array(draw(st.lists(st.integers(0, 9), min_size=len(x_train), max_size=len(x_train))), np.uint8)
+    if draw(st.booleans()):
+        x_test = draw(IMAGES)
+        y_test = np.array(draw(st.lists(st.integers(0, 9), min_size=len(x_test), max_size=len(x_test))), np.uint8)
+    else:
+        x_test = y_test = None
+    return Mnist(x_train, y_train, x_test, y_test, source="drawn")
+
+
+@given(data_sets(), st.data())
+def test_the_fingerprint_is_the_content_and_nothing_else(mnist, data):
+    copy = Mnist(*(None if a is None else a.copy() for a in (mnist.x_train, mnist.y_train, mnist.x_test,
+                                                             mnist.y_test)), source="elsewhere")
+    assert copy.fingerprint == mnist.fingerprint  # where it came from does not count
+    arrays = {k: getattr(mnist, k) for k in ("x_train", "y_train", "x_test", "y_test")}
+    name = data.draw(st.sampled_from([k for k, v in arrays.items() if v is not None]))
+    array = arrays[name]
+    change = data.draw(st.sampled_from(["value", "dtype", "shape", "test set"]))
+    if change == "value":
+        flat = array.copy().reshape(-1)
+        i = data.draw(st.integers(0, flat.size - 1))
+        flat[i] = (int(flat[i]) + data.draw(st.integers(1, 255))) % 256
+        changed = {**arrays, name: flat.reshape(array.shape)}
+    elif change == "dtype":
+        changed = {**arrays, name: array.astype(np.uint16)}
+    elif change == "shape":
+        assume(array.ndim == 3)
+        changed = {**arrays, name: array.reshape(len(array), 4, 1)}
+    else:
+        changed = ({**arrays, "x_test": None, "y_test": None} if mnist.x_test is not None
+                   else {**arrays, "x_test": arrays["x_train"], "y_test": arrays["y_train"]})
+    assert Mnist(**changed, source="drawn").fingerprint != mnist.fingerprint
+
+
+# -- the epoch log ------------------------------------------------------------------------------------------------
+
+ROWS = st.lists(st.tuples(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3), st.floats(0, 1e5), st.floats(0, 1e5)),
+                min_size=1, max_size=6).map(lambda values: [
+                    {"epoch": str(i + 1), **{k: f"{v:.6f}" for k, v in zip(METRIC_FIELDS[1:], vs)}}
+                    for i, vs in enumerate(values)])
+
+
+@given(ROWS, st.data())
+def test_a_truncated_or_damaged_log_is_an_error_never_a_quiet_loss(tmp_path_factory, rows, data):
+    path = tmp_path_factory.mktemp("log") / "metrics.csv"
+    write_rows(path, METRIC_FIELDS, rows)
+    text = path.read_text()
+    written = read_rows(path, METRIC_FIELDS, up_to_epoch=10**9)
+    assert [r["epoch"] for r in written] == list(range(1, len(rows) + 1))
+    damage = data.draw(st.sampled_from(["truncate", "insert", "delete"]))
+    at = data.draw(st.integers(len(text.splitlines()[0]) + 1, len(text) - 1))
+    if damage == "truncate":
+        damaged = text[:at]
+    elif damage == "insert":
+        damaged = text[:at] + data.draw(st.sampled_from([",", "x", "\n", "#", "--"])) + text[at:]
+    else:
+        assume(text[at] in ",\n")  # a lost separator
+        damaged = text[:at] + text[at + 1 :]
+    path.write_text(damaged)
+    try:
+        read = read_rows(path, METRIC_FIELDS, up_to_epoch=10**9)
+    except RunError as exc:
+        assert "metrics.csv" in str(exc) and "\n" not in str(exc)
+        return
+    # Read without an error: whole rows exactly as written, all of them unless the file was cut
+    # at the end of a line (which leaves a shorter log, as if written epochs ago).
+    if damage == "truncate":
+        assert read == written[: len(read)] and damaged.endswith("\n")
+    else:
+        assert read == written
+
+
+# -- grids ------------------------------------------------------------------------------------------------------------
+
+
+@given(st.integers(1, 500), st.none() | st.integers(1, 40), st.none() | st.integers(1, 40))
+def test_a_grid_has_the_rows_and_columns_asked_for_and_no_empty_row(n, rows, cols):
+    assume(not (rows and cols) or rows * cols >= n)
+    r, c = grid_shape(n, rows, cols)
+    assert r * c >= n
+    assert rows in (None, r) and cols in (None, c)
+    if rows is None:
+        assert (r - 1) * c < n  # as few rows as n needs
+    if cols is None:
+        assert r * (c - 1) < n or rows is None and c == math.ceil(math.sqrt(n))
+
+
+@given(st.integers(1, 60), st.none() | st.integers(1, 12), st.none() | st.integers(1, 12), st.integers(1, 3))
+def test_the_api_grid_is_the_size_its_shape_says(n, rows, cols, scale):
+    assume(not (rows and cols) or rows * cols >= n)
+    r, c = grid_shape(n, rows, cols)
+    picture = mnistgan.grid(np.zeros((n, 28, 28), np.uint8), rows, cols, scale)
+    assert picture.size == (scale * (c * 30 + 2), scale * (r * 30 + 2))
+
+
+# -- lists of numbers (--seeds, --digits, the page's fields) -----------------------------------------------------------
+
+
+@given(st.text(alphabet="0123456789, -+x.e\t", max_size=20), st.integers(0, 5), st.integers(5, 20))
+def test_any_text_is_a_list_of_numbers_in_range_or_one_clear_refusal(text, lo, hi):
+    from mnistgan.explorer import parse_numbers
+
+    try:
+        values = number_list(text, lo, hi)
+    except ValueError as exc:
+        assert "\n" not in str(exc)
+        with pytest.raises(UsageError, match="^digits: "):
+            parse_numbers(text, "digits", lo, hi)
+        return
+    assert all(lo <= v <= hi for v in values)
+    assert parse_numbers(text, "digits", lo, hi) == values
+
+
+@given(st.lists(st.integers(0, 2**32 - 1), max_size=8), st.sampled_from([",", ", ", " ,"]))
+def test_a_written_list_reads_back(values, separator):
+    assert number_list(separator.join(map(str, values)), 0, 2**32 - 1) == values
+
+
+# -- images given to project --------------------------------------------------------------------------------------------
+
+MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I", "F"]
+
+
+@st.composite
+def image_files(draw):
+    mode = draw(st.sampled_from(MODES))
+    width, height = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+    grey = np.array(draw(st.lists(st.integers(0, 255), min_size=width * height, max_size=width * height)),
+                    np.uint8).reshape(height, width)
+    image = Image.fromarray(grey, "L").convert(mode)
+    fmt = "TIFF" if mode == "F" else draw(st.sampled_from(["PNG", "BMP", "GIF", "WEBP", "TIFF"]))
+    if fmt in ("BMP", "GIF", "WEBP") and mode in ("I;16", "I", "LA"):
+        fmt = "PNG"
+    if mode == "I":  # Pillow no longer writes 32-bit PNGs
+        fmt = "TIFF"
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue(), width * height
+
+
+@given(image_files(), st.sampled_from([None, 100]))
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+def test_any_image_file_is_made_mnist_like_or_refused_in_one_line(tmp_path, file, limit):
+    from mnistgan.projection import MAX_PIXELS, prepare_image
+
+    content, pixels = file
+    path = tmp_path / "digit.img"
+    path.write_bytes(content)
+    try:
+        digit = prepare_image(path, limit or MAX_PIXELS)
+    except UsageError as exc:
+        assert "\n" not in str(exc)
+        assert ("at most" in str(exc)) == (limit is not None and pixels > limit)
+        return
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8
+    assert limit is None or pixels <= limit
