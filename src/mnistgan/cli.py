@@ -300,7 +300,8 @@ def train_command(
         Optional[bool],
         typer.Option("--mixed-precision/--no-mixed-precision",
                      help="float16 (GPU) or bfloat16 (CPU) compute; logits and losses stay float32. Refused on a "
-                     "CPU without bfloat16 instructions, where it is many times slower.",
+                     "CPU without bfloat16 instructions, where it is many times slower (MNISTGAN_ALLOW_EMULATED_BFLOAT16=1 "
+                     "insists).",
                      show_default=False),
     ] = None,
     **settings,
@@ -586,8 +587,8 @@ def export_command(
 def explore_command(
     run: Annotated[Path, typer.Option("--run", file_okay=False, help="A run folder, or a folder of runs to "
                    "compare.")] = Path("out"),
-    host: Annotated[str, typer.Option("--host", help="Address to serve on. Anything but 127.0.0.1 lets other "
-                    "machines see the page.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="Address to serve on. Anything but 127.0.0.1, localhost or "
+                    "::1 lets other machines see the page.")] = "127.0.0.1",
     port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535, help="Port. Default: the first "
                     "free one from 7860.", show_default=False)] = None,
     browser: Annotated[bool, typer.Option("--browser/--no-browser", help="Open the page in a web browser.")] = True,

@@ -101,8 +101,8 @@ class ModelConfig:
     clusters: int = setting(
         0, "Self-conditioning: both networks see which of K clusters (k-means on the training images; no label "
         "is read) an image belongs to, and the generator picks the cluster from its noise, so the run samples "
-        f"like an unconditional one. 0: none. Default: 0 (--recipe fast: {FAST_CLUSTERS} for unconditional runs, "
-        "fewer on a small training set: at least 10 images each).",
+        "like an unconditional one. 0: none. The fast recipe's value is for unconditional runs, fewer on a small "
+        "training set (at least 10 images each).",
         check=lambda v: None if v == 0 or v >= 2 else "must be 0 or at least 2",
     )
     # Training images per cluster, found when the run starts: the generator picks the clusters in
