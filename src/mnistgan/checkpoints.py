@@ -15,7 +15,7 @@ import numpy as np
 
 from mnistgan.backend import import_tensorflow
 from mnistgan.errors import CheckpointError, RunError
-from mnistgan.runs import BEST, RunLayout, available_epochs, check_choice
+from mnistgan.runs import BEST, RunLayout, available_epochs, check_choice, no_checkpoint_yet
 from mnistgan.runs import CHECKPOINT_PREFIX as PREFIX
 
 tf = import_tensorflow()
@@ -99,7 +99,7 @@ def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
     if spec == "latest":
         info = latest_for_resume(layout)
         if info is None:
-            raise CheckpointError(f"{layout.root} has no checkpoint yet (train it first)")
+            raise no_checkpoint_yet(layout)  # files named like checkpoints, none of them one
         return info
     if spec == BEST:
         prefix = _latest_in(folder / BEST)

@@ -241,8 +241,7 @@ class Explorer:
         from mnistgan.projection import prepare_image
 
         if isinstance(image, np.ndarray):
-            _bounded(image.size // (image.shape[2] if image.ndim == 3 else 1), "pixels of the drawing", 1,
-                     MAX_PIXELS)
+            _bounded(int(np.prod(image.shape[:2])), "pixels of the drawing", 1, MAX_PIXELS)
             image = drawing_to_grey(image)
         else:
             image = prepare_image(image, MAX_PIXELS)

@@ -49,11 +49,15 @@ def _has_files(folder: Path) -> bool:
     return folder.is_dir() and any(p.name.startswith(CHECKPOINT_PREFIX) for p in folder.iterdir())
 
 
+def no_checkpoint_yet(layout: RunLayout) -> CheckpointError:
+    return CheckpointError(f"{layout.root} has no checkpoint yet (train it first)")
+
+
 def check_choice(layout: RunLayout, ckpt: str) -> None:
     """Refuse a checkpoint choice (``latest``, ``best``, an epoch) that the run's files cannot
     satisfy, before TensorFlow loads; checkpoints.resolve then reads and checks the one chosen."""
     if ckpt == "latest" and not (_has_files(layout.checkpoints) or _has_files(layout.interrupted)):
-        raise CheckpointError(f"{layout.root} has no checkpoint yet (train it first)")
+        raise no_checkpoint_yet(layout)
     if ckpt == BEST and not _has_files(layout.best):
         raise CheckpointError(f"{layout.root} has no best checkpoint: one is kept only by runs trained "
                               "with {eval_every}, once an epoch has been scored")
