@@ -42,3 +42,24 @@ def test_no_module_imports_from_a_floor_above_it():
               for name in sorted(imported_modules(path)) if FLOOR[name] > FLOOR[path.stem]]
     assert not upward
 
+
+
+def private_imports(source: str) -> set[str]:
+    """Modules of other libraries that ``source`` reaches into: a dotted name with a part that
+    starts with an underscore (``typer._click``), which the library may change in any release."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            names |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+    return {n for n in names if n.split(".")[0] not in ("mnistgan", "__future__")
+            and any(part.startswith("_") for part in n.split("."))}
+
+
+def test_no_module_imports_another_librarys_private_module():
+    # What is looked for: the vendored click that cli.py imported before 0.6.
+    assert private_imports("from typer._click.globals import get_current_context\nimport typer.core") == {
+        "typer._click.globals", "typer._click.globals.get_current_context"}
+    found = {f"{path.stem}: {name}" for path in sorted(PACKAGE.glob("*.py")) for name in private_imports(path.read_text())}
+    assert not found

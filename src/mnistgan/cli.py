@@ -7,7 +7,6 @@ sample, so ``--help`` and ``animate`` stay fast.
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
 import json
 import os
@@ -18,15 +17,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-import typer.core
-
-# click's UsageError, the base of every usage error click raises (typer.BadParameter among them),
-# and the current context (whose parameters name the options in error messages). typer vendors
-# click since 0.17 and exports neither (it exports BadParameter), though its own commands use
-# them; pyproject.toml pins typer to the minor version this was tested with, and
-# tests/test_train_sample.py checks the one-line errors it gives.
-from typer._click.exceptions import UsageError as ClickUsageError
-from typer._click.globals import get_current_context
+from typer.core import TyperGroup
 
 import mnistgan
 from mnistgan import __version__, console
@@ -38,36 +29,69 @@ from mnistgan.projection import check_png_path, noise_path
 from mnistgan.sampling import check_sample_output, truncation_problem
 
 
-@contextlib.contextmanager
-def _one_line_usage_errors():
-    """click prints a usage error as its usage line, a help hint, a blank line and the error;
-    ours is the error alone, with the hint at its end (click prints no usage when ctx is None)."""
-    try:
-        yield
-    except ClickUsageError as exc:
-        if exc.ctx is None or type(exc).show is not ClickUsageError.show:  # e.g. no arguments: the help
-            raise
-        message = f"{exc.format_message().rstrip('.')} (see '{exc.ctx.command_path} -h')"
-        raise ClickUsageError(message) from None
+class _Refused(typer.BadParameter):
+    """A value an option's callback refuses, with the library's own words (no "Invalid value")."""
+
+    def format_message(self) -> str:
+        return self.message
 
 
-class _Command(typer.core.TyperCommand):
-    def parse_args(self, ctx, args):  # click raises "Option '--seed' requires an argument." with no ctx
-        try:
-            return super().parse_args(ctx, args)
-        except ClickUsageError as exc:
-            exc.ctx = exc.ctx or ctx
-            raise
+class _Commands(TyperGroup):
+    """mnistgan's commands, each error of which is one line on stderr and an exit code: typer's
+    usage errors (its usage line and help hint become a hint at the end of the line), mnistgan's
+    own errors (naming the options) and I/O errors. Anything else is a bug and keeps its traceback.
+    """
 
-
-class _Commands(typer.core.TyperGroup):
     def make_context(self, *args, **kwargs):  # the top level's own options: mnistgan --bogus
-        with _one_line_usage_errors():
+        with self._one_line(None):
             return super().make_context(*args, **kwargs)
 
-    def invoke(self, ctx):  # the command's name, its options, and what the command refuses
-        with _one_line_usage_errors():
+    def invoke(self, ctx):  # the command's name, its options and what the command refuses
+        with self._one_line(ctx):
             return super().invoke(ctx)
+
+    @contextlib.contextmanager
+    def _one_line(self, ctx):
+        def command():  # the command being run, once the group has found it
+            return self.commands.get(ctx.invoked_subcommand) if ctx is not None and ctx.invoked_subcommand else None
+
+        try:
+            yield
+        except typer.TyperException as exc:  # the usage errors of typer's parser, and _Refused
+            if not hasattr(exc, "format_message") or type(exc).show is not typer.BadParameter.show:
+                raise  # e.g. no arguments at all: typer shows the help
+            where = exc.ctx.command_path if getattr(exc, "ctx", None) else (
+                f"{ctx.command_path} {ctx.invoked_subcommand}" if command() else "mnistgan")
+            raise _fail(f"{exc.format_message().rstrip('.')} (see '{where} -h')", exc.exit_code) from None
+        except MnistganError as exc:
+            if _debug["on"]:
+                raise
+            raise _fail(exc.render(self._option_names(command())), exc.exit_code) from None
+        except OSError as exc:
+            if _debug["on"]:
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            raise _fail(f"{exc.strerror or exc}{where}", 1) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", 130) from None
+
+    def _option_names(self, command) -> Callable[[str], str]:
+        """How the command line writes the arguments the core's errors name: as ``command``'s
+        options first, then the other commands' (a sample error may name train's --conditional).
+        ``no_x`` is the off switch of flag ``x``."""
+        params = [p for c in self.commands.values() for p in c.params]
+        names = {p.name: p for p in [*params, *(command.params if command else ())] if p.opts}  # the command's win
+
+        def name(argument: str) -> str:
+            param = names.get(argument)
+            if param is not None:
+                return param.opts[0]
+            param = names.get(argument[3:]) if argument.startswith("no_") else None
+            if param is not None and param.secondary_opts:
+                return param.secondary_opts[0]
+            return "--" + argument.replace("_", "-")
+
+        return name
 
 
 app = typer.Typer(
@@ -77,7 +101,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain click help and errors, no boxes
+    rich_markup_mode=None,  # plain help and errors, no boxes
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -87,47 +111,6 @@ _debug = {"on": False}  # set by the app callback before any command runs
 def _fail(message: str, code: int) -> typer.Exit:
     console.error(message)
     return typer.Exit(code)
-
-
-def _option_names(ctx) -> Callable[[str], str]:
-    """How the command line writes the arguments the core's errors name, from click's own
-    parameters: this command's first, then the other commands' (a sample error may name train's
-    --conditional). ``no_x`` is the off switch of flag ``x``."""
-    params = [p for c in (ctx.parent.command.commands.values() if ctx.parent else ()) for p in c.params]
-    names = {p.name: p for p in [*params, *ctx.command.params] if p.opts}  # this command's last: it wins
-
-    def name(argument: str) -> str:
-        param = names.get(argument)
-        if param is not None:
-            return param.opts[0]
-        param = names.get(argument[3:]) if argument.startswith("no_") else None
-        if param is not None and param.secondary_opts:
-            return param.secondary_opts[0]
-        return "--" + argument.replace("_", "-")
-
-    return name
-
-
-def handle_errors(command):
-    """Turn the core's errors (and I/O errors) into one line on stderr and an exit code."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except MnistganError as exc:
-            if _debug["on"]:
-                raise
-            raise _fail(exc.render(_option_names(get_current_context())), exc.exit_code) from None
-        except OSError as exc:
-            if _debug["on"]:
-                raise
-            where = f": {exc.filename}" if exc.filename else ""
-            raise _fail(f"{exc.strerror or exc}{where}", 1) from None
-        except KeyboardInterrupt:
-            raise _fail("interrupted", 130) from None
-
-    return wrapper
 
 
 def _version(value: bool) -> None:
@@ -166,12 +149,12 @@ def _output(check) -> typing.Callable:
     """A Typer callback from a library output check: an output that cannot be written is refused
     before any work is done (the library checks it again when it writes)."""
 
-    def callback(ctx: typer.Context, value):
+    def callback(value):
         if value is not None:
             try:
                 check(value)
             except MnistganError as exc:
-                raise ClickUsageError(exc.render(_option_names(ctx))) from None
+                raise _Refused(exc.render(lambda argument: "--" + argument.replace("_", "-"))) from None
         return value
 
     return callback
@@ -259,8 +242,7 @@ def _images_out(default: Path | None) -> typing.Callable:
     return _output(lambda out: out == default or check_sample_output(out))
 
 
-@app.command("preview-dataset", cls=_Command)
-@handle_errors
+@app.command("preview-dataset")
 def preview_dataset_command(
     out: Annotated[Path, typer.Option("--out", help="PNG to write.", callback=_images_out(DEFAULT_PREVIEW))
                    ] = DEFAULT_PREVIEW,
@@ -278,8 +260,7 @@ def preview_dataset_command(
                                             make_folder=out == DEFAULT_PREVIEW)))
 
 
-@app.command("train", cls=_Command)
-@handle_errors
+@app.command("train")
 @with_config_options
 def train_command(
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("out"),
@@ -323,8 +304,7 @@ def train_command(
     console.result(str(run.path))
 
 
-@app.command("sample", cls=_Command)
-@handle_errors
+@app.command("sample")
 def sample_command(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
@@ -386,8 +366,7 @@ def sample_command(
     console.result(str(path))
 
 
-@app.command("animate", cls=_Command)
-@handle_errors
+@app.command("animate")
 def animate_command(
     folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A run folder, or a folder of epoch_XXXX.png files.",
                                            show_default=False)],
@@ -414,8 +393,7 @@ def _int_list(text: str | None, name: str, lo: int, hi: int) -> list[int] | None
         raise typer.BadParameter(str(exc), param_hint=name) from None
 
 
-@app.command("interpolate", cls=_Command)
-@handle_errors
+@app.command("interpolate")
 def interpolate_command(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
@@ -461,8 +439,7 @@ def interpolate_command(
     console.result(str(walk.path))
 
 
-@app.command("evaluate", cls=_Command)
-@handle_errors
+@app.command("evaluate")
 def evaluate_command(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
@@ -510,8 +487,7 @@ def evaluate_command(
         console.evaluation_table(result)
 
 
-@app.command("project", cls=_Command)
-@handle_errors
+@app.command("project")
 def project_command(
     image: Annotated[Optional[Path], typer.Argument(help="A digit image: a 28x28 MNIST-like PNG, or any image "
                      "Pillow reads (centred and resized as MNIST's digits were).", show_default=False)] = None,
@@ -551,8 +527,7 @@ def project_command(
     console.result(str(result.path))
 
 
-@app.command("export", cls=_Command)
-@handle_errors
+@app.command("export")
 def export_command(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
@@ -582,8 +557,7 @@ def export_command(
     console.result(str(result.path))
 
 
-@app.command("explore", cls=_Command)
-@handle_errors
+@app.command("explore")
 def explore_command(
     run: Annotated[Path, typer.Option("--run", file_okay=False, help="A run folder, or a folder of runs to "
                    "compare.")] = Path("out"),
