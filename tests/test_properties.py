@@ -4,9 +4,9 @@ shrinks a failure to its smallest case."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
+import typing
 import math
 
 import numpy as np
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import mnistgan
-from mnistgan.config import ModelConfig, RunConfig, TrainConfig, number_list
+from mnistgan.config import ModelConfig, RunConfig, TrainConfig, number_list, python_type
 from mnistgan.data import Mnist
 from mnistgan.epochlog import METRIC_FIELDS, read_rows, write_rows
 from mnistgan.errors import RunError, UsageError
@@ -30,7 +30,7 @@ JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=
 def _section(cls) -> st.SearchStrategy:
     """A config section as JSON: some of ``cls``'s fields (plausible values or anything), now and
     then a field it does not have."""
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = list(cls.model_fields)
     plausible = st.one_of(st.integers(0, 300), st.floats(0, 1), st.booleans(), st.none(),
                           st.sampled_from(["report", "fast", "auto", "pca", "pixels", "float32", "mixed_bfloat16"]),
                           st.lists(st.integers(1, 50), max_size=4))
@@ -58,9 +58,10 @@ def test_any_json_loads_into_a_config_that_round_trips_or_is_refused_by_mnistgan
     assert again == config and again.to_json() == config.to_json()
     assert isinstance(config.trained_by(), tuple)
     for section in (config.model, config.train):  # strict types: what was read is what the code expects
-        for f in dataclasses.fields(section):
-            value = getattr(section, f.name)
-            assert value is None or not isinstance(value, str) or f.type in ("str", "str | None")
+        for name, f in type(section).model_fields.items():
+            value = getattr(section, name)
+            kind = python_type(f.rebuild_annotation())
+            assert value is None or isinstance(value, typing.get_origin(kind) or kind), (name, value)
 
 
 # -- the data's fingerprint ----------------------------------------------------------------------------------------

@@ -208,3 +208,21 @@ def test_animate_makes_a_gif_of_a_single_epoch_grid(runner, tmp_path):
 
     with Image.open(tmp_path / "animation.gif") as gif:
         assert gif.n_frames == 1 and gif.info["duration"] == 250 + 1000  # a frame, held a second longer
+
+
+def test_a_recipes_drop_and_a_resumed_runs_scoring_can_be_switched_off(tmp_path):
+    """0 is the off value of --lr-drop-after and --eval-every (their help says so): "not given"
+    keeps the recipe's or the run's value, 0 turns it off."""
+    from mnistgan.config import RunConfig, TrainConfig, build_configs
+    from mnistgan.training import TrainRequest, plan_config
+
+    assert build_configs("fast", {})[1].lr_drop_after == 640_000
+    assert build_configs("fast", {"lr_drop_after": 0})[1].lr_drop_after is None
+    run = tmp_path / "run"
+    run.mkdir()
+    RunConfig(train=TrainConfig.create({"eval_every": 2, "lr_drop_after": 100})).save(run / "config.json")
+    kept = plan_config(TrainRequest(out=run, resume=True))
+    assert (kept.train.eval_every, kept.train.lr_drop_after) == (2, 100)
+    off = plan_config(TrainRequest(out=run, resume=True, settings={"eval_every": 0, "lr_drop_after": 0}))
+    assert (off.train.eval_every, off.train.lr_drop_after) == (None, None)
+    assert json.loads(off.to_json())["train"]["eval_every"] is None  # config.json says off as it always did

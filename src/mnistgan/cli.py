@@ -7,6 +7,7 @@ sample, so ``--help`` and ``animate`` stay fast.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import os
@@ -21,7 +22,7 @@ from typer.core import TyperGroup
 
 import mnistgan
 from mnistgan import __version__, console
-from mnistgan.config import number_list, positive
+from mnistgan.config import Positive, number_list, problem
 from mnistgan.data import PER_DIGIT
 from mnistgan.errors import MnistganError
 from mnistgan.files import check_output_file
@@ -133,13 +134,14 @@ def main_options(
     _debug["on"] = debug or os.environ.get("MNISTGAN_DEBUG") == "1"
 
 
-def _checked(check) -> typing.Callable:
-    """A Typer callback from a config check: a bad value is a usage error naming the option."""
+def _checked(check: Callable[[typing.Any], str | None]) -> typing.Callable:
+    """A Typer callback from a library check (what is wrong with a value, or None): a bad value is a
+    usage error naming the option."""
 
     def callback(value):
-        problem = None if value is None else check(value)
-        if problem:
-            raise typer.BadParameter(f"{problem}, not {value}")
+        wrong = None if value is None else check(value)
+        if wrong:
+            raise typer.BadParameter(f"{wrong}, not {value}")
         return value
 
     return callback
@@ -175,22 +177,21 @@ def _default_text(name: str, default) -> str:
 
 def config_parameters() -> list[inspect.Parameter]:
     """A keyword parameter, None by default, for each config field a user may set (config.py)."""
-    from mnistgan.config import ModelConfig, TrainConfig, options
+    from mnistgan.config import ModelConfig, TrainConfig, annotation, choices, options, problem, python_type
 
     params = []
     for cls in (ModelConfig, TrainConfig):
-        hints = typing.get_type_hints(cls)
         for name, opt, default in options(cls):
             if not opt.cli:
                 continue
-            kind = next(t for t in typing.get_args(hints[name]) or (hints[name],) if t is not type(None))
+            kind, listed = python_type(annotation(cls, name)), choices(annotation(cls, name))
             flag = "--" + (opt.flag or name.replace("_", "-"))
             decl = f"{flag}/--no-{flag[2:]}" if kind is bool else flag
             info = typer.Option(
                 decl,
                 help=opt.help + _default_text(name, default),
-                callback=_checked(opt.check) if opt.check else None,
-                metavar=f"[{'|'.join(opt.choices)}]" if opt.choices else None,
+                callback=None if kind is bool else _checked(functools.partial(problem, annotation(cls, name))),
+                metavar=f"[{'|'.join(listed)}]" if listed else None,
                 show_default=False,
             )
             params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
@@ -269,7 +270,7 @@ def train_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run in --out.")] = False,
     minutes: Annotated[
         Optional[float],
-        typer.Option("--minutes", callback=_checked(positive), help="Stop after this many minutes of training "
+        typer.Option("--minutes", callback=_checked(functools.partial(problem, Positive)), help="Stop after this many minutes of training "
                      "(a checkpoint and grid are saved; --resume continues). With --epochs: whichever comes first.",
                      show_default=False),
     ] = None,

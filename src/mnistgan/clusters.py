@@ -21,7 +21,6 @@ when z is scaled, so the truncation trick (psi * z) keeps every vector's cluster
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -47,7 +46,7 @@ def for_run(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bo
         fewer = fewer if fewer >= 2 else 0
         message(f"{len(images)} training images: {fewer or 'no'} clusters instead of the recipe's {k} "
                 f"(at least {IMAGES_PER_CLUSTER} images each)")
-        config, k = dataclasses.replace(config, model=dataclasses.replace(config.model, clusters=fewer)), fewer
+        config, k = config.replace(model=config.model.replace(clusters=fewer)), fewer
         if not k:
             return config, None
     if resume:
@@ -56,7 +55,7 @@ def for_run(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bo
         raise UsageError(f"{{clusters}} {k} needs at least {k} training images, not {len(images)}")
     labels = assign(images, k, config.train.seed, config.train.cluster_features)
     sizes = sizes_of(labels, k)
-    return dataclasses.replace(config, model=dataclasses.replace(config.model, cluster_sizes=sizes)), labels
+    return config.replace(model=config.model.replace(cluster_sizes=sizes)), labels
 
 
 def _saved(config: RunConfig, layout: RunLayout, n: int) -> np.ndarray:

@@ -11,15 +11,16 @@ Every run writes its resolved configuration once, with a format version, so that
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
-import math
-import numbers
 import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator, \
+    model_validator
 
 from mnistgan.errors import RunError
 from mnistgan.files import write_text_atomic
@@ -32,27 +33,12 @@ CLUSTER_FEATURES = ("pixels", "pca")  # clusters.FEATURES, without importing sci
 FAST_CLUSTERS = 100  # the fast recipe's clusters for unconditional runs (docs/fast.md's screens)
 FAST_LR_DROP_AFTER = 640_000  # the fast recipe's learning rates fall to a tenth after these images
 
-Check = Callable[[Any], "str | None"]  # what is wrong with a value (a phrase), or None
-
-
-def at_least(low: int) -> Check:
-    return lambda v: None if v >= low else f"must be at least {low}"
-
-
-def positive(v: float) -> str | None:
-    return None if v > 0 and math.isfinite(v) else "must be a positive number"  # also refuses nan
-
-
-def non_negative(v: float) -> str | None:
-    return None if v >= 0 and math.isfinite(v) else "must be 0 or a positive number"
-
-
-def in_unit_interval(v: float) -> str | None:
-    return None if 0 <= v < 1 else "must be at least 0 and below 1"  # nan fails both comparisons
-
-
-def one_of(*choices: str) -> Check:
-    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+# The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
+# error shows is made from them (see problem()).
+AtLeast1 = Annotated[int, Field(ge=1)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+UnitInterval = Annotated[float, Field(ge=0, lt=1)]  # [0, 1)
 
 
 def number_list(text: str, lo: int, hi: int) -> list[int]:
@@ -69,56 +55,159 @@ def number_list(text: str, lo: int, hi: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Option:
-    """How a config field is offered and checked (dataclass field metadata)."""
+    """How a config field is offered as a ``train`` option (metadata of the field's annotation)."""
 
     help: str
     flag: str = ""  # the train option without dashes; "" = the field's name in kebab case
-    check: Check | None = None
-    choices: tuple[str, ...] = ()  # shown as the option's metavar
     resumable: bool = False  # train --resume may change it
     cli: bool = True  # False: set by the software, not by an option
 
-    def problem(self, value: Any) -> str | None:
-        """What is wrong with ``value`` (None for "not given" is always fine)."""
-        if value is None or self.check is None:
-            return None
-        return self.check(value)
+
+def _constraints(annotation: Any) -> dict[str, Any]:
+    """ge, gt and lt of an annotation, wherever pydantic keeps them."""
+    found: dict[str, Any] = {}
+    for meta in typing.get_args(annotation)[1:] if typing.get_origin(annotation) is Annotated else ():
+        for item in getattr(meta, "metadata", [meta]):
+            found.update({k: getattr(item, k) for k in ("ge", "gt", "lt") if hasattr(item, k)})
+    return found
 
 
-def setting(default: Any, help: str, **option: Any) -> Any:
-    """A config field with its option metadata."""
-    return field(default=default, metadata={"option": Option(help, **option)})
+def _base(annotation: Any) -> Any:
+    """The type under Annotated and ``| None``."""
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return _base(args[0]) if typing.get_origin(annotation) in (typing.Union, type(int | None)) else annotation
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+def phrase(annotation: Any) -> str:
+    """What a value of ``annotation`` must be, as an error says it: 'must be at least 1'."""
+    base, c = _base(annotation), _constraints(annotation)
+    if typing.get_origin(base) is Literal:
+        return f"must be one of {', '.join(typing.get_args(base))}"
+    if c.get("gt") == 0:
+        return "must be a positive number"
+    if c.get("ge") == 0 and c.get("lt") == 1:
+        return "must be at least 0 and below 1"
+    if c.get("ge") == 0 and base is float:
+        return "must be 0 or a positive number"
+    if "ge" in c:
+        return f"must be at least {c['ge']}"
+    return _type_phrase(base)
+
+
+def python_type(annotation: Any) -> type:
+    """The Python type of a setting's values: int for ``Annotated[int, Field(ge=1)] | None``, str for
+    a Literal of strings."""
+    base = _base(annotation)
+    return str if typing.get_origin(base) is Literal else base
+
+
+def choices(annotation: Any) -> tuple[str, ...]:
+    """The values a Literal setting may take; () for any other."""
+    base = _base(annotation)
+    return typing.get_args(base) if typing.get_origin(base) is Literal else ()
+
+
+def _type_phrase(base: Any) -> str:
+    if typing.get_origin(base) is Literal:
+        return phrase(base)
+    return {bool: "must be True or False", int: "must be a whole number", float: "must be a number",
+            str: "must be a string"}.get(base, "must be a list of whole numbers")  # tuple[int, ...]
+
+
+def _error_phrase(annotation: Any, error: Mapping[str, Any]) -> str:
+    """The phrase for one of pydantic's errors about a value of ``annotation``."""
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    if error["type"].endswith("_type") or len(error["loc"]) > 1:  # a wrong type, or a wrong item of a list
+        return _type_phrase(_base(annotation))
+    return phrase(annotation)
+
+
+@functools.cache
+def _adapter(annotation: Any) -> TypeAdapter:
+    return TypeAdapter(annotation, config=ConfigDict(strict=True))
+
+
+def problem(annotation: Any, value: Any) -> str | None:
+    """What is wrong with ``value`` for a setting of type ``annotation`` (strict: no "5" for 5,
+    no "no" for False, no True for 1), as a phrase; None if it fits."""
+    try:
+        _adapter(annotation).validate_python(value)
+    except ValidationError as exc:
+        return _error_phrase(annotation, exc.errors()[0])
+    return None
+
+
+def _off_when_zero(value: Any) -> Any:
+    """0 switches off a setting whose off value is None (a recipe's, or a resumed run's)."""
+    return None if type(value) is int and value == 0 else value
+
+
+class _Section(BaseModel):
+    """A frozen, strictly typed config section whose fields carry their :class:`Option`."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    @classmethod
+    def create(cls, values: Mapping[str, Any]):
+        """The section from ``values``; ValueError naming the first field that fails."""
+        try:
+            return cls.model_validate(dict(values))
+        except ValidationError as exc:
+            raise _plain(cls, exc, values) from None
+
+    def replace(self, **changes: Any):
+        """A copy with ``changes``, checked like a new section."""
+        return type(self).create({**dict(self), **changes})
+
+
+def _plain(cls: type[BaseModel], exc: ValidationError, values: Mapping[str, Any]) -> ValueError:
+    """pydantic's first error as mnistgan says it: 'epochs must be at least 1, not 0'."""
+    error = exc.errors()[0]
+    if not error["loc"]:  # a check of the whole section
+        return ValueError(str(error["ctx"]["error"]))
+    name = error["loc"][0]
+    if error["type"] == "extra_forbidden":
+        return ValueError(f"unknown setting {name}")
+    return ValueError(f"{name} {_error_phrase(cls.model_fields[name].rebuild_annotation(), error)}, "
+                      f"not {values[name]!r}")
+
+
+class ModelConfig(_Section):
     """The report's DCGAN (Listings 6-7); only what can change is here."""
 
-    noise_dim: int = setting(100, "Length of the generator's input noise vector.", check=at_least(1))
-    conditional: bool = setting(
-        False, "Class-conditional DCGAN: both networks see the digit; sample with --digit."
-    )
-    clusters: int = setting(
-        0, "Self-conditioning: both networks see which of K clusters (k-means on the training images; no label "
+    noise_dim: Annotated[AtLeast1, Option("Length of the generator's input noise vector.")] = 100
+    conditional: Annotated[bool, Option(
+        "Class-conditional DCGAN: both networks see the digit; sample with --digit.")] = False
+    clusters: Annotated[int, Option(
+        "Self-conditioning: both networks see which of K clusters (k-means on the training images; no label "
         "is read) an image belongs to, and the generator picks the cluster from its noise, so the run samples "
         "like an unconditional one. 0: none. The fast recipe's value is for unconditional runs, fewer on a small "
-        "training set (at least 10 images each).",
-        check=lambda v: None if v == 0 or v >= 2 else "must be 0 or at least 2",
-    )
+        "training set (at least 10 images each).")] = 0
     # Training images per cluster, found when the run starts: the generator picks the clusters in
-    # these proportions (clusters.py).
-    cluster_sizes: tuple[int, ...] = setting((), "Training images per cluster.", cli=False)
+    # these proportions (clusters.py). config.json holds a list.
+    cluster_sizes: Annotated[tuple[StrictInt, ...], Field(strict=False),
+                             Option("Training images per cluster.", cli=False)] = ()
     # Keras policy for hidden layers; logits and losses stay float32. Set from --mixed-precision
     # and the device, not directly.
-    dtype_policy: str = setting("float32", "Keras dtype policy.", check=one_of(*DTYPE_POLICIES), cli=False)
+    dtype_policy: Annotated[Literal[DTYPE_POLICIES], Option("Keras dtype policy.", cli=False)] = "float32"
 
-    def __post_init__(self) -> None:
-        check_fields(self)
-        object.__setattr__(self, "cluster_sizes", tuple(map(int, self.cluster_sizes)))  # config.json holds a list
+    @field_validator("clusters")
+    @classmethod
+    def _clusters(cls, value: int) -> int:
+        if value != 0 and value < 2:
+            raise ValueError("must be 0 or at least 2")
+        return value
+
+    @model_validator(mode="after")
+    def _labels(self) -> ModelConfig:
         if self.conditional and self.clusters:
             raise ValueError("conditional and clusters exclude each other: the networks see the digit or a cluster")
         if self.clusters and self.noise_dim < 2:
             raise ValueError(f"clusters need a noise_dim of at least 2, not {self.noise_dim}")
+        return self
 
     @property
     def classes(self) -> int:
@@ -126,82 +215,61 @@ class ModelConfig:
         return 10 if self.conditional else self.clusters
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Section):
     """How to train: the report's recipe by default (Listings 5, 10, 11)."""
 
-    recipe: str = setting(
-        REPORT,
+    recipe: Annotated[Literal[REPORT, FAST], Option(
         "Training recipe: report (the report's optimisation, unchanged) or fast (the same networks, "
-        "optimised to draw good digits in minutes; docs/fast.md). Options given explicitly override it.",
-        check=one_of(REPORT, FAST),
-        choices=(REPORT, FAST),
-    )
-    epochs: int = setting(200, "Total epochs of the run (a resumed run may raise it).", check=at_least(1),
-                          resumable=True)
-    batch_size: int = setting(256, "Images per step; the last step of an epoch takes the remainder.",
-                              check=at_least(1))
-    learning_rate: float = setting(1e-4, "Adam learning rate of the generator (and of the discriminator "
-                                   "unless --lr-d).", flag="lr", check=positive)
-    d_learning_rate: float | None = setting(None, "Adam learning rate of the discriminator. Default: --lr.",
-                                            flag="lr-d", check=positive)
-    lr_drop_after: int | None = setting(
-        None, "After this many training images (steps times the batch size), both learning rates fall to a "
-        "tenth: a run that trains on past its best settles instead of drifting.",
-        check=at_least(1), resumable=True,
-    )
-    beta1: float = setting(0.9, "Adam's beta_1 (momentum) for both networks.", check=in_unit_interval)
-    beta2: float = setting(0.999, "Adam's beta_2 for both networks.", check=in_unit_interval)
-    r1: float = setting(
-        0.0, "Weight gamma of the R1 penalty: gamma/2 times the squared gradient of the discriminator's "
-        "logit at real images, added to its loss (Mescheder et al. 2018). 0: none, as in the report.",
-        check=non_negative,
-    )
+        "optimised to draw good digits in minutes; docs/fast.md). Options given explicitly override it.")] = REPORT
+    epochs: Annotated[AtLeast1, Option("Total epochs of the run (a resumed run may raise it).", resumable=True)] = 200
+    batch_size: Annotated[AtLeast1, Option("Images per step; the last step of an epoch takes the remainder.")] = 256
+    learning_rate: Annotated[Positive, Option("Adam learning rate of the generator (and of the discriminator "
+                                              "unless --lr-d).", flag="lr")] = 1e-4
+    d_learning_rate: Annotated[Positive | None, Option("Adam learning rate of the discriminator. Default: --lr.",
+                                                       flag="lr-d")] = None
+    lr_drop_after: Annotated[AtLeast1 | None, Option(
+        "After this many training images (steps times the batch size), both learning rates fall to a "
+        "tenth: a run that trains on past its best settles instead of drifting. 0: never.", resumable=True)] = None
+    beta1: Annotated[UnitInterval, Option("Adam's beta_1 (momentum) for both networks.")] = 0.9
+    beta2: Annotated[UnitInterval, Option("Adam's beta_2 for both networks.")] = 0.999
+    r1: Annotated[NonNegative, Option(
+        "Weight gamma of the R1 penalty: gamma/2 times the squared gradient of the discriminator's "
+        "logit at real images, added to its loss (Mescheder et al. 2018). 0: none, as in the report.")] = 0.0
     # Decay of the averaged generator (an exponential moving average of the generator's weights,
     # updated every step; grids, scores and samples are drawn from it). 0: no average, the
     # report's single generator. Training itself is the same either way.
-    ema_decay: float = setting(
-        0.999, "Decay of the averaged generator (a moving average of the generator's weights that grids, "
-        "scores and samples are drawn from; training is unchanged). 0: none, the report's single generator.",
-        check=in_unit_interval,
-    )
-    seed: int = setting(0, "Seed for everything random: weights, fixed noise, shuffling, step noise, dropout.",
-                        check=at_least(0))
-    subset: int | None = setting(None, "Train on the first N training images only. Default: all.",
-                                 check=at_least(1))
-    keep: int = setting(5, "Checkpoints to keep on disk; older ones are deleted.", check=at_least(1),
-                        resumable=True)
-    jit_compile: bool = setting(False, "Compile the training step with XLA.", flag="xla", resumable=True)
-    deterministic: bool = setting(False, "Bit-exact reruns and resumes (TensorFlow op determinism; slower).")
-    eval_every: int | None = setting(
-        None, "Every K epochs, score samples like `mnistgan evaluate` (evaluation.csv, TensorBoard).",
-        check=at_least(1), resumable=True,
-    )
-    eval_samples: int = setting(
-        2000, "Samples drawn for each --eval-every score: more give steadier scores and take longer.",
-        check=at_least(2), resumable=True,
-    )
-    strategy: str = setting(
-        "auto", "tf.distribute strategy. auto: multi-worker if TF_CONFIG is set (or under srun), mirrored on "
-        "several GPUs, else default. --batch-size is the global batch.",
-        check=one_of(*STRATEGIES), choices=STRATEGIES, resumable=True,
-    )
+    ema_decay: Annotated[UnitInterval, Option(
+        "Decay of the averaged generator (a moving average of the generator's weights that grids, "
+        "scores and samples are drawn from; training is unchanged). 0: none, the report's single generator.")] = 0.999
+    seed: Annotated[Annotated[int, Field(ge=0)], Option(
+        "Seed for everything random: weights, fixed noise, shuffling, step noise, dropout.")] = 0
+    subset: Annotated[AtLeast1 | None, Option("Train on the first N training images only. Default: all.")] = None
+    keep: Annotated[AtLeast1, Option("Checkpoints to keep on disk; older ones are deleted.", resumable=True)] = 5
+    jit_compile: Annotated[bool, Option("Compile the training step with XLA.", flag="xla", resumable=True)] = False
+    deterministic: Annotated[bool, Option("Bit-exact reruns and resumes (TensorFlow op determinism; slower).")] = False
+    eval_every: Annotated[AtLeast1 | None, Option(
+        "Every K epochs, score samples like `mnistgan evaluate` (evaluation.csv, TensorBoard). 0: never (a "
+        "resumed run stops scoring).", resumable=True)] = None
+    eval_samples: Annotated[Annotated[int, Field(ge=2)], Option(
+        "Samples drawn for each --eval-every score: more give steadier scores and take longer.",
+        resumable=True)] = 2000
+    strategy: Annotated[Literal[STRATEGIES], Option(
+        "tf.distribute strategy. auto: multi-worker if TF_CONFIG is set (or under srun), mirrored on "
+        "several GPUs, else default. --batch-size is the global batch.", resumable=True)] = "auto"
     # Set by the software, not by options:
-    num_examples: int = setting(16, "Fixed-noise samples drawn into each epoch's grid (4x4).",
-                                check=at_least(1), cli=False)
-    image_scale: int = setting(2, "Nearest-neighbour enlargement of the epoch grids.", check=at_least(1),
-                               cli=False)
-    cluster_features: str = setting(
-        "pixels", "What k-means clusters for --clusters: the images' pixels, or their first 50 principal "
-        "components (pca).", check=one_of(*CLUSTER_FEATURES), choices=CLUSTER_FEATURES,
-    )
-    data: str | None = setting(None, "Where MNIST came from (a path, or keras.datasets.mnist).", cli=False,
-                               resumable=True)
-    data_fingerprint: str | None = setting(None, "A hash of the data's content (Mnist.fingerprint): a resume on "
-                                           "other data is refused unless asked for.", cli=False, resumable=True)
+    num_examples: Annotated[AtLeast1, Option("Fixed-noise samples drawn into each epoch's grid (4x4).",
+                                             cli=False)] = 16
+    image_scale: Annotated[AtLeast1, Option("Nearest-neighbour enlargement of the epoch grids.", cli=False)] = 2
+    cluster_features: Annotated[Literal[CLUSTER_FEATURES], Option(
+        "What k-means clusters for --clusters: the images' pixels, or their first 50 principal "
+        "components (pca).")] = "pixels"
+    data: Annotated[str | None, Option("Where MNIST came from (a path, or keras.datasets.mnist).", cli=False,
+                                       resumable=True)] = None
+    data_fingerprint: Annotated[str | None, Option(
+        "A hash of the data's content (Mnist.fingerprint): a resume on other data is refused unless asked for.",
+        cli=False, resumable=True)] = None
 
-    def __post_init__(self) -> None:
-        check_fields(self)
+    _off = field_validator("lr_drop_after", "eval_every", mode="before")(_off_when_zero)
 
     @property
     def discriminator_learning_rate(self) -> float:
@@ -226,46 +294,15 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-def options(cls: type) -> list[tuple[str, Option, Any]]:
+def options(cls: type[_Section]) -> list[tuple[str, Option, Any]]:
     """(field name, option, default) of every field of ``cls``, in declaration order."""
-    return [(f.name, f.metadata["option"], f.default) for f in dataclasses.fields(cls)]
+    return [(name, next(m for m in f.metadata if isinstance(m, Option)), f.default)
+            for name, f in cls.model_fields.items()]
 
 
-def type_problem(value: Any, hint: Any) -> str | None:
-    """What is wrong with ``value``'s type for a field annotated ``hint`` (strict: no "5" for 5,
-    no "no" for False, no True for 1), as a phrase; None if it fits."""
-    args = typing.get_args(hint)
-    if type(None) in args:  # X | None
-        if value is None:
-            return None
-        hint = next(a for a in args if a is not type(None))
-    whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if hint is bool:
-        return None if isinstance(value, bool) else "must be True or False"
-    if hint is int:
-        return None if whole else "must be a whole number"
-    if hint is float:
-        return None if whole or isinstance(value, numbers.Real) and not isinstance(value, bool) else "must be a number"
-    if hint is str:
-        return None if isinstance(value, str) else "must be a string"
-    if typing.get_origin(hint) is tuple:  # tuple[int, ...]
-        ok = isinstance(value, (tuple, list)) and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
-        return None if ok else "must be a list of whole numbers"
-    raise AssertionError(f"no type check for {hint}")  # a field of a new type: add its check
-
-
-def check_fields(config: Any) -> None:
-    """Check every field's type, then its value; ValueError naming the first field that fails.
-    Whole numbers given for a float field become floats."""
-    hints = typing.get_type_hints(type(config))
-    for name, opt, _ in options(type(config)):
-        value = getattr(config, name)
-        problem = type_problem(value, hints[name]) or opt.problem(value)
-        if problem:
-            raise ValueError(f"{name} {problem}, not {value!r}")
-        if hints[name] in (float, float | None) and value is not None:
-            object.__setattr__(config, name, float(value))
+def annotation(cls: type[_Section], name: str) -> Any:
+    """The type of field ``name`` of ``cls``, with its constraints (for :func:`problem`)."""
+    return cls.model_fields[name].rebuild_annotation()
 
 
 def resumable(name: str) -> bool:
@@ -275,34 +312,38 @@ def resumable(name: str) -> bool:
 def build_configs(recipe: str | None, given: Mapping[str, Any]) -> tuple[ModelConfig, TrainConfig]:
     """The configs of a new run: field defaults, then the recipe's values, then ``given``.
 
-    ``given`` holds the settings asked for explicitly (field names; None = not given). Raises
-    ValueError naming the field for a bad value or an unknown name.
+    ``given`` holds the settings asked for explicitly (field names; None = not given; 0 switches
+    off a recipe's --lr-drop-after). Raises ValueError naming the field for a bad value or an
+    unknown name.
     """
     recipe = recipe or REPORT
     if recipe not in RECIPES:
-        raise ValueError(f"recipe {one_of(*RECIPES)(recipe)}, not {recipe!r}")
+        raise ValueError(f"recipe {phrase(annotation(TrainConfig, 'recipe'))}, not {recipe!r}")
     given = {k: v for k, v in given.items() if v is not None}
     values = {**RECIPES[recipe], "recipe": recipe, **given}
     if values.get("conditional") and "clusters" not in given:
         values.pop("clusters", None)  # a recipe's clusters are for unconditional runs; the digits replace them
     if "cluster_features" in given and not values.get("clusters"):
         raise ValueError("cluster_features applies to runs with clusters only")
-    model_names = {f.name for f in dataclasses.fields(ModelConfig)}
-    train_names = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(values) - model_names - train_names
+    unknown = set(values) - set(ModelConfig.model_fields) - set(TrainConfig.model_fields)
     if unknown:
         raise ValueError(f"unknown setting {', '.join(sorted(unknown))}")
-    return (ModelConfig(**{k: v for k, v in values.items() if k in model_names}),
-            TrainConfig(**{k: v for k, v in values.items() if k in train_names}))
+    return (ModelConfig.create({k: v for k, v in values.items() if k in ModelConfig.model_fields}),
+            TrainConfig.create({k: v for k, v in values.items() if k in TrainConfig.model_fields}))
 
 
-@dataclass(frozen=True)
-class RunConfig:
+class RunConfig(BaseModel):
     """What config.json holds: the model, the recipe and the software that trained it."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    versions: dict[str, str] = field(default_factory=dict)  # mnistgan, tensorflow, keras, numpy
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    versions: dict[str, str] = Field(default_factory=dict)  # mnistgan, tensorflow, keras, numpy
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with other sections (each already checked) or versions."""
+        return RunConfig(**{**dict(self), **changes})
 
     def trained_by(self) -> tuple[int, ...]:
         """The (major, minor) mnistgan version that trained the run; (0,) when not recorded."""
@@ -310,7 +351,7 @@ class RunConfig:
         return tuple(int(p) for p in parts if p.isdigit()) or (0,)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+        return {"format_version": FORMAT_VERSION, **self.model_dump()}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -327,13 +368,16 @@ class RunConfig:
         train = payload.get("train", {})
         if isinstance(train, dict) and "ema_decay" not in train:
             train = {**train, "ema_decay": 0.0}  # saved before mnistgan 0.3.0: the run has no average
+        versions = payload.get("versions", {})
         try:
-            return cls(
-                model=_build(ModelConfig, payload.get("model", {})),
-                train=_build(TrainConfig, train),
-                versions=dict(payload.get("versions", {})),
-            )
-        except (TypeError, ValueError) as exc:
+            for what, section in (("model", payload.get("model", {})), ("train", train), ("versions", versions)):
+                if not isinstance(section, dict):
+                    raise ValueError(f"{what} must be a mapping, not {section!r}")
+            if problem(dict[str, str], versions):
+                raise ValueError(f"versions must map names to strings, not {versions!r}")
+            return cls(model=ModelConfig.create(payload.get("model", {})), train=TrainConfig.create(train),
+                       versions=versions)
+        except ValueError as exc:
             raise RunError(f"{where} is not a valid run config ({exc})") from None
 
     @classmethod
@@ -345,13 +389,3 @@ class RunConfig:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RunError(f"cannot read run config {path} ({exc})") from None
         return cls.from_dict(payload, str(path))
-
-
-def _build(kind: type, values: Any):
-    if not isinstance(values, dict):
-        raise TypeError(f"expected a mapping for {kind.__name__}")
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = set(values) - known
-    if unknown:
-        raise TypeError(f"unknown {kind.__name__} fields: {', '.join(sorted(unknown))}")
-    return kind(**values)

@@ -58,7 +58,7 @@ class RunOutputs(Callback):
         self.layout, self.gan, self.tcfg, self.mnist, self.reporter = layout, gan, gan.train_cfg, mnist, reporter
         self.history = history
         # What the grids and scores are drawn with: the training state's generator as `sample` draws it.
-        self.generator = Generator(gan.drawn(), RunConfig(gan.model_cfg, gan.train_cfg), None,
+        self.generator = Generator(gan.drawn(), RunConfig(model=gan.model_cfg, train=gan.train_cfg), None,
                                    gan.average is not None, source="the training state")
         # First what may refuse the run (a damaged evaluation.csv), then what writes.
         self.fields = CONDITIONAL_FIELDS if gan.model_cfg.conditional else EVAL_FIELDS

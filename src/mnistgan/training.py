@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import signal
 import tempfile
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mnistgan import __version__
-from mnistgan.config import RunConfig, build_configs, positive, resumable, type_problem
+from mnistgan.config import Positive, RunConfig, build_configs, problem, resumable
 from mnistgan.errors import CheckpointError, RunError, TrainingDiverged, TrainingInterrupted, UsageError
 from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, StopReason, read_metrics
 from mnistgan.lock import RunLock
@@ -84,12 +83,12 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
     if request.switch_data and not request.resume:
         raise UsageError("{switch_data} goes with {resume}")
     if request.minutes is not None:
-        problem = type_problem(request.minutes, float) or positive(request.minutes)
-        if problem:
-            raise UsageError(f"{{minutes}} {problem}, not {request.minutes!r}")
+        wrong = problem(Positive, request.minutes)
+        if wrong:
+            raise UsageError(f"{{minutes}} {wrong}, not {request.minutes!r}")
     if request.resume:
         saved = layout.load_config()
-        saved_values = {**dataclasses.asdict(saved.model), **dataclasses.asdict(saved.train)}
+        saved_values = {**dict(saved.model), **dict(saved.train)}
         # A run without an averaged generator may start one; one that has it keeps its decay.
         may_change = {n for n in saved_values if resumable(n)} | ({"ema_decay"} if saved.train.ema_decay == 0 else set())
         unknown = set(request.settings) - set(saved_values)
@@ -109,7 +108,7 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
         changes = {k: v for k, v in request.settings.items() if k in may_change}
         changes.setdefault("strategy", "auto")  # where it runs now, not where it ran before
         try:
-            return dataclasses.replace(saved, train=dataclasses.replace(saved.train, **changes))
+            return saved.replace(train=saved.train.replace(**changes))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     if writer and layout.exists() and not request.overwrite:
@@ -219,11 +218,10 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
         raise UsageError("{jit_compile} works with one replica only; drop it or use {strategy} default")
     if not request.resume and "dtype_policy" not in request.settings:
         policy = dtype_policy(bool(request.mixed_precision), device.device)
-        config = dataclasses.replace(config, model=dataclasses.replace(config.model, dtype_policy=policy))
+        config = config.replace(model=config.model.replace(dtype_policy=policy))
     check_cpu_precision(config.model.dtype_policy, device.device)
-    config = dataclasses.replace(
-        config,
-        train=dataclasses.replace(config.train, data=_absolute(mnist.source), data_fingerprint=mnist.fingerprint),
+    config = config.replace(
+        train=config.train.replace(data=_absolute(mnist.source), data_fingerprint=mnist.fingerprint),
         versions=config.versions or _versions(),
     )
     start = None
