@@ -195,7 +195,7 @@ def test_explore_on_a_port_in_use_says_so_at_once(runner, trained_run):
         result = runner.invoke(app, ["explore", "--run", str(trained_run), "--port", str(port), "--no-browser"])
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == (f"Error: port {port} on 127.0.0.1 is in use; give another --port, or none "
-                                     "for the first free one")
+                                     "for the first free one (see 'mnistgan explore -h')")
 
 
 def test_animate_makes_a_gif_of_a_single_epoch_grid(runner, tmp_path):

@@ -56,18 +56,21 @@ class _Commands(TyperGroup):
         def command():  # the command being run, once the group has found it
             return self.commands.get(ctx.invoked_subcommand) if ctx is not None and ctx.invoked_subcommand else None
 
+        def where() -> str:  # the help to read, at the end of a usage error
+            return f"(see '{ctx.command_path} {ctx.invoked_subcommand} -h')" if command() else "(see 'mnistgan -h')"
+
         try:
             yield
         except typer.TyperException as exc:  # the usage errors of typer's parser, and _Refused
             if not hasattr(exc, "format_message") or type(exc).show is not typer.BadParameter.show:
                 raise  # e.g. no arguments at all: typer shows the help
-            where = exc.ctx.command_path if getattr(exc, "ctx", None) else (
-                f"{ctx.command_path} {ctx.invoked_subcommand}" if command() else "mnistgan")
-            raise _fail(f"{exc.format_message().rstrip('.')} (see '{where} -h')", exc.exit_code) from None
+            hint = f"(see '{exc.ctx.command_path} -h')" if getattr(exc, "ctx", None) else where()
+            raise _fail(f"{exc.format_message().rstrip('.')} {hint}", exc.exit_code) from None
         except MnistganError as exc:
             if _debug["on"]:
                 raise
-            raise _fail(exc.render(self._option_names(command())), exc.exit_code) from None
+            message = exc.render(self._option_names(command()))
+            raise _fail(f"{message} {where()}" if exc.exit_code == 2 else message, exc.exit_code) from None
         except OSError as exc:
             if _debug["on"]:
                 raise
@@ -350,19 +353,14 @@ def sample_command(
     """
     if all_digits is not None and all_digits != "all":
         raise typer.BadParameter("only 'all' is supported", param_hint="'--digits'")
-    if all_digits is not None and digit is not None:
-        raise typer.BadParameter("give --digit or --digits, not both", param_hint="'--digits'")
     if cluster is not None and cluster != "all" and not (cluster.isdigit() and len(cluster) < 6):
         raise typer.BadParameter(f"a cluster number or 'all', not {cluster!r}", param_hint="'--cluster'")
-    rows_each = all_digits is not None or cluster == "all"
-    if cols is not None and rows_each:
-        raise typer.BadParameter("does not apply to a grid with a row per digit or cluster", param_hint="'--cols'")
     generator = mnistgan.load_generator(run, ckpt, ema)  # the weights load when the first image is drawn
     images, rows, sheet_cols = generator.sample_sheet(
         n, seed, digit, truncation, None if cluster in (None, "all") else int(cluster),
         all_digits=all_digits is not None, all_clusters=cluster == "all",
-        noise=None if noise is None else mnistgan.load_noise(noise, generator.noise_dim))
-    path = mnistgan.save_images(images, out, scale, rows=rows, cols=sheet_cols or cols)
+        noise=None if noise is None else mnistgan.load_noise(noise, generator.noise_dim), cols=cols)
+    path = mnistgan.save_images(images, out, scale, rows=rows, cols=sheet_cols)
     console.info(f"{len(images)} images from {generator.describe()}")
     console.result(str(path))
 
@@ -385,13 +383,6 @@ def animate_command(
     result = mnistgan.animate(folder, out, fps, loop)
     console.info(f"{result.frames} frames, {result.first.name} .. {result.last.name}")
     console.result(str(result.path))
-
-
-def _int_list(text: str | None, name: str, lo: int, hi: int) -> list[int] | None:
-    try:
-        return None if text is None else number_list(text, lo, hi)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=name) from None
 
 
 @app.command("interpolate")
@@ -431,8 +422,8 @@ def interpolate_command(
     if start is not None and digits is not None:
         raise typer.BadParameter("walks between noise vectors; it cannot be combined with --digits",
                                  param_hint="'--from'")
-    seed_list = _int_list(seeds, "'--seeds'", 0, 2**32 - 1)
-    digit_list = _int_list(digits, "'--digits'", 0, 9)
+    seed_list = number_list(seeds, "seeds", 0, 2**32 - 1)
+    digit_list = None if digits is None else number_list(digits, "digits", 0, 9)
     generator = mnistgan.load_generator(run, ckpt, ema)
     points = None if start is None else [mnistgan.load_noise(p, generator.noise_dim) for p in (start, end)]
     walk = mnistgan.walk(generator, seed_list, frames, digit_list, scale, truncation, points).save(out, fps)

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator, \
     model_validator
 
-from mnistgan.errors import RunError
+from mnistgan.errors import RunError, UsageError
 from mnistgan.files import write_text_atomic
 
 FORMAT_VERSION = 1
@@ -41,15 +41,16 @@ NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 UnitInterval = Annotated[float, Field(ge=0, lt=1)]  # [0, 1)
 
 
-def number_list(text: str, lo: int, hi: int) -> list[int]:
-    """'0, 1,2' -> [0, 1, 2]: the whole numbers of a comma-separated list, each in [lo, hi];
-    ValueError saying what is wrong otherwise."""
+def number_list(text: str, argument: str, lo: int, hi: int) -> list[int]:
+    """'0, 1,2' -> [0, 1, 2]: the whole numbers of a comma-separated list, each in [lo, hi]; a
+    UsageError naming ``argument`` otherwise. The one parser of the lists the command line and
+    the explorer page take (seeds, digits)."""
     try:
         values = [int(v) for v in str(text).replace(" ", "").split(",") if v]
     except ValueError:
-        raise ValueError(f"comma-separated whole numbers, not {text!r}") from None
+        raise UsageError(f"{{{argument}}}: comma-separated whole numbers, not {text!r}") from None
     if any(not lo <= v <= hi for v in values):
-        raise ValueError(f"values must be between {lo} and {hi}")
+        raise UsageError(f"{{{argument}}}: values must be between {lo} and {hi}")
     return values
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistgan.api import Run, grid, open_run
+from mnistgan.config import number_list
 from mnistgan.errors import CheckpointError, MnistganError, RunError, UsageError
 
 SCALE = 2  # `mnistgan sample`'s default --scale, so the page's grid is the command's bytes
@@ -82,16 +83,6 @@ def walk_command(run: Path, ckpt: str, seeds: list[int], digits: list[int] | Non
         words += ["--digits", ",".join(map(str, digits))]
     words += ["--frames", str(frames), *last]
     return shlex.join([*words, "--out", out])
-
-
-def parse_numbers(text: str, what: str, lo: int, hi: int) -> list[int]:
-    """'0, 1,2' -> [0, 1, 2]; a UsageError naming ``what`` otherwise."""
-    from mnistgan.config import number_list
-
-    try:
-        return number_list(text, lo, hi)
-    except ValueError as exc:
-        raise UsageError(f"{what}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -197,8 +188,8 @@ class Explorer:
         """A latent walk as a looping GIF (``mnistgan interpolate``) and its frames."""
         from mnistgan import walk as latent_walk
 
-        seed_list = parse_numbers(seeds, "seeds", 0, 2**32 - 1)
-        digit_list = parse_numbers(digits, "digits", 0, 9) or None
+        seed_list = number_list(seeds, "seeds", 0, 2**32 - 1)
+        digit_list = number_list(digits, "digits", 0, 9) or None
         _bounded(len(seed_list), "seeds to walk through", 1, MAX_POINTS)
         _bounded(len(digit_list or []), "digits to walk between", 0, MAX_POINTS)
         _bounded(frames, "frames", 2, MAX_FRAMES)

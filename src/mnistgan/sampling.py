@@ -232,10 +232,15 @@ class Generator:
 
     def sample_sheet(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0,
                      cluster: int | None = None, all_digits: bool = False, all_clusters: bool = False,
-                     noise: np.ndarray | None = None) -> tuple[np.ndarray, int | None, int | None]:
+                     noise: np.ndarray | None = None, cols: int | None = None
+                     ) -> tuple[np.ndarray, int | None, int | None]:
         """What ``mnistgan sample`` draws, and the grid it lays the images out in: (images, rows,
         cols), rows and cols None for as square as the images allow. ``all_digits``/``all_clusters``:
-        a row of ``n`` per digit or cluster; otherwise :meth:`sample`."""
+        a row of ``n`` per digit or cluster; otherwise :meth:`sample`, ``cols`` images a row."""
+        if cols is not None and (all_digits or all_clusters):
+            raise UsageError("{cols} does not apply to a grid with a row per digit or cluster")
+        if cols is not None and cols < 1:
+            raise UsageError(f"{{cols}} must be at least 1, not {cols}")
         if all_digits and digit is not None:
             raise UsageError("give {digit} or {all_digits}, not both")
         if all_clusters and cluster is not None:
@@ -246,7 +251,7 @@ class Generator:
             return self.sample_all_digits(n, seed, truncation), seeds.NUM_CLASSES, n
         if all_clusters:
             return self.sample_all_clusters(n, seed, truncation), self.clusters, n
-        return self.sample(n, seed, digit, truncation, cluster, noise), None, None
+        return self.sample(n, seed, digit, truncation, cluster, noise), None, cols
 
     def sample_all_clusters(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Self-conditioned generators: every cluster from the same ``n`` noise vectors, (K * n)
