@@ -30,7 +30,7 @@ DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # tf.distribute strategies (distribute.py)
 REPORT, FAST = "report", "fast"
 CLUSTER_FEATURES = ("pixels", "pca")  # clusters.FEATURES, without importing scikit-learn here
-FAST_CLUSTERS = 100  # the fast recipe's clusters for unconditional runs (docs/fast.md's screens)
+FAST_CLUSTERS = 100  # the fast recipe's clusters for unconditional runs (docs/lab.md's screens)
 FAST_LR_DROP_AFTER = 640_000  # the fast recipe's learning rates fall to a tenth after these images
 
 # The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
@@ -284,12 +284,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     # 8x the steps per image (batch 32), 10x the step size, Adam without momentum (beta1 0) and a
     # shorter second-moment memory (beta2 0.99), and an R1 penalty that keeps the discriminator
     # smooth at real images: FID 48 after 80,000 training images (seed 0; 55 with seed 1),
-    # against 447 for the report's recipe (docs/fast.md).
+    # against 447 for the report's recipe (docs/lab.md).
     # Unconditional runs also condition on 100 clusters of the training images' pixels (no labels;
-    # clusters.py): FID 6.1 after 80,000 images against 48 without (docs/fast.md's screens).
+    # clusters.py): FID 6.1 after 80,000 images against 48 without (docs/lab.md's screens).
     # Conditional runs are told the digit instead.
-    # Both learning rates a tenth after 640,000 images (30-47 minutes on the 2-core Xeon): trained on
-    # to 60 minutes' worth of images, every seed settles instead of drifting back (docs/fast.md).
+    # Both learning rates a tenth after 640,000 images: trained on
+    # to 60 minutes' worth of images, every seed settles instead of drifting back (docs/lab.md).
     FAST: {"batch_size": 32, "learning_rate": 1e-3, "beta1": 0.0, "beta2": 0.99, "r1": 0.2, "clusters": FAST_CLUSTERS,
            "lr_drop_after": FAST_LR_DROP_AFTER},
 }
