@@ -327,7 +327,7 @@ def test_the_page_in_a_real_browser(conditional_run, tmp_path):
 
 
 def test_a_host_other_than_localhost_is_said_aloud(runner, tmp_path, monkeypatch):
-    import mnistgan.explorer
+    import mnistgan.cli
 
     class Served:
         url, runs = "http://0.0.0.0:7860/", ["run"]
@@ -335,7 +335,7 @@ def test_a_host_other_than_localhost_is_said_aloud(runner, tmp_path, monkeypatch
         def wait(self):
             return None
 
-    monkeypatch.setattr(mnistgan.explorer, "explore", lambda *a, **k: Served())
+    monkeypatch.setattr(mnistgan.cli, "explore", lambda *a, **k: Served())
     result = runner.invoke(app, ["explore", "--host", "0.0.0.0", "--no-browser"])
     assert result.exit_code == 0, result.output
     assert "warning: serving on 0.0.0.0: anyone who can reach this machine" in result.stderr

@@ -87,7 +87,7 @@ def scripted_scores(monkeypatch):
         return {"fid": FID_BY_EPOCH[len(calls)], "inception_score": 1.0, "coverage": 1.0, "confident": 0.5}
 
     monkeypatch.setattr(mnistgan.classifier, "load_or_train", lambda *a, **k: "a classifier")
-    monkeypatch.setattr(mnistgan.evaluation, "classifier_scores", scores)
+    monkeypatch.setattr(mnistgan.monitoring, "classifier_scores", scores)  # where training calls it
     return calls
 
 

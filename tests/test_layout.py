@@ -3,11 +3,13 @@
 import ast
 from pathlib import Path
 
+import pytest
+
 import mnistgan
 
 PACKAGE = Path(mnistgan.__file__).parent
 FLOORS = [  # lowest first
-    {"errors", "files", "config", "runs", "epochlog", "seeds", "images", "lock", "plots"},
+    {"version", "errors", "files", "config", "runs", "epochlog", "seeds", "images", "lock", "plots"},
     {"backend", "data", "models", "gan", "checkpoints", "distribute", "classifier", "clusters", "metrics"},
     {"training", "monitoring", "sampling", "interpolation", "projection", "export", "evaluation",
      "animation", "console"},
@@ -20,17 +22,7 @@ FLOOR = {name: i for i, names in enumerate(FLOORS) for name in names}
 def imported_modules(path: Path) -> set[str]:
     """The mnistgan modules a file imports, wherever the import is (functions included);
     ``from mnistgan import name`` is the module ``name``, or the package when it is not one."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "mnistgan":
-            found |= {a.name if (PACKAGE / f"{a.name}.py").exists() else "__init__" for a in node.names
-                      if a.name != "__version__"}  # the version: package metadata, not a floor
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mnistgan."):
-            found.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] if "." in a.name else "__init__" for a in node.names
-                      if a.name.split(".")[0] == "mnistgan"}
-    return found
+    return {name for node in ast.walk(ast.parse(path.read_text())) for name in imported_modules_of(node)}
 
 
 def test_every_module_has_a_floor():
@@ -63,3 +55,59 @@ def test_no_module_imports_another_librarys_private_module():
         "typer._click.globals", "typer._click.globals.get_current_context"}
     found = {f"{path.stem}: {name}" for path in sorted(PACKAGE.glob("*.py")) for name in private_imports(path.read_text())}
     assert not found
+
+
+# The modules that define Keras layers and models when imported; every other module imports no
+# TensorFlow until a function that needs it runs, so a module of any floor may import them at the top.
+LOADS_TENSORFLOW = {"models", "gan", "classifier"}
+
+
+IMPORT_AND_SAY = ("import importlib, sys\n"
+                  "for name in sys.argv[1:]:\n"
+                  "    importlib.import_module('mnistgan.' + name)\n"
+                  "    print(name, 'tensorflow' in sys.modules, flush=True)\n")
+
+
+def _imported(*names: str) -> list[str]:
+    """'name True|False' for each module imported in turn, in a fresh process."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", IMPORT_AND_SAY, *names], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+
+
+def test_no_other_module_loads_tensorflow_when_imported():
+    free = sorted(set(FLOOR) - LOADS_TENSORFLOW - {"__init__", "__main__"})
+    assert [line for line in _imported(*free) if line.endswith("True")] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(LOADS_TENSORFLOW))
+def test_the_model_modules_do_load_it(name):  # so the list above is exact
+    assert _imported(name) == [f"{name} True"]
+
+
+def test_only_the_model_modules_are_imported_inside_functions():
+    """Every other import of mnistgan's own modules is at the top of its file, where a reader
+    looks for what a module depends on; these three load TensorFlow, so the modules that must not
+    (test above) import them where they are needed."""
+    inside = set()
+    for path in sorted(PACKAGE.glob("*.py")):
+        for function in ast.walk(ast.parse(path.read_text())):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inside |= {f"{path.stem}: {name}" for node in ast.walk(function)
+                           for name in imported_modules_of(node) if name not in LOADS_TENSORFLOW}
+    assert not inside
+
+
+def imported_modules_of(node: ast.AST) -> set[str]:
+    """The mnistgan modules one import statement names ('__init__' for the package)."""
+    if isinstance(node, ast.ImportFrom) and node.module == "mnistgan":
+        return {a.name if (PACKAGE / f"{a.name}.py").exists() else "__init__" for a in node.names}
+    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mnistgan."):
+        return {node.module.split(".")[1]}
+    if isinstance(node, ast.Import):
+        return {a.name.split(".")[1] if "." in a.name else "__init__" for a in node.names
+                if a.name.split(".")[0] == "mnistgan"}
+    return set()

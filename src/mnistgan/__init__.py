@@ -1,7 +1,6 @@
 """mnistgan: train and explore the report's DCGAN on MNIST, from Python or the command line.
 
 The API (docs/api.md)::
-
     import mnistgan
     run = mnistgan.train("out/", recipe="fast", minutes=10)
     images = run.generator().sample(16, seed=1)
@@ -10,8 +9,7 @@ The API (docs/api.md)::
 Importing mnistgan does not import TensorFlow; the functions that need it do.
 """
 
-__version__ = "0.4.0.dev0"
-
+from mnistgan.version import __version__
 from mnistgan.animation import Animation, animate
 from mnistgan.api import Run, Table, evaluate, grid, open_run, preview_dataset, train
 from mnistgan.config import ModelConfig, RunConfig, TrainConfig

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mnistgan.errors import DataError, UsageError
-from mnistgan.files import atomic_path
+from mnistgan.files import atomic_path, check_output_file
 from mnistgan.runs import RunLayout
 
 FRAME_NAME = re.compile(r"^(?:.*?[_-])?(\d+)\.png$", re.IGNORECASE)  # epoch_0012.png, 12.png
@@ -94,7 +94,6 @@ def animate(folder: Path, out: Path | None = None, fps: float = 10.0, loop: int 
     if not paths:
         raise DataError(f"{source} has no epoch PNGs (files like epoch_0001.png)")
     out = Path(out) if out is not None else RunLayout(Path(folder)).animation
-    from mnistgan.files import check_output_file
 
     check_output_file(out)
     write_gif(read_frames(paths), out, fps, loop)

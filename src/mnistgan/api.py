@@ -22,8 +22,16 @@ from typing import Any
 import numpy as np
 
 from mnistgan.config import RunConfig
+from mnistgan.console import TrainingReporter
+from mnistgan.data import PER_DIGIT, preview_images
 from mnistgan.epochlog import METRIC_FIELDS, Reporter, read_rows
+from mnistgan.errors import RunError
+from mnistgan.evaluation import load_samples, score_images
+from mnistgan.images import grid_shape, make_grid, upscale
+from mnistgan.monitoring import BEST_FIELD, CONDITIONAL_FIELDS, EVAL_FIELDS, kept_best
 from mnistgan.runs import RunLayout
+from mnistgan.sampling import load_generator
+from mnistgan.training import TrainRequest, run_training
 
 
 class Table(list):
@@ -84,7 +92,6 @@ class Run:
     def evaluations(self) -> Table:
         """evaluation.csv: the scores of runs trained with ``eval_every``, and ``best``: 1 on the
         row of the epoch kept as ``generator("best")``."""
-        from mnistgan.monitoring import BEST_FIELD, CONDITIONAL_FIELDS, EVAL_FIELDS
 
         fields = CONDITIONAL_FIELDS if self.config.model.conditional else EVAL_FIELDS
         return Table(read_rows(self.layout.evaluation, (*fields, BEST_FIELD), up_to_epoch=10**9))
@@ -93,15 +100,12 @@ class Run:
     def best_epoch(self) -> int | None:
         """The epoch kept as ``generator("best")`` (the scored epoch with the lowest FID); None
         for runs trained without ``eval_every``."""
-        from mnistgan.monitoring import kept_best
 
         return kept_best(self.evaluations())
 
     def epoch_grid(self, epoch: int | None = None):
         """The fixed-noise grid saved after ``epoch`` (default: the last one) as a PIL image."""
         from PIL import Image
-
-        from mnistgan.errors import RunError
 
         epoch = self.epochs_done if epoch is None else epoch
         path = self.layout.epoch_image(epoch)
@@ -113,7 +117,6 @@ class Run:
     def generator(self, ckpt: str | int = "latest", ema: bool | None = None):
         """The generator at ``ckpt``: ``"latest"``, ``"best"``, an epoch number, or a checkpoint path; the
         averaged one unless ``ema=False`` (see :class:`mnistgan.Generator`)."""
-        from mnistgan.sampling import load_generator
 
         return load_generator(self.path, ckpt, ema)
 
@@ -126,8 +129,6 @@ def open_run(path: Path | str) -> Run:
 
 def _reporter(progress: bool | Reporter) -> Reporter:
     if progress is True:
-        from mnistgan.console import TrainingReporter
-
         return TrainingReporter()
     return progress or Reporter()
 
@@ -156,7 +157,6 @@ def train(
     ``switch_data``: let a resume continue on data other than the run's (its content is checked,
     not its path).
     """
-    from mnistgan.training import TrainRequest, run_training
 
     request = TrainRequest(
         out=Path(out), data=None if data is None else Path(data), resume=resume, overwrite=overwrite, gpu=gpu,
@@ -176,8 +176,6 @@ def grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, s
     other as few as N needs, or as square as N allows."""
     from PIL import Image
 
-    from mnistgan.images import grid_shape, make_grid, upscale
-
     images = np.asarray(images)
     rows, cols = grid_shape(len(images), rows, cols)
     return Image.fromarray(upscale(make_grid(images, rows, cols), scale))
@@ -186,7 +184,6 @@ def grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, s
 def preview_dataset(data: Path | str | None = None, scale: int = 1):
     """The report's 10x20 grid of training images (row d: the first 20 of digit d) as a PIL image;
     :func:`preview_images` gives the images themselves."""
-    from mnistgan.data import PER_DIGIT, preview_images
 
     return grid(preview_images(None if data is None else Path(data)), 10, PER_DIGIT, scale)
 
@@ -200,7 +197,6 @@ def evaluate(images: np.ndarray | Path | str, data: Path | str | None = None, di
     each image was asked to be, for a conditional generator's samples (``Generator.evaluate``
     scores a generator). The classifier is trained on first use and cached (``progress`` and
     ``notify`` hear about that)."""
-    from mnistgan.evaluation import load_samples, score_images
 
     source = "images"
     if isinstance(images, (str, Path)):

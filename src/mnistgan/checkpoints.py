@@ -2,7 +2,8 @@
 
 TensorFlow's restore succeeds silently on ``None`` and ``expect_partial()`` hides missing
 variables; ``CheckpointManager`` ignores a state file it cannot parse. Every such case here is
-an error with a message instead (see docs/reliability.md).
+an error with a message instead (see docs/reliability.md). TensorFlow is imported when a function
+here first needs it, not with the module.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +20,8 @@ from mnistgan.errors import CheckpointError, RunError
 from mnistgan.runs import BEST, RunLayout, available_epochs, check_choice, no_checkpoint_yet
 from mnistgan.runs import CHECKPOINT_PREFIX as PREFIX
 
-tf = import_tensorflow()
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 AVERAGE_KEY = "generator_average"  # the averaged generator's weights (runs with ema_decay > 0)
 AVERAGE_UPDATES_KEY = "generator_average_updates"
@@ -43,6 +46,7 @@ class CheckpointInfo:
 
 def describe(prefix: str) -> CheckpointInfo:
     """Open a checkpoint's index and read its counters; errors if it is not a readable checkpoint."""
+    tf = import_tensorflow()
     try:
         reader = tf.train.load_checkpoint(prefix)
         epoch = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
@@ -75,7 +79,7 @@ def _latest_in(folder: Path) -> str | None:
     """The newest complete checkpoint in ``folder``; an error when files exist but no state."""
     if not folder.is_dir():
         return None
-    latest = tf.train.latest_checkpoint(str(folder))  # None when the named .index is missing
+    latest = import_tensorflow().train.latest_checkpoint(str(folder))  # None when its named .index is missing
     if latest is not None:
         return latest
     epochs = available_epochs(folder)
@@ -156,6 +160,7 @@ def repair_state(folder: Path) -> None:
     numbered files are found directly) but old checkpoints would never be pruned.
     """
     epochs = available_epochs(folder)
+    tf = import_tensorflow()
     if epochs and tf.train.get_checkpoint_state(str(folder)) is None:
         tf.compat.v1.train.update_checkpoint_state(
             str(folder),
@@ -186,6 +191,8 @@ class CheckpointSaver:
         self._folder, self._size = layout.checkpoints, size  # size: bytes of one checkpoint
         self._interrupted_dir = layout.interrupted
 
+        tf = import_tensorflow()
+
         def manager(folder: Path, keep: int) -> tf.train.CheckpointManager:
             return tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=keep, checkpoint_name=PREFIX)
 
@@ -196,7 +203,7 @@ class CheckpointSaver:
     def _save(self, manager: tf.train.CheckpointManager, number: int) -> str:
         try:
             return manager.save(checkpoint_number=number)
-        except (tf.errors.OpError, OSError) as exc:
+        except (import_tensorflow().errors.OpError, OSError) as exc:
             for folder in (self._folder, self._interrupted_dir, self._folder / BEST):
                 clean_temporaries(folder)
             free = shutil.disk_usage(self._folder).free / 2**20

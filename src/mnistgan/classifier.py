@@ -23,6 +23,7 @@ import numpy as np
 from mnistgan.backend import import_tensorflow
 from mnistgan.data import Mnist
 from mnistgan.errors import MnistganError
+from mnistgan.metrics import feature_stats
 from mnistgan.seeds import classifier_order
 
 tf = import_tensorflow()
@@ -120,7 +121,6 @@ def load_or_train(
     notify: Callable[[str], None] = lambda text: None,
 ) -> Classifier:
     """The cached classifier of this data set, or a newly trained one (on first use or with ``retrain``)."""
-    from mnistgan.metrics import feature_stats
 
     mnist = load_data()
     mnist.require_test_set("evaluation scores samples against it")

@@ -21,13 +21,16 @@ import typer
 from typer.core import TyperGroup
 
 import mnistgan
-from mnistgan import __version__, console
-from mnistgan.config import Positive, number_list, problem
+from mnistgan import console
+from mnistgan.config import (RECIPES, ModelConfig, Positive, TrainConfig, annotation, choices, number_list, options,
+                             problem, python_type)
 from mnistgan.data import PER_DIGIT
 from mnistgan.errors import MnistganError
+from mnistgan.explorer import explore
 from mnistgan.files import check_output_file
 from mnistgan.projection import check_png_path, noise_path
 from mnistgan.sampling import check_sample_output, truncation_problem
+from mnistgan.version import __version__
 
 
 class _Refused(typer.BadParameter):
@@ -167,7 +170,6 @@ def _output(check) -> typing.Callable:
 
 def _default_text(name: str, default) -> str:
     """' Default: 256; fast: 32.': the field's default and what each recipe sets instead."""
-    from mnistgan.config import RECIPES
 
     def show(v):
         return ("on" if v else "off") if isinstance(v, bool) else str(v)
@@ -180,7 +182,6 @@ def _default_text(name: str, default) -> str:
 
 def config_parameters() -> list[inspect.Parameter]:
     """A keyword parameter, None by default, for each config field a user may set (config.py)."""
-    from mnistgan.config import ModelConfig, TrainConfig, annotation, choices, options, problem, python_type
 
     params = []
     for cls in (ModelConfig, TrainConfig):
@@ -568,7 +569,6 @@ def explore_command(
       mnistgan explore --run out/
       mnistgan explore --run runs/ --no-browser --port 8000
     """
-    from mnistgan.explorer import explore
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.info(f"warning: serving on {host}: anyone who can reach this machine can see these runs, "

@@ -4,7 +4,6 @@ A conditional GAN draws far better digits in the same time than an unconditional
 the label splits one hard task (draw any digit) into easier ones (draw this digit). Bao et al.
 (2022) showed that most of that gain comes from the partition itself, and Liu et al. (2020)
 that a GAN can condition on clusters it finds in its data. mnistgan's ``clusters=K``:
-
 1. k-means (scikit-learn) partitions the training images into K clusters, on their pixels or
    on a PCA of them (:func:`assign`); the labels of the data are never read.
 2. Both networks are the conditional ones, told the cluster instead of the digit.
@@ -27,6 +26,7 @@ import numpy as np
 
 from mnistgan.config import RunConfig
 from mnistgan.errors import RunError, UsageError
+from mnistgan.files import atomic_path
 from mnistgan.runs import RunLayout
 
 FEATURES = ("pixels", "pca")
@@ -75,7 +75,6 @@ def _saved(config: RunConfig, layout: RunLayout, n: int) -> np.ndarray:
 
 def save(layout: RunLayout, labels: np.ndarray) -> None:
     """Each training image's cluster, into the run folder (once, when the run starts), atomically."""
-    from mnistgan.files import atomic_path
 
     with atomic_path(layout.clusters) as tmp:
         np.save(tmp, labels.astype(np.int32), allow_pickle=False)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mnistgan.backend import import_tensorflow
 from mnistgan.errors import DataError, UsageError
 from mnistgan.seeds import NUM_CLASSES
 
@@ -206,7 +207,6 @@ def _load_idx_folder(folder: Path) -> dict[str, np.ndarray]:
 
 def download_with_keras() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Keras's loader: reads its cache (checking a sha256) or downloads. Kept apart for tests."""
-    from mnistgan.backend import import_tensorflow
 
     import_tensorflow()
     import keras

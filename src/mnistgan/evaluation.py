@@ -11,7 +11,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mnistgan import metrics
+from mnistgan.data import load_mnist
 from mnistgan.errors import DataError, UsageError
+from mnistgan.images import to_uint8
 
 MEMORIZATION_SAMPLES = 1000  # samples (and test images) compared pixel-wise with all training images
 
@@ -75,7 +77,6 @@ def load_samples(path: Path) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)) or arr.min() < -1.0001 or arr.max() > 1.0001:
             raise DataError(f"{path} holds floats outside [-1, 1]; expected generator output or uint8 pixels")
-        from mnistgan.images import to_uint8
 
         return to_uint8(arr)
     raise DataError(f"{path} has dtype {arr.dtype}; expected uint8 or float")
@@ -143,7 +144,6 @@ def score_images(
     ``notify`` hear about that).
     """
     from mnistgan.classifier import load_or_train
-    from mnistgan.data import load_mnist
 
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) < 2:

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistgan import project, walk as latent_walk
 from mnistgan.api import Run, grid, open_run
 from mnistgan.config import number_list
 from mnistgan.errors import CheckpointError, MnistganError, RunError, UsageError
+from mnistgan.projection import prepare_image
 
 SCALE = 2  # `mnistgan sample`'s default --scale, so the page's grid is the command's bytes
 CACHED_GENERATORS = 4
@@ -186,7 +188,6 @@ class Explorer:
     def walk(self, name: str, ckpt: str = "latest", seeds: str = "0,1,2,3", digits: str = "", frames: int = 24,
              truncation: float = 1.0, ema: bool = True) -> tuple[Picture, np.ndarray]:
         """A latent walk as a looping GIF (``mnistgan interpolate``) and its frames."""
-        from mnistgan import walk as latent_walk
 
         seed_list = number_list(seeds, "seeds", 0, 2**32 - 1)
         digit_list = number_list(digits, "digits", 0, 9) or None
@@ -228,8 +229,6 @@ class Explorer:
         """``mnistgan project`` of a drawn (array) or uploaded (file) digit: the Projection,
         saved as a side-by-side PNG with its noise (.npy) beside it (``steps`` and ``starts``
         as for :func:`mnistgan.project`; the page uses their defaults)."""
-        from mnistgan import project
-        from mnistgan.projection import prepare_image
 
         if isinstance(image, np.ndarray):
             _bounded(int(np.prod(image.shape[:2])), "pixels of the drawing", 1, MAX_PIXELS)

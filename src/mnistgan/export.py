@@ -3,7 +3,6 @@ Keras (.keras), a TensorFlow SavedModel (a folder), TensorFlow Lite (.tflite) or
 with the optional extra ``mnistgan[onnx]``).
 
 Every format has the same signature:
-
 - input ``noise``: float32 (N, noise_dim), standard normal (the truncation, if any, is built in);
 - input ``digit`` (conditional runs only): int32 (N,), 0-9; a run trained with ``clusters``
   takes noise only, since its generator picks the cluster from the noise;
@@ -23,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mnistgan.backend import import_tensorflow
 from mnistgan.errors import MnistganError, UsageError
 from mnistgan.files import TEMP_MARK, atomic_path, check_output_file
+from mnistgan.sampling import check_truncation
 
 if TYPE_CHECKING:
     from mnistgan.sampling import Generator
@@ -74,7 +75,6 @@ def check_export_path(path: Path, fmt: str) -> Path:
 def portable_model(generator: Generator, truncation: float = 1.0):
     """A Keras model of built-in layers only: noise [, digit] -> image, sharing ``generator``'s
     weights, with the truncation psi applied to the noise."""
-    from mnistgan.backend import import_tensorflow
 
     import_tensorflow()
     import keras
@@ -92,8 +92,6 @@ def export(generator: Generator, out: Path | str | None = None, fmt: str = "kera
     """Write ``generator`` to ``out`` in format ``fmt`` (keras, savedmodel, tflite or onnx),
     atomically; by default to generator.keras, generator_savedmodel, generator.tflite or
     generator.onnx. ``truncation`` is built into the exported model."""
-    from mnistgan.backend import import_tensorflow
-    from mnistgan.sampling import check_truncation
 
     path = check_export_path(default_path(fmt) if out is None else Path(out), fmt)
     truncation = check_truncation(truncation)
@@ -136,7 +134,6 @@ def _serving(tf, model, generator: Generator):
         def serve(noise, digit):
             return {"image": model([noise, digit], training=False)}
     else:
-
         def serve(noise):
             return {"image": model(noise, training=False)}
 

@@ -31,6 +31,7 @@ from mnistgan.models import (
     generated_labels,
     global_batch_size,
     network_inputs,
+    recalibrate_batchnorm,
     seed_states,
 )
 
@@ -371,8 +372,6 @@ class DCGAN:
     def recalibrate(self) -> None:
         """Re-estimate the BatchNorm statistics of the generator that draws pictures (see
         models.recalibrate_batchnorm)."""
-        from mnistgan.models import recalibrate_batchnorm
-
         with self.strategy.scope():  # cross-replica: every replica's copy gets the same statistics
             recalibrate_batchnorm(self.drawn(), self.model_cfg, self.train_cfg.seed,
                                   self.train_cfg.batch_size)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistgan.animation import write_gif
 from mnistgan.errors import UsageError
 from mnistgan.files import check_output_file
 from mnistgan.images import make_grid, upscale
@@ -32,7 +33,6 @@ class Walk:
 
     def save(self, path: Path | str, fps: float = 12.0) -> Walk:
         """Write the frames as a looping GIF, atomically."""
-        from mnistgan.animation import write_gif
 
         path = check_output_file(Path(path))
         write_gif(self.frames, path, fps, loop=0, hold_last_ms=0)

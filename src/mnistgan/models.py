@@ -18,6 +18,7 @@ from mnistgan.seeds import (
     LayerSeeds,
     recalibration_inputs,
 )
+from mnistgan.clusters import bounds
 
 tf = import_tensorflow()
 import keras  # noqa: E402  (after import_tensorflow has quietened TensorFlow's start-up)
@@ -124,7 +125,6 @@ def cluster_choice(cfg: ModelConfig) -> keras.Model:
     its length, cut at the clusters' bounds. Keras's own layers only and no weights, so a
     self-conditioned generator saves, exports and loads like any other; float32 whatever the
     dtype policy."""
-    from mnistgan.clusters import bounds
 
     if len(cfg.cluster_sizes) != cfg.clusters:
         raise ValueError(f"a generator of {cfg.clusters} clusters needs their {cfg.clusters} sizes")

@@ -12,8 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistgan.backend import import_tensorflow
+from mnistgan.config import RunConfig
 from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, read_rows, write_metrics, write_rows
+from mnistgan.evaluation import classifier_scores
+from mnistgan.images import grid_shape, make_grid, save_png, upscale
+from mnistgan.plots import save_loss_curves
 from mnistgan.runs import RunLayout
+from mnistgan.sampling import Generator
 from mnistgan.seeds import eval_noise, every_digit
 
 EVAL_FIELDS = ("epoch", "fid", "inception_score", "coverage", "confident")
@@ -50,10 +56,6 @@ class RunOutputs(Callback):
     ``history``: the run's metrics so far, the epoch's own included when it is done."""
 
     def __init__(self, layout: RunLayout, gan, mnist, reporter: Reporter, history: list[EpochMetrics]) -> None:
-        from mnistgan.backend import import_tensorflow
-        from mnistgan.config import RunConfig
-        from mnistgan.sampling import Generator
-
         self.tf = import_tensorflow()
         self.layout, self.gan, self.tcfg, self.mnist, self.reporter = layout, gan, gan.train_cfg, mnist, reporter
         self.history = history
@@ -74,7 +76,6 @@ class RunOutputs(Callback):
 
     def _grid(self, path: Path) -> np.ndarray:
         """The fixed-noise grid of the generator's current weights, saved to ``path``."""
-        from mnistgan.images import grid_shape, make_grid, save_png, upscale
 
         noise = self.gan.fixed_noise.numpy()
         if self.generator.conditional:  # row d: digit d, every row from the same noise
@@ -91,7 +92,6 @@ class RunOutputs(Callback):
 
     def epoch_done(self, epoch: int, metrics: EpochMetrics) -> None:
         """Everything an epoch adds: its grid, metrics and loss curves, TensorBoard, its scores."""
-        from mnistgan.plots import save_loss_curves
 
         history = self.history
         grid = self._grid(self.layout.epoch_image(epoch))
@@ -126,7 +126,6 @@ class RunOutputs(Callback):
 
     def _evaluate(self, epoch: int) -> dict[str, float]:
         """Score ``eval_samples`` samples, add the row to evaluation.csv and report it."""
-        from mnistgan.evaluation import classifier_scores
 
         n = self.tcfg.eval_samples
         conditional = self.generator.conditional

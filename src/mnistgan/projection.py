@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from mnistgan import seeds
+from mnistgan.animation import write_gif
+from mnistgan.backend import import_tensorflow
 from mnistgan.errors import UsageError
 from mnistgan.files import atomic_path, check_output_file
-from mnistgan.images import make_grid, save_png, upscale
+from mnistgan.images import make_grid, save_png, to_uint8, upscale
 
 PRIOR_WEIGHT = 1e-3  # weight of mean(noise^2) against the mean squared pixel error in [-1, 1]
 LEARNING_RATE = 0.05
@@ -56,7 +58,6 @@ class Projection:
     def save(self, out: Path | str, gif: Path | str | None = None, scale: int = 4, fps: float = 12.0) -> Projection:
         """Write the side-by-side PNG to ``out``, the noise beside it (same name, .npy) and, if
         asked, a GIF of the search (target beside the image as it was found). Atomically."""
-        from mnistgan.animation import write_gif
 
         out = check_png_path(Path(out))
         if gif is not None:
@@ -161,8 +162,6 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
     ``target``: a greyscale array (H, W) or an image file, made MNIST-like as ``mnistgan project``
     makes a file (an MNIST image stays as it is). ``record``: keep the winning start's images during the search (``frames``).
     """
-    from mnistgan.backend import import_tensorflow
-    from mnistgan.images import to_uint8
     from mnistgan.models import network_inputs
 
     if steps < 1:

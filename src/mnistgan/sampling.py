@@ -9,9 +9,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mnistgan import seeds
+from mnistgan import checkpoints, seeds
+from mnistgan.backend import import_tensorflow
+from mnistgan.clusters import move_to_cluster
 from mnistgan.config import RunConfig
+from mnistgan.data import saved_source
 from mnistgan.errors import UsageError
+from mnistgan.evaluation import score_images
 from mnistgan.files import atomic_path, check_output_file
 from mnistgan.images import grid_shape, save_grid_png, to_uint8
 from mnistgan.runs import RunLayout, check_choice, names_a_path
@@ -122,7 +126,6 @@ class Generator:
 
     def in_cluster(self, noise: np.ndarray, cluster: int) -> np.ndarray:
         """Self-conditioned runs: the same noise moved so that it picks ``cluster`` (clusters.py)."""
-        from mnistgan.clusters import move_to_cluster
 
         self.check_cluster(cluster)
         return move_to_cluster(noise, cluster, self.config.model.cluster_sizes)
@@ -284,8 +287,6 @@ class Generator:
         ``data``: as for :func:`~mnistgan.load_mnist`; by default the data the run was trained on,
         where its file still is. ``progress`` and ``notify`` hear about the classifier's training,
         the first time."""
-        from mnistgan.data import saved_source
-        from mnistgan.evaluation import score_images
 
         if n < 2:
             raise UsageError("{n} must be at least 2")
@@ -323,8 +324,6 @@ def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", e
 def _restore_generator(layout: RunLayout, ckpt: str, ema: bool | None, config: RunConfig | None):
     """(model, checkpoint, averaged, config): the generator's weights at ``ckpt``, restored and
     checked; ``config`` None reads the checkpoint's own (or, before 0.4.0, the run's)."""
-    from mnistgan import checkpoints
-    from mnistgan.backend import import_tensorflow
     from mnistgan.models import build_generator, recalibrate_batchnorm
 
     tf = import_tensorflow()

@@ -24,14 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnistgan import __version__
+from mnistgan import checkpoints, clusters, distribute
+from mnistgan.backend import check_cpu_precision, dtype_policy, import_tensorflow, select_device
 from mnistgan.config import Positive, RunConfig, build_configs, problem, resumable
-from mnistgan.errors import CheckpointError, RunError, TrainingDiverged, TrainingInterrupted, UsageError
+from mnistgan.data import KERAS_SOURCE, load_mnist
 from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, StopReason, read_metrics
+from mnistgan.errors import CheckpointError, RunError, TrainingDiverged, TrainingInterrupted, UsageError
 from mnistgan.lock import RunLock
+from mnistgan.monitoring import NoOutputs, RunOutputs
 from mnistgan.runs import RunLayout
+from mnistgan.version import __version__
 
-if TYPE_CHECKING:  # for the annotations only: checkpoints.py loads TensorFlow when imported
+if TYPE_CHECKING:  # for the annotations only
     from mnistgan.backend import DeviceInfo
     from mnistgan.checkpoints import CheckpointInfo
     from mnistgan.data import Mnist
@@ -173,7 +177,6 @@ class Plan:
 def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
     """The plan for ``request``, or at once the result of a resume with nothing to train. Bad
     settings are refused before TensorFlow loads; nothing is written."""
-    from mnistgan import distribute
 
     writer = distribute.early_role(request.settings.get("strategy", "auto"))
     layout = RunLayout(request.out)
@@ -183,8 +186,6 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
         reporter.message(f"{layout.root} already has {have} epochs ({config.train.epochs} asked for); "
                          "nothing to train")
         return TrainResult(layout, layout.load_config())
-
-    from mnistgan.data import load_mnist
 
     mnist = load_mnist(request.data, config if request.resume else None)  # a resume: the run's own data
     _check_same_data(config, mnist, request)
@@ -196,13 +197,9 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
             raise UsageError(f"{{subset}} {config.train.subset} exceeds the {len(images)} training images")
         images, labels = images[: config.train.subset], labels[: config.train.subset]
     if config.model.clusters:  # the clusters stand in for the labels, which are never read
-        from mnistgan.clusters import for_run
-
-        config, found = for_run(config, layout, images, request.resume, "clusters" in request.settings,
+        config, found = clusters.for_run(config, layout, images, request.resume, "clusters" in request.settings,
                                 reporter.message)
         labels = labels if found is None else found
-
-    from mnistgan.backend import check_cpu_precision, dtype_policy, select_device
 
     device = select_device(request.gpu)
     dist = distribute.make(config.train.strategy, device.gpus)  # before any tensor: multi-worker needs that
@@ -226,9 +223,7 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
     )
     start = None
     if request.resume:
-        from mnistgan.checkpoints import latest_for_resume
-
-        start = latest_for_resume(layout)
+        start = checkpoints.latest_for_resume(layout)
         if start is None:
             reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
     return Plan(request=request, config=config, layout=layout, mnist=mnist, images=images, labels=labels,
@@ -242,7 +237,6 @@ def run_training(request: TrainRequest, reporter: Reporter | None = None) -> Tra
     TrainingDiverged (keeping the last good checkpoint) when a loss stops being finite.
     """
     reporter = reporter or Reporter()
-    from mnistgan import distribute
 
     lock = RunLock(request.out)
     # A run in the folder is locked before it is read, so that nothing can change it between the
@@ -275,10 +269,7 @@ def run_training(request: TrainRequest, reporter: Reporter | None = None) -> Tra
 def _train(plan: Plan, own: RunLayout, reporter: Reporter) -> TrainResult:
     """Build the state, restore it on a resume, write the config, then run the loop. ``own`` is
     where this process saves checkpoints: the run, or a non-chief worker's scratch folder."""
-    from mnistgan import checkpoints
-    from mnistgan.backend import import_tensorflow
     from mnistgan.gan import DCGAN
-    from mnistgan.monitoring import NoOutputs, RunOutputs
 
     tf = import_tensorflow()
     config, layout, tcfg, minutes = plan.config, plan.layout, plan.config.train, plan.request.minutes
@@ -298,9 +289,7 @@ def _train(plan: Plan, own: RunLayout, reporter: Reporter) -> TrainResult:
     # it was), and before the first step: config.json says what the run now is.
     if plan.chief and not plan.request.resume:
         if config.model.clusters:
-            from mnistgan.clusters import save
-
-            save(layout, plan.labels)
+            clusters.save(layout, plan.labels)
         config.save(layout.config)
     elif plan.chief and config != layout.load_config():
         config.save(layout.config)  # --epochs raised etc.
@@ -491,7 +480,6 @@ def _stop_requests() -> Iterator[Callable[[], int | None]]:
 
 def _absolute(source: str) -> str:
     """Data paths are saved absolute, so --resume finds them from any working folder."""
-    from mnistgan.data import KERAS_SOURCE
 
     return source if source == KERAS_SOURCE else str(Path(source).resolve())
 
@@ -511,7 +499,6 @@ def _check_same_data(config: RunConfig, mnist, request: TrainRequest) -> None:
 
 def _restore(gan, plan: Plan, reporter: Reporter) -> None:
     """Load the state the plan resumes from into ``gan``, its epoch and step counters included."""
-    from mnistgan import checkpoints
 
     info, config, layout = plan.start, plan.config, plan.layout
     start_average = gan.average is not None and not info.has_average
