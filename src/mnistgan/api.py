@@ -27,7 +27,7 @@ from mnistgan.data import PER_DIGIT, preview_images
 from mnistgan.epochlog import METRIC_FIELDS, Reporter, read_rows
 from mnistgan.errors import RunError
 from mnistgan.evaluation import load_samples, score_images
-from mnistgan.images import grid_shape, make_grid, upscale
+from mnistgan.images import grid_pixels
 from mnistgan.monitoring import BEST_FIELD, CONDITIONAL_FIELDS, EVAL_FIELDS, kept_best
 from mnistgan.runs import RunLayout
 from mnistgan.sampling import load_generator
@@ -176,9 +176,7 @@ def grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, s
     other as few as N needs, or as square as N allows."""
     from PIL import Image
 
-    images = np.asarray(images)
-    rows, cols = grid_shape(len(images), rows, cols)
-    return Image.fromarray(upscale(make_grid(images, rows, cols), scale))
+    return Image.fromarray(grid_pixels(np.asarray(images), rows, cols, scale))
 
 
 def preview_dataset(data: Path | str | None = None, scale: int = 1):

@@ -85,6 +85,13 @@ def save_png(image: np.ndarray, path: Path) -> Path:
     return path
 
 
+def grid_pixels(tiles: np.ndarray, rows: int | None = None, cols: int | None = None, scale: int = 1) -> np.ndarray:
+    """uint8 tiles (N, H, W) as one uint8 picture: laid out in ``rows`` x ``cols`` (see
+    :func:`grid_shape`) and enlarged ``scale`` times. Every grid mnistgan draws is made here."""
+    rows, cols = grid_shape(len(tiles), rows, cols)
+    return upscale(make_grid(tiles, rows, cols), scale)
+
+
 def save_grid_png(tiles: np.ndarray, path: Path, rows: int, cols: int, scale: int = 1) -> Path:
     """Grid ``tiles`` (uint8, N x H x W), enlarge by ``scale`` and save as PNG."""
-    return save_png(upscale(make_grid(tiles, rows, cols), scale), path)
+    return save_png(grid_pixels(tiles, rows, cols, scale), path)

@@ -18,7 +18,7 @@ import numpy as np
 from mnistgan.animation import write_gif
 from mnistgan.errors import UsageError
 from mnistgan.files import check_output_file
-from mnistgan.images import make_grid, upscale
+from mnistgan.images import grid_pixels
 from mnistgan.sampling import Generator
 
 
@@ -99,5 +99,5 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
             tiles = generator.images(zs)[:, None]
         what = ("the given noise" if points is not None else "seeds") + (
             "" if points is not None else " " + " -> ".join(map(str, [*seeds, seeds[0]])))
-    pixels = np.stack([upscale(make_grid(t, 1, len(t)), scale) for t in tiles])
+    pixels = np.stack([grid_pixels(t, 1, len(t), scale) for t in tiles])
     return Walk(frames=pixels, what=what, generator=generator.describe())

@@ -28,7 +28,7 @@ from mnistgan.animation import write_gif
 from mnistgan.backend import import_tensorflow
 from mnistgan.errors import UsageError
 from mnistgan.files import atomic_path, check_output_file
-from mnistgan.images import make_grid, save_png, to_uint8, upscale
+from mnistgan.images import grid_pixels, save_png, to_uint8, upscale
 
 PRIOR_WEIGHT = 1e-3  # weight of mean(noise^2) against the mean squared pixel error in [-1, 1]
 LEARNING_RATE = 0.05
@@ -53,7 +53,7 @@ class Projection:
 
     def side_by_side(self, scale: int = 4) -> np.ndarray:
         """Target and result next to each other, enlarged (uint8)."""
-        return upscale(make_grid(np.stack([self.target, self.image]), 1, 2), scale)
+        return grid_pixels(np.stack([self.target, self.image]), 1, 2, scale)
 
     def save(self, out: Path | str, gif: Path | str | None = None, scale: int = 4, fps: float = 12.0) -> Projection:
         """Write the side-by-side PNG to ``out``, the noise beside it (same name, .npy) and, if
@@ -66,7 +66,7 @@ class Projection:
             np.save(tmp, self.noise, allow_pickle=False)
         save_png(self.side_by_side(scale), out)
         if gif is not None and self.frames is not None:
-            pairs = [upscale(make_grid(np.stack([self.target, f]), 1, 2), scale) for f in self.frames]
+            pairs = [grid_pixels(np.stack([self.target, f]), 1, 2, scale) for f in self.frames]
             write_gif(np.stack(pairs), gif, fps, loop=0)
         return dataclasses.replace(self, path=out)
 
