@@ -2,8 +2,8 @@
 `mnistgan` lines of every page parse (test_docs.py).
 
 Each page's ```python blocks run in order in one namespace, in a folder holding what they name
-(`mnist.npz`, a digit image, a noise file, samples). The only changes are the time and sample
-budgets below, so that the suite does not train for ten minutes: a user's run is the same call.
+(`mnist.npz`, a digit image, a noise file, samples). The only changes are the time, sample and
+search budgets below, so that the suite does not train for ten minutes: a user's run is the same call.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 # What a page says -> what the test runs: the same calls on the suite's tiny data.
-BUDGETS = {"minutes=10": "epochs=5", "n=10_000": "n=200"}
+BUDGETS = {"minutes=10": "epochs=5", "n=10_000": "n=200", "eval_every=1)": "eval_every=1, eval_samples=100)",
+           'project(g, "my_digit.png")': 'project(g, "my_digit.png", steps=20, starts=2)'}
 
 
 def blocks(page: str) -> list[str]:
