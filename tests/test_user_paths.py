@@ -55,7 +55,7 @@ def test_a_checkpoint_path_draws_with_its_own_settings_whatever_the_run_folder(r
 def test_a_checkpoint_lacking_part_of_the_training_state_is_not_resumed(runner, trained_run, tmp_path, dropped):
     import tensorflow as tf
 
-    from mnistgan.checkpoints import describe
+    from mnistgan.checkpoints import read_info
     from mnistgan.gan import DCGAN
 
     run = tmp_path / "run"
@@ -69,7 +69,7 @@ def test_a_checkpoint_lacking_part_of_the_training_state_is_not_resumed(runner, 
     lacking = tf.train.Checkpoint(**{k: v for k, v in gan.parts.items() if k != dropped})
     lacking.save_counter.assign(2)  # as CheckpointManager's saves hold it
     lacking.write(prefix)
-    assert dropped not in describe(prefix).keys
+    assert dropped not in read_info(prefix).keys
     before = snapshot(run)
     result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "3"])
     assert result.exit_code == 1, result.output

@@ -75,11 +75,11 @@ class Run:
     @property
     def epochs_done(self) -> int:
         """Completed epochs, by the newest epoch checkpoint on disk."""
-        return max(self.layout.epochs_saved(), default=0)
+        return max(self.layout.checkpoint_epochs(), default=0)
 
     def checkpoint_epochs(self) -> list[int]:
         """The epochs whose checkpoint is on disk (the last ``keep`` of them), oldest first."""
-        return self.layout.epochs_saved()
+        return self.layout.checkpoint_epochs()
 
     def grid_epochs(self) -> list[int]:
         """The epochs whose fixed-noise grid is on disk (see :meth:`epoch_grid`), oldest first."""

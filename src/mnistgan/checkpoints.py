@@ -17,7 +17,7 @@ import numpy as np
 
 from mnistgan.backend import import_tensorflow
 from mnistgan.errors import CheckpointError, RunError
-from mnistgan.runs import BEST, RunLayout, available_epochs, check_choice, no_checkpoint_yet
+from mnistgan.runs import BEST, RunLayout, checkpoint_epochs_in, check_choice, no_checkpoint_yet
 from mnistgan.runs import CHECKPOINT_PREFIX as PREFIX
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class CheckpointInfo:
         return f"step {self.step} of epoch {self.epoch + 1}" if self.step else f"epoch {self.epoch}"
 
 
-def describe(prefix: str) -> CheckpointInfo:
+def read_info(prefix: str) -> CheckpointInfo:
     """Open a checkpoint's index and read its counters; errors if it is not a readable checkpoint."""
     tf = import_tensorflow()
     try:
@@ -82,7 +82,7 @@ def _latest_in(folder: Path) -> str | None:
     latest = import_tensorflow().train.latest_checkpoint(str(folder))  # None when its named .index is missing
     if latest is not None:
         return latest
-    epochs = available_epochs(folder)
+    epochs = checkpoint_epochs_in(folder)
     if epochs:
         # The `checkpoint` state file is missing or damaged; the numbered files are the truth.
         return str(folder / f"{PREFIX}-{epochs[-1]}")
@@ -109,20 +109,20 @@ def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
         prefix = _latest_in(folder / BEST)
         if prefix is None:
             raise CheckpointError(f"{folder / BEST} holds no complete checkpoint")
-        return describe(prefix)
+        return read_info(prefix)
     if spec.isdigit():
-        return describe(str(folder / f"{PREFIX}-{int(spec)}"))
+        return read_info(str(folder / f"{PREFIX}-{int(spec)}"))
     path = Path(spec)
     if path.is_dir():
         prefix = _latest_in(path)
         if prefix is None:
             raise CheckpointError(f"{path} holds no checkpoint")
-        return describe(prefix)
+        return read_info(prefix)
     if path.suffix == ".index" or ".data-" in path.name:
         path = path.with_name(path.name.split(".index")[0].split(".data-")[0])
     if not Path(f"{path}.index").is_file():
         raise CheckpointError(f"no checkpoint at {spec} (expected latest, an epoch number, or a checkpoint path)")
-    return describe(str(path))
+    return read_info(str(path))
 
 
 def latest_for_resume(layout: RunLayout) -> CheckpointInfo | None:
@@ -131,7 +131,7 @@ def latest_for_resume(layout: RunLayout) -> CheckpointInfo | None:
     for folder in (layout.checkpoints, layout.interrupted):
         prefix = _latest_in(folder)
         if prefix is not None:
-            candidates.append(describe(prefix))
+            candidates.append(read_info(prefix))
     if not candidates:
         return None
     return max(candidates, key=lambda c: (c.epoch, c.step))
@@ -159,7 +159,7 @@ def repair_state(folder: Path) -> None:
     Otherwise CheckpointManager believes the folder is empty: resuming would still work (the
     numbered files are found directly) but old checkpoints would never be pruned.
     """
-    epochs = available_epochs(folder)
+    epochs = checkpoint_epochs_in(folder)
     tf = import_tensorflow()
     if epochs and tf.train.get_checkpoint_state(str(folder)) is None:
         tf.compat.v1.train.update_checkpoint_state(

@@ -100,12 +100,12 @@ def export(generator: Generator, out: Path | str | None = None, fmt: str = "kera
     if fmt == "keras":
         with atomic_path(path) as tmp:
             model.save(tmp)
-        return _described(path, fmt, generator, truncation)
+        return _result(path, fmt, generator, truncation)
     if fmt == "onnx":
         proto = _onnx(tf, model if not generator.clusters else _without_bucketize(tf, generator, truncation), generator)
         with atomic_path(path) as tmp:
             tmp.write_bytes(proto.SerializeToString())
-        return _described(path, fmt, generator, truncation)
+        return _result(path, fmt, generator, truncation)
     # A SavedModel is written into a scratch folder beside the target: renamed into place whole
     # (savedmodel) or converted to one .tflite file written atomically.
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}") as scratch:
@@ -117,10 +117,10 @@ def export(generator: Generator, out: Path | str | None = None, fmt: str = "kera
             flat = tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert()
             with atomic_path(path) as tmp:
                 tmp.write_bytes(flat)
-    return _described(path, fmt, generator, truncation)
+    return _result(path, fmt, generator, truncation)
 
 
-def _described(path: Path, fmt: str, generator: Generator, truncation: float) -> Export:
+def _result(path: Path, fmt: str, generator: Generator, truncation: float) -> Export:
     inputs = ("noise", "digit") if generator.conditional else ("noise",)
     return Export(path=path, format=fmt, inputs=inputs, generator=generator.describe(), truncation=truncation)
 

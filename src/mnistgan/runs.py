@@ -38,7 +38,7 @@ _NUMBERED = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)\.index$")
 _GRID = re.compile(r"^epoch_(\d+)\.png$")
 
 
-def available_epochs(folder: Path) -> list[int]:
+def checkpoint_epochs_in(folder: Path) -> list[int]:
     """Epoch numbers of the complete checkpoints in ``folder`` (those with an index file)."""
     if not folder.is_dir():
         return []
@@ -61,8 +61,8 @@ def check_choice(layout: RunLayout, ckpt: str) -> None:
     if ckpt == BEST and not _has_files(layout.best):
         raise CheckpointError(f"{layout.root} has no best checkpoint: one is kept only by runs trained "
                               "with {eval_every}, once an epoch has been scored")
-    if ckpt.isdigit() and int(ckpt) not in layout.epochs_saved():
-        have = ", ".join(map(str, layout.epochs_saved())) or "none"
+    if ckpt.isdigit() and int(ckpt) not in layout.checkpoint_epochs():
+        have = ", ".join(map(str, layout.checkpoint_epochs())) or "none"
         raise CheckpointError(f"{layout.root} has no checkpoint for epoch {int(ckpt)} (kept: {have})")
 
 
@@ -94,9 +94,9 @@ class RunLayout:
     def __repr__(self) -> str:
         return f"RunLayout({str(self.root)!r})"
 
-    def epochs_saved(self) -> list[int]:
+    def checkpoint_epochs(self) -> list[int]:
         """Epochs with a complete checkpoint."""
-        return available_epochs(self.checkpoints)
+        return checkpoint_epochs_in(self.checkpoints)
 
     def epoch_image(self, epoch: int) -> Path:
         return self.images / f"epoch_{epoch:04d}.png"

@@ -181,7 +181,7 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
     writer = distribute.early_role(request.settings.get("strategy", "auto"))
     layout = RunLayout(request.out)
     config = plan_config(request, writer)
-    have = max(layout.epochs_saved(), default=0) if request.resume else 0
+    have = max(layout.checkpoint_epochs(), default=0) if request.resume else 0
     if request.resume and have >= config.train.epochs:  # nothing of the run changes, its config included
         reporter.message(f"{layout.root} already has {have} epochs ({config.train.epochs} asked for); "
                          "nothing to train")
@@ -521,7 +521,7 @@ def _check_free_space(layout: RunLayout, checkpoint_bytes: int, keep: int) -> No
     """Fail before training, not after an epoch, when the disk cannot hold the checkpoints the
     run will keep: ``keep`` of them, and one more while the newest is written before the oldest
     goes (less the space of those already there)."""
-    have = len(layout.epochs_saved())
+    have = len(layout.checkpoint_epochs())
     needed = max(keep + 1 - have, 1) * checkpoint_bytes + 16 * 2**20
     free = shutil.disk_usage(layout.root).free
     if free < needed:
