@@ -196,6 +196,12 @@ def _resumed(kind: Kind, run: Path, scratch: Path) -> None:
     assert (resumed.best_epoch is not None) == kind.scored
 
 
+def _scoring_stopped(kind: Kind, run: Path, scratch: Path) -> None:
+    resumed = mnistgan.open_run(run)
+    assert resumed.epochs_done == kind.epochs + 1 and resumed.config.train.eval_every is None
+    assert all(row["epoch"] <= kind.epochs for row in resumed.evaluations())  # the new epoch is not scored
+
+
 CELLS = [
     Cell("sample", _sample(), check=_png(4, 4)),
     Cell("sample -n 3 --seed 5 .npy", _sample("-n", "3", "--seed", "5", out="out.npy"), check=_npy),
@@ -238,6 +244,9 @@ CELLS = [
     Cell("train again", lambda kind, run, scratch: ["train", "--out", str(run)], lambda kind: Expect(1, "already holds a run")),
     Cell("train --resume", lambda kind, run, scratch: ["train", "--out", str(run), "--resume", "--epochs",
                                                        str(kind.epochs + 1)], check=_resumed, changes_run=True),
+    Cell("train --resume --eval-every 0", lambda kind, run, scratch: ["train", "--out", str(run), "--resume", "--epochs",
+                                                                      str(kind.epochs + 1), "--eval-every", "0"],
+         check=_scoring_stopped, changes_run=True),
 ]
 
 

@@ -354,3 +354,56 @@ def test_samples_do_not_depend_on_lagging_batchnorm_statistics(runner, trained_r
             outs.append(np.load(out))
         assert np.array_equal(outs[0], outs[1])
         assert outs[0].std() > 10  # and the images are not blank
+
+
+# Every train option that takes a number or a name out of a set: a value outside it, and what the
+# error says. A new option of config.py must be added here (the test below checks the table is whole).
+OUT_OF_RANGE = {
+    "--noise-dim": ("0", "must be at least 1"),
+    "--clusters": ("1", "must be 0 or at least 2"),
+    "--epochs": ("0", "must be at least 1"),
+    "--batch-size": ("0", "must be at least 1"),
+    "--lr": ("0", "must be a positive number"),
+    "--lr-d": ("-1", "must be a positive number"),
+    "--lr-drop-after": ("-1", "must be 0 (off) or at least 1"),
+    "--beta1": ("1", "must be at least 0 and below 1"),
+    "--beta2": ("-0.1", "must be at least 0 and below 1"),
+    "--r1": ("-1", "must be 0 or a positive number"),
+    "--ema-decay": ("1", "must be at least 0 and below 1"),
+    "--seed": ("-1", "must be at least 0"),
+    "--subset": ("0", "must be at least 1"),
+    "--keep": ("0", "must be at least 1"),
+    "--eval-every": ("-2", "must be 0 (off) or at least 1"),
+    "--eval-samples": ("1", "must be at least 2"),
+    "--recipe": ("slow", "must be one of report, fast"),
+    "--strategy": ("horovod", "must be one of auto, default, mirrored, multi-worker"),
+    "--cluster-features": ("hog", "must be one of pixels, pca"),
+}
+
+
+def test_the_table_of_ranges_covers_every_train_option_that_has_one():
+    import typer.main
+
+    from mnistgan.cli import config_parameters
+
+    settings = {p.name for p in config_parameters()}
+    train = typer.main.get_command(app).commands["train"]
+    flags = {p.opts[0] for p in train.params if p.name in settings and not p.secondary_opts}  # not switches
+    assert set(OUT_OF_RANGE) == flags
+
+
+@pytest.mark.parametrize("flag", OUT_OF_RANGE)
+def test_a_value_out_of_range_says_what_the_option_takes(runner, tmp_path, flag):
+    value, phrase = OUT_OF_RANGE[flag]
+    result = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), flag, value])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"Error: Invalid value for '{flag}': {phrase}, not "), result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("flag", ["--lr-drop-after", "--eval-every"])
+def test_zero_is_taken_as_off(runner, tmp_path, flag):
+    """The option is accepted (the data, given after it, is what is refused)."""
+    result = runner.invoke(app, ["train", "--recipe", "fast", flag, "0", "--out", str(tmp_path / "r"),
+                                 "--data", str(tmp_path / "absent.npz")])
+    assert result.exit_code == 2 and "'--data'" in result.stderr, result.stderr

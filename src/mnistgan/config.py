@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator, \
-    model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter, \
+    ValidationError, model_validator
 
 from mnistgan.errors import RunError, UsageError
 from mnistgan.files import write_text_atomic
@@ -39,6 +39,21 @@ AtLeast1 = Annotated[int, Field(ge=1)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 UnitInterval = Annotated[float, Field(ge=0, lt=1)]  # [0, 1)
+
+
+def _off_when_zero(value: Any) -> Any:
+    """0 switches off a setting whose off value is None (a recipe's, or a resumed run's)."""
+    return None if type(value) is int and value == 0 else value
+
+
+def _zero_or_at_least_2(value: int) -> int:
+    if value != 0 and value < 2:
+        raise ValueError("must be 0 or at least 2")
+    return value
+
+
+OFF = BeforeValidator(_off_when_zero)
+OffOrAtLeast1 = Annotated[AtLeast1 | None, OFF]  # None: off; 0 given means off too
 
 
 def number_list(text: str, argument: str, lo: int, hi: int) -> list[int]:
@@ -65,11 +80,20 @@ class Option:
 
 
 def _constraints(annotation: Any) -> dict[str, Any]:
-    """ge, gt and lt of an annotation, wherever pydantic keeps them."""
+    """ge, gt and lt of an annotation, wherever pydantic keeps them (nested in Annotated and in
+    ``| None``), and "off" when 0 means off."""
     found: dict[str, Any] = {}
-    for meta in typing.get_args(annotation)[1:] if typing.get_origin(annotation) is Annotated else ():
-        for item in getattr(meta, "metadata", [meta]):
-            found.update({k: getattr(item, k) for k in ("ge", "gt", "lt") if hasattr(item, k)})
+    if typing.get_origin(annotation) is Annotated:
+        inner, *metadata = typing.get_args(annotation)
+        for meta in metadata:
+            if meta is OFF:
+                found["off"] = True
+            for item in getattr(meta, "metadata", [meta]):
+                found.update({k: getattr(item, k) for k in ("ge", "gt", "lt") if hasattr(item, k)})
+        return {**_constraints(inner), **found}
+    for arg in typing.get_args(annotation):  # X | None
+        if arg is not type(None):
+            found.update(_constraints(arg))
     return found
 
 
@@ -93,7 +117,7 @@ def phrase(annotation: Any) -> str:
     if c.get("ge") == 0 and base is float:
         return "must be 0 or a positive number"
     if "ge" in c:
-        return f"must be at least {c['ge']}"
+        return f"must be 0 (off) or at least {c['ge']}" if c.get("off") else f"must be at least {c['ge']}"
     return _type_phrase(base)
 
 
@@ -141,11 +165,6 @@ def problem(annotation: Any, value: Any) -> str | None:
     return None
 
 
-def _off_when_zero(value: Any) -> Any:
-    """0 switches off a setting whose off value is None (a recipe's, or a resumed run's)."""
-    return None if type(value) is int and value == 0 else value
-
-
 class _Section(BaseModel):
     """A frozen, strictly typed config section whose fields carry their :class:`Option`."""
 
@@ -182,7 +201,7 @@ class ModelConfig(_Section):
     noise_dim: Annotated[AtLeast1, Option("Length of the generator's input noise vector.")] = 100
     conditional: Annotated[bool, Option(
         "Class-conditional DCGAN: both networks see the digit; sample with --digit.")] = False
-    clusters: Annotated[int, Option(
+    clusters: Annotated[int, AfterValidator(_zero_or_at_least_2), Option(
         "Self-conditioning: both networks see which of K clusters (k-means on the training images; no label "
         "is read) an image belongs to, and the generator picks the cluster from its noise, so the run samples "
         "like an unconditional one. 0: none. The fast recipe's value is for unconditional runs, fewer on a small "
@@ -194,13 +213,6 @@ class ModelConfig(_Section):
     # Keras policy for hidden layers; logits and losses stay float32. Set from --mixed-precision
     # and the device, not directly.
     dtype_policy: Annotated[Literal[DTYPE_POLICIES], Option("Keras dtype policy.", cli=False)] = "float32"
-
-    @field_validator("clusters")
-    @classmethod
-    def _clusters(cls, value: int) -> int:
-        if value != 0 and value < 2:
-            raise ValueError("must be 0 or at least 2")
-        return value
 
     @model_validator(mode="after")
     def _labels(self) -> ModelConfig:
@@ -228,7 +240,7 @@ class TrainConfig(_Section):
                                               "unless --lr-d).", flag="lr")] = 1e-4
     d_learning_rate: Annotated[Positive | None, Option("Adam learning rate of the discriminator. Default: --lr.",
                                                        flag="lr-d")] = None
-    lr_drop_after: Annotated[AtLeast1 | None, Option(
+    lr_drop_after: Annotated[OffOrAtLeast1, Option(
         "After this many training images (steps times the batch size), both learning rates fall to a "
         "tenth: a run that trains on past its best settles instead of drifting. 0: never.", resumable=True)] = None
     beta1: Annotated[UnitInterval, Option("Adam's beta_1 (momentum) for both networks.")] = 0.9
@@ -248,7 +260,7 @@ class TrainConfig(_Section):
     keep: Annotated[AtLeast1, Option("Checkpoints to keep on disk; older ones are deleted.", resumable=True)] = 5
     jit_compile: Annotated[bool, Option("Compile the training step with XLA.", flag="xla", resumable=True)] = False
     deterministic: Annotated[bool, Option("Bit-exact reruns and resumes (TensorFlow op determinism; slower).")] = False
-    eval_every: Annotated[AtLeast1 | None, Option(
+    eval_every: Annotated[OffOrAtLeast1, Option(
         "Every K epochs, score samples like `mnistgan evaluate` (evaluation.csv, TensorBoard). 0: never (a "
         "resumed run stops scoring).", resumable=True)] = None
     eval_samples: Annotated[Annotated[int, Field(ge=2)], Option(
@@ -269,8 +281,6 @@ class TrainConfig(_Section):
     data_fingerprint: Annotated[str | None, Option(
         "A hash of the data's content (Mnist.fingerprint): a resume on other data is refused unless asked for.",
         cli=False, resumable=True)] = None
-
-    _off = field_validator("lr_drop_after", "eval_every", mode="before")(_off_when_zero)
 
     @property
     def discriminator_learning_rate(self) -> float:
