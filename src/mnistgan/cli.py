@@ -77,8 +77,8 @@ class _Commands(TyperGroup):
         except OSError as exc:
             if _debug["on"]:
                 raise
-            where = f": {exc.filename}" if exc.filename else ""
-            raise _fail(f"{exc.strerror or exc}{where}", 1) from None
+            place = f": {exc.filename}" if exc.filename else ""
+            raise _fail(f"{exc.strerror or exc}{place}", 1) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", 130) from None
 
