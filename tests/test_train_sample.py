@@ -118,28 +118,19 @@ def test_overwrite_replaces_the_run(runner, session_npz, trained_run, tmp_path):
     assert (run / "dataset_preview.png").read_bytes() == b"kept"
 
 
-@pytest.mark.parametrize(
+@pytest.mark.parametrize(  # beside the table of every ranged option (OUT_OF_RANGE, below)
     "args",
     [
-        ["--epochs", "0"],
         ["--batch-size", "-1"],
-        ["--lr", "0"],
         ["--lr", "nan"],
-        ["--noise-dim", "0"],
-        ["--subset", "0"],
         ["--subset", "100000"],
-        ["--keep", "0"],
-        ["--ema-decay", "1"],
         ["--ema-decay", "-0.5"],
         ["--no-such-option"],
         ["--resume", "--overwrite"],
         ["--minutes", "0"],
         ["--minutes", "-1"],
         ["--minutes", "nan"],
-        ["--recipe", "slow"],
-        ["--beta1", "1"],
         ["--lr-d", "0"],
-        ["--r1", "-1"],
         ["--r1", "inf"],
     ],
 )
