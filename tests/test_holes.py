@@ -123,6 +123,37 @@ def test_reading_a_run_does_not_load_tensorflow(trained_run):
     subprocess.run([sys.executable, "-c", code, str(trained_run)], check=True)
 
 
+@pytest.mark.parametrize("kind", ["new", "resume", "finished"])
+def test_planning_a_run_does_not_load_tensorflow(trained_run, session_npz, tmp_path, kind):
+    """make_plan resolves the settings, the data and its fingerprint, the clusters, the dtype and
+    where a resume starts without TensorFlow: a bad setting is refused in a fraction of a second."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    if kind != "new":
+        shutil.copytree(trained_run, run)
+    epochs = {"new": 1, "resume": 3, "finished": 2}[kind]
+    code = ("import sys\n"
+            "from pathlib import Path\n"
+            "from mnistgan.config import RunConfig\n"
+            "from mnistgan.epochlog import Reporter\n"
+            "from mnistgan.training import TrainRequest, make_plan\n"
+            "run, data, epochs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])\n"
+            "settings = {'epochs': epochs, **({} if run.exists() else {'recipe': 'fast', 'subset': 96})}\n"
+            "plan = make_plan(TrainRequest(out=run, data=data, resume=run.exists(), settings=settings), Reporter())\n"
+            "if run.exists():\n"
+            "    RunConfig.load(run / 'config.json')\n"
+            "print(plan.first_epoch, plan.has_work, plan.config.versions['tensorflow'] != 'unknown', "
+            "plan.config.model.clusters)\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code, str(run), str(session_npz), str(epochs)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == {"new": ["1", "True", "True", "9"], "resume": ["3", "True", "True", "0"],
+                                   "finished": ["3", "False", "True", "0"]}[kind]
+
+
 def test_what_a_generator_cannot_do_is_refused_before_tensorflow_loads(trained_run):
     """An unconditional run asked for a digit, or a run without clusters for a cluster, says so
     from its settings: the weights (and TensorFlow) are read only to draw."""

@@ -285,3 +285,33 @@ def test_a_learning_rate_drop_changes_training_from_its_image_on_and_resumes_exa
         in_process("train", "--out", run, "--resume", "--minutes", "0.0001")
     in_process("train", "--out", run, "--resume")
     assert np.array_equal(samples(dropped, tmp_path, "e"), samples(run, tmp_path, "f"))
+
+
+@pytest.mark.parametrize(("files", "state", "expected"), [
+    (["ckpt-1", "ckpt-2"], "ckpt-2", ("ckpt-2", 2, False)),
+    (["ckpt-2", "interrupted/ckpt-2"], "ckpt-2", ("interrupted/ckpt-2", 2, True)),  # a stop in epoch 3
+    # killed after epoch 3's save, before the stop's save of epoch 3 was removed: epoch 3 is newer
+    (["ckpt-2", "ckpt-3", "interrupted/ckpt-2"], "ckpt-3", ("ckpt-3", 3, False)),
+    (["ckpt-1", "ckpt-2"], None, ("ckpt-2", 2, False)),  # no state file: the numbered files
+    (["ckpt-1", "ckpt-2"], "ckpt-7", ("ckpt-2", 2, False)),  # the state names a missing checkpoint
+    (["ckpt-1", "ckpt-2"], 'garbage {{{', ("ckpt-2", 2, False)),
+    # killed between a save and its state update: TensorFlow's rule, the state file's newest
+    (["ckpt-1", "ckpt-2"], "ckpt-1", ("ckpt-1", 1, False)),
+    ([], None, None),
+])
+def test_where_a_resume_starts_is_found_from_the_files_alone(tmp_path, files, state, expected):
+    """The plan finds the checkpoint a resume continues from without TensorFlow (make_plan loads none)."""
+    from mnistgan.checkpoints import ResumePoint, resume_point
+    from mnistgan.runs import RunLayout
+
+    layout = RunLayout(tmp_path)
+    for name in files:
+        (tmp_path / "checkpoints" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "checkpoints" / f"{name}.index").write_bytes(b"")
+    if state is not None:
+        (tmp_path / "checkpoints").mkdir(exist_ok=True)
+        text = f'model_checkpoint_path: "{state}"\nall_model_checkpoint_paths: "{state}"\n' if "{" not in state else state
+        (tmp_path / "checkpoints" / "checkpoint").write_text(text)
+    found = resume_point(layout)
+    assert found == (None if expected is None else ResumePoint(str(tmp_path / "checkpoints" / expected[0]),
+                                                               *expected[1:]))

@@ -290,6 +290,22 @@ def test_mixed_precision_is_refused_where_bfloat16_would_be_emulated(runner, ses
     assert not (tmp_path / "r").exists()
 
 
+def test_mixed_precision_planned_for_the_cpu_is_refused_on_a_gpu_found_later(runner, session_npz, tmp_path,
+                                                                          monkeypatch):
+    """The plan picks the dtype without TensorFlow, for the device asked for: without --gpu that is
+    the CPU's bfloat16. If TensorFlow then finds a GPU, one line says to ask for it (float16)."""
+    from mnistgan import training
+    from mnistgan.backend import DeviceInfo
+
+    monkeypatch.setenv("MNISTGAN_ALLOW_EMULATED_BFLOAT16", "1")  # whatever this CPU has
+    monkeypatch.setattr(training, "select_device", lambda require_gpu: DeviceInfo(gpus=1, device="GPU"))
+    result = train(runner, session_npz, tmp_path / "r", "--epochs", "1", "--mixed-precision")
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert "found a GPU" in line and "--gpu" in line
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("cpuinfo, env, expected", [
     ("flags\t\t: fpu sse avx2 fma\n", {}, False),  # AMD Zen 3, Intel Alder Lake
     ("flags\t\t: fpu avx2 avx512f avx512_bf16\n", {}, True),  # AMD Zen 4, Intel Cooper Lake

@@ -8,6 +8,7 @@ here first needs it, not with the module.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,11 +76,32 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
+_STATE_LATEST = re.compile(r'^model_checkpoint_path:\s*"([^"\\]*)"\s*$', re.MULTILINE)
+_PREFIX_NAME = re.compile(rf"^{PREFIX}-\d+$")
+
+
+def _named_by_state(folder: Path) -> str | None:
+    """The checkpoint the folder's ``checkpoint`` state file names as newest, if its index exists.
+
+    The state file is a text protobuf that CheckpointManager updates after a save is complete,
+    with paths relative to the folder; it is read here as TensorFlow would, without TensorFlow.
+    """
+    try:
+        text = (folder / "checkpoint").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = _STATE_LATEST.search(text)
+    if match is None or not _PREFIX_NAME.match(Path(match.group(1)).name):
+        return None
+    path = folder / match.group(1)
+    return str(path) if Path(f"{path}.index").is_file() else None
+
+
 def _latest_in(folder: Path) -> str | None:
     """The newest complete checkpoint in ``folder``; an error when files exist but no state."""
     if not folder.is_dir():
         return None
-    latest = import_tensorflow().train.latest_checkpoint(str(folder))  # None when its named .index is missing
+    latest = _named_by_state(folder)  # None when its named .index is missing
     if latest is not None:
         return latest
     epochs = checkpoint_epochs_in(folder)
@@ -127,14 +149,27 @@ def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
 
 def latest_for_resume(layout: RunLayout) -> CheckpointInfo | None:
     """The newest state to resume from: a mid-epoch save from an interruption, if it is newer."""
-    candidates = []
-    for folder in (layout.checkpoints, layout.interrupted):
-        prefix = _latest_in(folder)
-        if prefix is not None:
-            candidates.append(read_info(prefix))
-    if not candidates:
-        return None
-    return max(candidates, key=lambda c: (c.epoch, c.step))
+    point = resume_point(layout)
+    return None if point is None else read_info(point.prefix)
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resume continues, from the files' names alone (no TensorFlow): the checkpoint
+    and the epochs it completed. The step within the next epoch is read when it is restored."""
+
+    prefix: str
+    epochs_done: int
+    mid_epoch: bool  # a stop's save (checkpoints/interrupted/): it continues epoch epochs_done + 1
+
+
+def resume_point(layout: RunLayout) -> ResumePoint | None:
+    """The newest state of the run: the mid-epoch save of a stop, unless an epoch finished after
+    it (a finished epoch's checkpoint removes it, but a kill can come in between)."""
+    points = [ResumePoint(prefix, int(prefix.rsplit("-", 1)[1]), mid_epoch)
+              for folder, mid_epoch in ((layout.checkpoints, False), (layout.interrupted, True))
+              if (prefix := _latest_in(folder)) is not None]
+    return max(points, key=lambda p: (p.epochs_done, p.mid_epoch), default=None)
 
 
 def restore(checkpoint: tf.train.Checkpoint, info: CheckpointInfo, *, partial: bool = False) -> None:

@@ -285,7 +285,7 @@ def train_command(
     mixed_precision: Annotated[
         Optional[bool],
         typer.Option("--mixed-precision/--no-mixed-precision",
-                     help="float16 (GPU) or bfloat16 (CPU) compute; logits and losses stay float32. Refused on a "
+                     help="float16 (with --gpu) or bfloat16 (CPU) compute; logits and losses stay float32. Refused on a "
                      "CPU without bfloat16 instructions, where it is many times slower (MNISTGAN_ALLOW_EMULATED_BFLOAT16=1 "
                      "insists).",
                      show_default=False),

@@ -21,6 +21,7 @@ when z is scaled, so the truncation trick (psi * z) keeps every vector's cluster
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,28 +35,34 @@ PCA_COMPONENTS = 50  # "pca": k-means on the first 50 principal components of th
 IMAGES_PER_CLUSTER = 10  # the fewest training images per cluster a recipe's clusters get
 
 
+@dataclass(frozen=True)
+class RunClusters:
+    """A training run's clusters: how many, their sizes, each training image's cluster."""
+
+    count: int  # 0: none (a recipe's clusters on too few images)
+    sizes: tuple[int, ...]
+    labels: np.ndarray | None
+
+
 def for_run(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bool, asked: bool,
-            message: Callable[[str], None]) -> tuple[RunConfig, np.ndarray | None]:
-    """A training run's clusters: (its config with the clusters' number and sizes, each training
-    image's cluster). A new run finds them with k-means; a resume reads the run's own. A
-    recipe's clusters (not ``asked`` for) become fewer on a small training set, at least 10
-    images each, and none below 20 images (then the cluster of each image is None)."""
+            message: Callable[[str], None]) -> RunClusters:
+    """A training run's clusters. A new run finds them with k-means; a resume reads the run's
+    own. A recipe's clusters (not ``asked`` for) become fewer on a small training set, at least
+    10 images each, and none below 20 images."""
     k = config.model.clusters
-    if not resume and not asked and len(images) // IMAGES_PER_CLUSTER < k:
-        fewer = len(images) // IMAGES_PER_CLUSTER
-        fewer = fewer if fewer >= 2 else 0
-        message(f"{len(images)} training images: {fewer or 'no'} clusters instead of the recipe's {k} "
-                f"(at least {IMAGES_PER_CLUSTER} images each)")
-        config, k = config.replace(model=config.model.replace(clusters=fewer)), fewer
-        if not k:
-            return config, None
     if resume:
-        return config, _saved(config, layout, len(images))
+        return RunClusters(k, config.model.cluster_sizes, _saved(config, layout, len(images)))
+    if not asked and len(images) // IMAGES_PER_CLUSTER < k:
+        fewer = len(images) // IMAGES_PER_CLUSTER
+        k = fewer if fewer >= 2 else 0
+        message(f"{len(images)} training images: {k or 'no'} clusters instead of the recipe's "
+                f"{config.model.clusters} (at least {IMAGES_PER_CLUSTER} images each)")
+        if not k:
+            return RunClusters(0, (), None)
     if len(images) < k:
         raise UsageError(f"{{clusters}} {k} needs at least {k} training images, not {len(images)}")
     labels = assign(images, k, config.train.seed, config.train.cluster_features)
-    sizes = sizes_of(labels, k)
-    return config.replace(model=config.model.replace(cluster_sizes=sizes)), labels
+    return RunClusters(k, sizes_of(labels, k), labels)
 
 
 def _saved(config: RunConfig, layout: RunLayout, n: int) -> np.ndarray:

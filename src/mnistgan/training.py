@@ -1,10 +1,11 @@
 """``mnistgan train``'s core, top to bottom: the plan, the loop, and the callbacks around it.
 
-1. :func:`make_plan` decides everything once, before anything is written: the settings (the
-   recipe's, or the run's own on a resume), the data and its fingerprint, the clusters, the
-   device and strategy, the dtype. Bad settings are refused before TensorFlow loads.
-2. :func:`_train` builds the DCGAN, restores it on a resume, writes config.json once, and runs
-   :func:`_loop`: each epoch chunk by chunk (``DCGAN.train_chunk``), calling the callbacks.
+1. :func:`make_plan` decides everything it can once, before anything is written and without
+   TensorFlow: the settings (the recipe's, or the run's own on a resume), the role, the data and
+   its fingerprint, the clusters, the dtype, where a resume starts. Bad settings are refused there.
+2. :func:`place` loads TensorFlow for the device and strategy; :func:`_train` builds the DCGAN,
+   restores it on a resume, writes config.json, and runs :func:`_loop`: each epoch chunk by
+   chunk (``DCGAN.train_chunk``), calling the callbacks.
 3. The callbacks each do one thing: stop on non-finite losses, keep the metrics, re-estimate
    the drawn generator's statistics, write the run's outputs (monitoring.py), save checkpoints,
    show progress. :class:`Stops` says when to stop, and why (a :class:`StopReason`).
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import signal
 import tempfile
@@ -37,7 +39,7 @@ from mnistgan.version import __version__
 
 if TYPE_CHECKING:  # for the annotations only
     from mnistgan.backend import DeviceInfo
-    from mnistgan.checkpoints import CheckpointInfo
+    from mnistgan.checkpoints import ResumePoint
     from mnistgan.data import Mnist
     from mnistgan.distribute import Distribution
 
@@ -130,11 +132,22 @@ def _run_exists(layout: RunLayout) -> RunError:
 
 
 def _versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
-
-    return {"mnistgan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+    """The software that trains the run, for config.json: from the installed packages' metadata,
+    so that the plan needs no TensorFlow."""
+    return {"mnistgan": __version__, "tensorflow": _installed("tensorflow"), "keras": _installed("keras"),
             "numpy": np.__version__}
+
+
+def _installed(module: str) -> str:
+    """The version of the package that provides ``module``: the one named alike, or another
+    (tensorflow-cpu, tf-nightly, ...) found in every package's list of files, which is slower."""
+    try:
+        return importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    for dist in importlib.metadata.packages_distributions().get(module, []):
+        return importlib.metadata.version(dist)
+    return "unknown"
 
 
 def _prepare_output(layout: RunLayout) -> None:
@@ -153,81 +166,113 @@ def _prepare_output(layout: RunLayout) -> None:
 
 
 @dataclass(frozen=True)
+class TrainingSet:
+    """What a run trains on: the data set (its test set scores eval_every), the training images
+    (uint8, (N, 28, 28)) and each one's digit, or its cluster in a self-conditioned run."""
+
+    mnist: Mnist
+    images: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
 class Plan:
-    """Everything a training process decides before it writes anything: its settings resolved
-    once (as stylegan2-ada resolves its options into one dict, writes it once and hands it to
-    the loop). config.json is written from ``config`` once, just before the first step."""
+    """Everything a training process decides before it writes anything, without TensorFlow: its
+    settings resolved once (as stylegan2-ada resolves its options into one dict, writes it once
+    and hands it to the loop), its role, its data and where it starts. config.json is written
+    from ``config`` once, just before the first step, when it says something new."""
 
     request: TrainRequest  # what was asked for: the run folder, resume or overwrite, the time budget
     config: RunConfig  # final: the settings, the data source and fingerprint, the dtype, the versions
     layout: RunLayout  # the run folder
-    mnist: Mnist  # the data set: its test set scores --eval-every
-    images: np.ndarray  # what is trained on: uint8 (N, 28, 28)
-    labels: np.ndarray  # each image's digit, or its cluster in a self-conditioned run
-    device: DeviceInfo
-    dist: Distribution  # the strategy and this process's role in it
-    start: CheckpointInfo | None = None  # the checkpoint a resume continues from: its epoch and step
+    chief: bool  # this process writes the run; the other workers of a multi-worker run save to a scratch folder
+    first_epoch: int  # the epoch training starts or continues in: after the last one, there is nothing to train
+    start: ResumePoint | None = None  # the checkpoint a resume continues from
+    data: TrainingSet | None = None  # None when there is nothing to train
 
     @property
-    def chief(self) -> bool:
-        """This process writes the run; the other workers of a multi-worker run save to a scratch folder."""
-        return self.dist.is_chief
+    def has_work(self) -> bool:
+        return self.first_epoch <= self.config.train.epochs
 
 
-def make_plan(request: TrainRequest, reporter: Reporter) -> Plan | TrainResult:
-    """The plan for ``request``, or at once the result of a resume with nothing to train. Bad
-    settings are refused before TensorFlow loads; nothing is written."""
+@dataclass(frozen=True)
+class Placement:
+    """Where the plan runs, which TensorFlow decides: the device and the strategy."""
 
-    writer = distribute.early_role(request.settings.get("strategy", "auto"))
+    device: DeviceInfo
+    dist: Distribution
+
+
+def make_plan(request: TrainRequest, reporter: Reporter) -> Plan:
+    """The plan for ``request``: bad settings are refused, nothing is written, and TensorFlow is
+    not loaded. A resume of a run that has all its epochs is a plan without work."""
+
+    chief = distribute.early_role(request.settings.get("strategy", "auto"))
     layout = RunLayout(request.out)
-    config = plan_config(request, writer)
-    have = max(layout.checkpoint_epochs(), default=0) if request.resume else 0
-    if request.resume and have >= config.train.epochs:  # nothing of the run changes, its config included
-        reporter.message(f"{layout.root} already has {have} epochs ({config.train.epochs} asked for); "
+    asked = plan_config(request, chief)  # the settings, checked: a recipe's, or the run's own on a resume
+    start = checkpoints.resume_point(layout) if request.resume else None
+    first = start.epochs_done + 1 if start else 1
+    if first > asked.train.epochs:  # nothing of the run changes, its config included
+        reporter.message(f"{layout.root} already has {first - 1} epochs ({asked.train.epochs} asked for); "
                          "nothing to train")
-        return TrainResult(layout, layout.load_config())
+        return Plan(request, layout.load_config(), layout, chief, first, start)
+    if request.resume and start is None:
+        reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
 
-    mnist = load_mnist(request.data, config if request.resume else None)  # a resume: the run's own data
-    _check_same_data(config, mnist, request)
-    if config.train.eval_every is not None:  # refused now, not after the first epochs
+    mnist = load_mnist(request.data, asked if request.resume else None)  # a resume: the run's own data
+    _check_same_data(asked, mnist, request)
+    if asked.train.eval_every is not None:  # refused now, not after the first epochs
         mnist.require_test_set("{eval_every} scores samples against it")
     images, labels = mnist.x_train, mnist.y_train
-    if config.train.subset is not None:
-        if config.train.subset > len(images):
-            raise UsageError(f"{{subset}} {config.train.subset} exceeds the {len(images)} training images")
-        images, labels = images[: config.train.subset], labels[: config.train.subset]
-    if config.model.clusters:  # the clusters stand in for the labels, which are never read
-        config, found = clusters.for_run(config, layout, images, request.resume, "clusters" in request.settings,
-                                reporter.message)
-        labels = labels if found is None else found
+    if asked.train.subset is not None:
+        if asked.train.subset > len(images):
+            raise UsageError(f"{{subset}} {asked.train.subset} exceeds the {len(images)} training images")
+        images, labels = images[: asked.train.subset], labels[: asked.train.subset]
+    model = {}
+    if asked.model.clusters:  # the clusters stand in for the labels, which are never read
+        found = clusters.for_run(asked, layout, images, request.resume, "clusters" in request.settings,
+                                 reporter.message)
+        model.update(clusters=found.count, cluster_sizes=found.sizes)
+        labels = labels if found.labels is None else found.labels
+    if not request.resume and "dtype_policy" not in request.settings:
+        model["dtype_policy"] = dtype_policy(bool(request.mixed_precision), _planned_device(request))
+    policy = model.get("dtype_policy", asked.model.dtype_policy)
+    check_cpu_precision(policy, _planned_device(request))
+    config = asked.replace(
+        model=asked.model.replace(**model),
+        train=asked.train.replace(data=_absolute(mnist.source), data_fingerprint=mnist.fingerprint),
+        versions=asked.versions or _versions(),
+    )
+    return Plan(request, config, layout, chief, first, start, TrainingSet(mnist, images, labels))
 
-    device = select_device(request.gpu)
-    dist = distribute.make(config.train.strategy, device.gpus)  # before any tensor: multi-worker needs that
-    if dist.is_chief != writer:
+
+def _planned_device(request: TrainRequest) -> str:
+    """The device the plan is made for: a GPU when one was insisted on; otherwise the CPU, unless
+    TensorFlow finds a GPU (:func:`place` checks that the dtype still fits)."""
+    return "GPU" if request.gpu else "CPU"
+
+
+def place(plan: Plan) -> Placement:
+    """The device and strategy the plan runs on: TensorFlow loads here, and what only it can tell
+    (a GPU, the replicas, this worker's role) is checked against the plan before anything is written."""
+    device = select_device(plan.request.gpu)
+    dist = distribute.make(plan.config.train.strategy, device.gpus)  # before any tensor: multi-worker needs that
+    tcfg = plan.config.train
+    if dist.is_chief != plan.chief:
         raise UsageError("TF_CONFIG names this process a worker, but the run is not multi-worker: "
                          "unset TF_CONFIG or use --strategy multi-worker")
-    if config.train.batch_size % dist.replicas:
+    if tcfg.batch_size % dist.replicas:
         raise UsageError(
-            f"{{batch_size}} {config.train.batch_size} does not split evenly over {dist.replicas} replicas "
+            f"{{batch_size}} {tcfg.batch_size} does not split evenly over {dist.replicas} replicas "
             "(it is the global batch); choose a multiple of the replica count"
         )
-    if config.train.jit_compile and dist.replicas > 1:
+    if tcfg.jit_compile and dist.replicas > 1:
         raise UsageError("{jit_compile} works with one replica only; drop it or use {strategy} default")
-    if not request.resume and "dtype_policy" not in request.settings:
-        policy = dtype_policy(bool(request.mixed_precision), device.device)
-        config = config.replace(model=config.model.replace(dtype_policy=policy))
-    check_cpu_precision(config.model.dtype_policy, device.device)
-    config = config.replace(
-        train=config.train.replace(data=_absolute(mnist.source), data_fingerprint=mnist.fingerprint),
-        versions=config.versions or _versions(),
-    )
-    start = None
-    if request.resume:
-        start = checkpoints.latest_for_resume(layout)
-        if start is None:
-            reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
-    return Plan(request=request, config=config, layout=layout, mnist=mnist, images=images, labels=labels,
-                device=device, dist=dist, start=start)
+    if device.device != _planned_device(plan.request) and plan.config.model.dtype_policy == "mixed_bfloat16" \
+            and not plan.request.resume and "dtype_policy" not in plan.request.settings:
+        raise UsageError("{mixed_precision} chose bfloat16 for the CPU, but TensorFlow found a GPU: add {gpu} "
+                         "to train in float16 on it")
+    return Placement(device, dist)
 
 
 def run_training(request: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
@@ -245,13 +290,15 @@ def run_training(request: TrainRequest, reporter: Reporter | None = None) -> Tra
         lock.acquire()
     try:
         plan = make_plan(request, reporter)
-        if isinstance(plan, TrainResult):
-            return plan
+        if not plan.has_work:
+            return TrainResult(plan.layout, plan.config)
+        placement = place(plan)
         if not plan.chief:  # non-chief workers: everything goes to a scratch folder, removed after
-            with tempfile.TemporaryDirectory(prefix=f"mnistgan-{plan.dist.task.replace(' ', '')}-") as scratch:
+            task = placement.dist.task.replace(" ", "")
+            with tempfile.TemporaryDirectory(prefix=f"mnistgan-{task}-") as scratch:
                 own = RunLayout(Path(scratch))
                 _prepare_output(own)
-                return _train(plan, own, reporter)
+                return _train(plan, placement, own, reporter)
         layout = plan.layout
         _prepare_output(layout)
         if not lock.held:
@@ -261,21 +308,22 @@ def run_training(request: TrainRequest, reporter: Reporter | None = None) -> Tra
         if request.overwrite:
             layout.clear()
             _prepare_output(layout)
-        return _train(plan, layout, reporter)
+        return _train(plan, placement, layout, reporter)
     finally:
         lock.release()
 
 
-def _train(plan: Plan, own: RunLayout, reporter: Reporter) -> TrainResult:
+def _train(plan: Plan, placement: Placement, own: RunLayout, reporter: Reporter) -> TrainResult:
     """Build the state, restore it on a resume, write the config, then run the loop. ``own`` is
     where this process saves checkpoints: the run, or a non-chief worker's scratch folder."""
     from mnistgan.gan import DCGAN
 
     tf = import_tensorflow()
     config, layout, tcfg, minutes = plan.config, plan.layout, plan.config.train, plan.request.minutes
+    data, dist = plan.data, placement.dist
     if tcfg.deterministic:
         tf.config.experimental.enable_op_determinism()
-    gan = DCGAN(config.model, tcfg, plan.dist.strategy)
+    gan = DCGAN(config.model, tcfg, dist.strategy)
     size = checkpoints.state_bytes(gan.trackables())
     _check_free_space(own, size, tcfg.keep + (tcfg.eval_every is not None))  # + the best
     saver = checkpoints.CheckpointSaver(gan.checkpoint, own, tcfg.keep, size)
@@ -284,34 +332,34 @@ def _train(plan: Plan, own: RunLayout, reporter: Reporter) -> TrainResult:
     gan.run_config.assign(config.to_json())  # every checkpoint carries the config it was trained with
     start = int(gan.epoch.numpy()) + 1
     history = read_metrics(layout.metrics, start - 1)
-    outputs = RunOutputs(layout, gan, plan.mnist, reporter, history) if plan.chief else NoOutputs()
+    outputs = RunOutputs(layout, gan, data.mnist, reporter, history) if plan.chief else NoOutputs()
     # Once the checkpoint and the run's records have loaded (a refused resume leaves the run as
     # it was), and before the first step: config.json says what the run now is.
     if plan.chief and not plan.request.resume:
         if config.model.clusters:
-            clusters.save(layout, plan.labels)
+            clusters.save(layout, data.labels)
         config.save(layout.config)
     elif plan.chief and config != layout.load_config():
         config.save(layout.config)  # --epochs raised etc.
 
-    n, bs = len(plan.images), tcfg.batch_size
+    n, bs = len(data.images), tcfg.batch_size
     steps = -(-n // bs)
     reporter.message(
-        f"training on {n} images, {steps} steps of {bs} per epoch, on {plan.device.device}"
+        f"training on {n} images, {steps} steps of {bs} per epoch, on {placement.device.device}"
         f" ({config.model.dtype_policy}{', conditional' if config.model.conditional else ''}),"
         f" epochs {start}-{tcfg.epochs}" + (f", for at most {minutes:g} minutes" if minutes else "")
     )
-    if plan.dist.name != "default":
-        who = "" if plan.chief else f"{plan.dist.task}: "
-        reporter.message(f"{who}{plan.dist.describe()}, {bs // plan.dist.replicas} images per replica per step")
+    if dist.name != "default":
+        who = "" if plan.chief else f"{dist.task}: "
+        reporter.message(f"{who}{dist.describe()}, {bs // dist.replicas} images per replica per step")
 
     checkpointing = Checkpoints(saver, gan, outputs)
     callbacks = [NonFiniteGuard(gan), History(history), Statistics(gan), outputs, checkpointing,
                  Progress(reporter, layout if plan.chief else None, tcfg.epochs, steps)]
     with _stop_requests() as signalled:
-        stop, epoch, step = _loop(gan, gan.place_data(plan.images, plan.labels), n, start, tcfg.epochs,
-                                  callbacks, checkpointing, Stops(signalled, minutes, gan, plan.dist))
-    task = None if plan.chief else plan.dist.task
+        stop, epoch, step = _loop(gan, gan.place_data(data.images, data.labels), n, start, tcfg.epochs,
+                                  callbacks, checkpointing, Stops(signalled, minutes, gan, dist))
+    task = None if plan.chief else dist.task
     if stop is None:
         return TrainResult(layout, config, task)
     where = f"after epoch {epoch - 1}" if step == 0 else f"at step {step}/{steps} of epoch {epoch}"
@@ -500,7 +548,10 @@ def _check_same_data(config: RunConfig, mnist, request: TrainRequest) -> None:
 def _restore(gan, plan: Plan, reporter: Reporter) -> None:
     """Load the state the plan resumes from into ``gan``, its epoch and step counters included."""
 
-    info, config, layout = plan.start, plan.config, plan.layout
+    info, config, layout = checkpoints.read_info(plan.start.prefix), plan.config, plan.layout
+    if info.epoch != plan.start.epochs_done:  # the plan was made from the files' names
+        raise CheckpointError(f"{info.prefix} holds the state after epoch {info.epoch}, not {plan.start.epochs_done} "
+                              "as its name says; it was renamed or copied from another run")
     start_average = gan.average is not None and not info.has_average
     try:
         checkpoints.restore(gan.checkpoint_of(info), info)
