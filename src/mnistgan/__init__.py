@@ -25,6 +25,7 @@ from mnistgan.errors import (
     UsageError,
 )
 from mnistgan.evaluation import Evaluation
+from mnistgan.images import Sheet
 from mnistgan.export import Export, export
 from mnistgan.interpolation import Walk, walk
 from mnistgan.projection import Projection, project
@@ -45,6 +46,7 @@ __all__ = [
     "Reporter",
     "RunConfig",
     "RunError",
+    "Sheet",
     "Table",
     "TrainConfig",
     "TrainingDiverged",

@@ -357,12 +357,12 @@ def sample_command(
     if cluster is not None and cluster != "all" and not (cluster.isdigit() and len(cluster) < 6):
         raise typer.BadParameter(f"a cluster number or 'all', not {cluster!r}", param_hint="'--cluster'")
     generator = mnistgan.load_generator(run, ckpt, ema)  # the weights load when the first image is drawn
-    images, rows, sheet_cols = generator.sample_sheet(
+    sheet = generator.sample_sheet(
         n, seed, digit, truncation, None if cluster in (None, "all") else int(cluster),
         all_digits=all_digits is not None, all_clusters=cluster == "all",
         noise=None if noise is None else mnistgan.load_noise(noise, generator.noise_dim), cols=cols)
-    path = mnistgan.save_images(images, out, scale, rows=rows, cols=sheet_cols)
-    console.info(f"{len(images)} images from {generator.describe()}")
+    path = mnistgan.save_images(sheet.images, out, scale, rows=sheet.rows, cols=sheet.cols)
+    console.info(f"{len(sheet.images)} images from {generator.describe()}")
     console.result(str(path))
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistgan import project, walk as latent_walk
+from mnistgan import interpolation, project
 from mnistgan.api import Run, grid, open_run
 from mnistgan.config import number_list
 from mnistgan.errors import CheckpointError, MnistganError, RunError, UsageError
@@ -174,11 +174,11 @@ class Explorer:
         ``digit``/``cluster``: one of them, or ``"all"`` for a row of ``n`` per digit or cluster."""
         _bounded(n, "images", 1, MAX_IMAGES)
         _bounded(seed, "the seed", 0, 2**32 - 1)
-        images, rows, cols = self.generator(name, ckpt, ema).sample_sheet(
+        sheet = self.generator(name, ckpt, ema).sample_sheet(
             n, seed, None if digit == "all" else digit, truncation, None if cluster == "all" else cluster,
             all_digits=digit == "all", all_clusters=cluster == "all")
         path = self._file("samples.png")
-        grid(images, rows, cols, scale=SCALE).save(path, format="PNG")
+        grid(*sheet, scale=SCALE).save(path, format="PNG")
         return Picture(path, sample_command(self.runs[name].path, ckpt, n, seed, truncation, ema, digit, cluster))
 
     def compare(self, names: list[str], n: int = 16, seed: int = 0, truncation: float = 1.0) -> list[tuple[Path, str]]:
@@ -194,7 +194,7 @@ class Explorer:
         _bounded(len(seed_list), "seeds to walk through", 1, MAX_POINTS)
         _bounded(len(digit_list or []), "digits to walk between", 0, MAX_POINTS)
         _bounded(frames, "frames", 2, MAX_FRAMES)
-        result = latent_walk(self.generator(name, ckpt, ema), seed_list, frames, digits=digit_list,
+        result = interpolation.walk(self.generator(name, ckpt, ema), seed_list, frames, digits=digit_list,
                              truncation=truncation).save(self._file("walk.gif"))
         command = walk_command(self.runs[name].path, ckpt, seed_list, digit_list, frames, truncation, ema)
         return Picture(result.path, command), result.frames

@@ -146,12 +146,11 @@ def _without_bucketize(tf, generator: Generator, truncation: float):
     Discretization computes with TensorFlow's Bucketize, an op ONNX lacks."""
     import numpy as np
 
-    from mnistgan.models import CLUSTER_CHOICE, GENERATOR_BODY
+    from mnistgan.models import CLUSTER_CHOICE
 
     choice = generator.model.get_layer(CLUSTER_CHOICE)
     *statistic, cut = choice.layers  # z -> z[0] / |z|, then the cut at the bounds
     bounds = np.asarray(cut.bin_boundaries, np.float32)  # a constant of the graph, not a captured input
-    body = generator.model.get_layer(GENERATOR_BODY)
 
     def draw(noise, training=False):
         z = noise * truncation if truncation != 1 else noise
@@ -159,8 +158,7 @@ def _without_bucketize(tf, generator: Generator, truncation: float):
         for layer in statistic:
             u = layer(u)
         cluster = tf.reduce_sum(tf.cast(u >= tf.constant(bounds), tf.int32), axis=1)
-        onehot = tf.one_hot(cluster, generator.clusters, dtype=z.dtype)
-        return body(tf.concat([z, onehot], axis=1), training=training)
+        return generator.forward(z, tf.one_hot(cluster, generator.clusters, dtype=z.dtype), training)
 
     return draw
 

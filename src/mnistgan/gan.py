@@ -30,7 +30,7 @@ from mnistgan.models import (
     discriminator_inputs,
     generated_labels,
     global_batch_size,
-    network_inputs,
+    generate,
     recalibrate_batchnorm,
     seed_states,
 )
@@ -193,7 +193,7 @@ class DCGAN:
     # -- one optimisation step (Listing 12) -------------------------------------------------
 
     def _g(self, noise, labels, training: bool):
-        return self.generator(network_inputs(self.model_cfg, noise, labels), training=training)
+        return generate(self.generator, self.model_cfg, noise, labels, training)
 
     def _d(self, images, labels, training: bool):
         out = self.discriminator(discriminator_inputs(self.model_cfg, images, labels), training=training)

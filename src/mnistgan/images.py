@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -90,6 +91,19 @@ def grid_pixels(tiles: np.ndarray, rows: int | None = None, cols: int | None = N
     :func:`grid_shape`) and enlarged ``scale`` times. Every grid mnistgan draws is made here."""
     rows, cols = grid_shape(len(tiles), rows, cols)
     return upscale(make_grid(tiles, rows, cols), scale)
+
+
+class Sheet(NamedTuple):
+    """Images and the grid they are laid out in: ``rows`` and ``cols`` as :func:`grid_shape`
+    takes them (None: as few as the images need, or as square as they allow)."""
+
+    images: np.ndarray  # uint8 (N, 28, 28)
+    rows: int | None = None
+    cols: int | None = None
+
+    def pixels(self, scale: int = 1) -> np.ndarray:
+        """The grid as one uint8 picture, enlarged ``scale`` times."""
+        return grid_pixels(self.images, self.rows, self.cols, scale)
 
 
 def save_grid_png(tiles: np.ndarray, path: Path, rows: int, cols: int, scale: int = 1) -> Path:

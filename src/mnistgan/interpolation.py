@@ -93,8 +93,7 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
             keys = [generator.noise(1, s, truncation)[0] for s in seeds]
         zs = _path(keys, frames, slerp)
         if generator.conditional:  # each frame: digits 0-9 in a row, drawn from the same noise
-            tiles = generator.images(np.repeat(zs, 10, axis=0), np.tile(np.arange(10), len(zs))).reshape(
-                len(zs), 10, 28, 28)
+            tiles = generator.digit_rows(zs).reshape(10, len(zs), 28, 28).transpose(1, 0, 2, 3)
         else:
             tiles = generator.images(zs)[:, None]
         what = ("the given noise" if points is not None else "seeds") + (

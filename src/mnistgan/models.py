@@ -200,10 +200,20 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
     return keras.Model([image, label], logit, name="discriminator")
 
 
-def network_inputs(cfg: ModelConfig, x, digits):
-    """What the generator takes: noise ``x``, and for a conditional model the digits too (a
-    self-conditioned generator picks its cluster from the noise)."""
-    return [x, digits] if cfg.conditional else x
+def generate(generator: keras.Model, cfg: ModelConfig, noise, labels=None, training: bool = False):
+    """The generator's forward pass, the one every path that draws takes (training, samples,
+    grids, scores, walks, projection, export): noise (N, noise_dim) -> images (N, 28, 28, 1) in
+    [-1, 1], as a tensor (differentiable in the noise).
+
+    ``labels``: for a conditional generator, each image's digit (N,). Or, for any generator with
+    a label input, label vectors (N, classes): one-hot rows or blends of them, fed with the noise
+    to the layers after the one-hot step (a walk from digit to digit). A self-conditioned
+    generator given no vectors picks each image's cluster from its noise.
+    """
+    if labels is not None and len(labels.shape) == 2:  # label vectors
+        body = generator.get_layer(GENERATOR_BODY)
+        return body(keras.ops.concatenate([noise, labels], axis=1), training=training)
+    return generator([noise, labels] if cfg.conditional else noise, training=training)
 
 
 def discriminator_inputs(cfg: ModelConfig, images, labels):

@@ -16,7 +16,7 @@ from mnistgan.backend import import_tensorflow
 from mnistgan.config import RunConfig
 from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, read_rows, write_metrics, write_rows
 from mnistgan.evaluation import classifier_scores
-from mnistgan.images import grid_pixels, save_png
+from mnistgan.images import Sheet, save_png
 from mnistgan.plots import save_loss_curves
 from mnistgan.runs import RunLayout
 from mnistgan.sampling import Generator
@@ -79,10 +79,10 @@ class RunOutputs(Callback):
 
         noise = self.gan.fixed_noise.numpy()
         if self.generator.conditional:  # row d: digit d, every row from the same noise
-            images, rows, cols = self.generator.digit_rows(noise), 10, len(noise)
+            sheet = Sheet(self.generator.digit_rows(noise), 10, len(noise))
         else:  # as square as the count allows
-            images, rows, cols = self.generator.images(noise), None, None
-        pixels = grid_pixels(images, rows, cols, self.tcfg.image_scale)
+            sheet = Sheet(self.generator.images(noise))
+        pixels = sheet.pixels(self.tcfg.image_scale)
         save_png(pixels, path)
         return pixels
 

@@ -162,8 +162,6 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
     ``target``: a greyscale array (H, W) or an image file, made MNIST-like as ``mnistgan project``
     makes a file (an MNIST image stays as it is). ``record``: keep the winning start's images during the search (``frames``).
     """
-    from mnistgan.models import network_inputs
-
     if steps < 1:
         raise UsageError("{steps} must be at least 1")
     if starts < 1:
@@ -188,12 +186,12 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
     goal = tf.constant((target.astype(np.float32) - 127.5) / 127.5)[None, :, :, None]
     labels = tf.constant(digits)
     optimizer = keras.optimizers.Adam(LEARNING_RATE)
-    model, config = generator.model, generator.config.model
+    generator.load()
 
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            drawn = model(network_inputs(config, noise, labels), training=False)
+            drawn = generator.forward(noise, labels)
             error = tf.reduce_mean(tf.square(drawn - goal), axis=[1, 2, 3])  # per start
             loss = tf.reduce_sum(error) + PRIOR_WEIGHT * tf.reduce_sum(tf.reduce_mean(tf.square(noise), axis=1))
         optimizer.apply_gradients([(tape.gradient(loss, noise), noise)])
@@ -205,7 +203,7 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
         error, drawn = step()
         if record and (i % every == 0):
             snapshots.append(drawn.numpy())
-    final = to_uint8(model(network_inputs(config, noise, labels), training=False).numpy())
+    final = to_uint8(generator.forward(noise, labels).numpy())
     rms = np.sqrt(((final.astype(np.float64) - target) ** 2).mean(axis=(1, 2)))
     best = int(np.argmin(rms))
     frames = None

@@ -17,7 +17,7 @@ from mnistgan.data import saved_source
 from mnistgan.errors import UsageError
 from mnistgan.evaluation import score_images
 from mnistgan.files import atomic_path, check_output_file
-from mnistgan.images import grid_shape, save_grid_png, to_uint8
+from mnistgan.images import Sheet, grid_shape, save_grid_png, to_uint8
 from mnistgan.runs import RunLayout, check_choice, names_a_path
 
 if TYPE_CHECKING:
@@ -164,6 +164,8 @@ class Generator:
         normal noise, the truncation trick of StyleGAN (w = mean + psi (w - mean)) applied to
         the generator's input. Cleaner, more typical digits, less variety; 1 = none.
         """
+        if n < 1:
+            raise UsageError(f"{{n}} must be at least 1, not {n}")
         return self.truncated(seeds.sample_noise(seed, n, self.noise_dim), truncation)
 
     @staticmethod
@@ -174,27 +176,27 @@ class Generator:
     def images(self, noise: np.ndarray, digits: np.ndarray | int | None = None) -> np.ndarray:
         """The images for the given noise (N, noise_dim), and for a conditional generator the
         digit of each (N,) or one digit for all."""
-        from mnistgan.models import network_inputs
-
         noise = np.asarray(noise, np.float32)
         if noise.ndim != 2 or noise.shape[1] != self.noise_dim:
             raise UsageError(f"noise must have shape (N, {self.noise_dim}), not {noise.shape}")
         digits = self._digits(digits, len(noise), "{digits}")
-        parts = [
-            self.model(network_inputs(self.config.model, noise[i : i + BATCH], digits[i : i + BATCH]),
-                       training=False).numpy()  # BatchNorm uses the re-estimated statistics
-            for i in range(0, len(noise), BATCH)
-        ]
+        parts = [self.forward(noise[i : i + BATCH], digits[i : i + BATCH]).numpy()
+                 for i in range(0, len(noise), BATCH)]
         return to_uint8(np.concatenate(parts)) if parts else np.zeros((0, 28, 28), np.uint8)
 
     def blended(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Conditional generators: the images for noise (N, noise_dim) and label vectors (N, 10),
         one-hot digits or blends of them (a walk from digit to digit)."""
-        from mnistgan.models import GENERATOR_BODY
-
         self.require_conditional("a blend of digits")
-        body = self.model.get_layer(GENERATOR_BODY)  # the layers after the one-hot step
-        return to_uint8(body(np.concatenate([noise, labels], axis=1), training=False).numpy())
+        return to_uint8(self.forward(np.asarray(noise, np.float32), np.asarray(labels)).numpy())
+
+    def forward(self, noise, labels=None, training: bool = False):
+        """The Keras model's output for ``noise`` and ``labels`` (see models.generate): a tensor
+        in [-1, 1], (N, 28, 28, 1), differentiable in the noise. BatchNorm uses the re-estimated
+        statistics unless ``training``."""
+        from mnistgan.models import generate
+
+        return generate(self.model, self.config.model, noise, labels, training)
 
     def _digits(self, digits, n: int, name: str) -> np.ndarray:
         if digits is None:
@@ -216,8 +218,6 @@ class Generator:
         ``truncation``: see :meth:`noise`. ``noise``: draw from these vectors (N, noise_dim) or
         (noise_dim,) instead of the noise of ``seed`` (``n`` does not apply; truncation does).
         """
-        if noise is None and n < 1:
-            raise UsageError("{n} must be at least 1")
         if noise is not None:
             noise = np.asarray(noise, np.float32).reshape(-1, np.shape(noise)[-1])
             if noise.shape[1] != self.noise_dim or not len(noise):
@@ -235,11 +235,10 @@ class Generator:
 
     def sample_sheet(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0,
                      cluster: int | None = None, all_digits: bool = False, all_clusters: bool = False,
-                     noise: np.ndarray | None = None, cols: int | None = None
-                     ) -> tuple[np.ndarray, int | None, int | None]:
-        """What ``mnistgan sample`` draws, and the grid it lays the images out in: (images, rows,
-        cols), rows and cols None for as square as the images allow. ``all_digits``/``all_clusters``:
-        a row of ``n`` per digit or cluster; otherwise :meth:`sample`, ``cols`` images a row."""
+                     noise: np.ndarray | None = None, cols: int | None = None) -> Sheet:
+        """What ``mnistgan sample`` draws, laid out as it saves it: ``all_digits``/``all_clusters``,
+        a row of ``n`` per digit or cluster; otherwise :meth:`sample`, ``cols`` images a row (or
+        as square as the images allow)."""
         if cols is not None and (all_digits or all_clusters):
             raise UsageError("{cols} does not apply to a grid with a row per digit or cluster")
         if cols is not None and cols < 1:
@@ -251,16 +250,14 @@ class Generator:
         if noise is not None and (all_digits or all_clusters):
             raise UsageError("{noise} cannot be combined with a grid of every digit or cluster")
         if all_digits:
-            return self.sample_all_digits(n, seed, truncation), seeds.NUM_CLASSES, n
+            return Sheet(self.sample_all_digits(n, seed, truncation), seeds.NUM_CLASSES, n)
         if all_clusters:
-            return self.sample_all_clusters(n, seed, truncation), self.clusters, n
-        return self.sample(n, seed, digit, truncation, cluster, noise), None, cols
+            return Sheet(self.sample_all_clusters(n, seed, truncation), self.clusters, n)
+        return Sheet(self.sample(n, seed, digit, truncation, cluster, noise), None, cols)
 
     def sample_all_clusters(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Self-conditioned generators: every cluster from the same ``n`` noise vectors, (K * n)
         images, cluster-major (reshape to (K, n, 28, 28) for one row per cluster)."""
-        if n < 1:
-            raise UsageError("{n} must be at least 1")
         self.check_cluster(None)
         noise = self.noise(n, seed, truncation)
         return self.images(np.concatenate([self.in_cluster(noise, c) for c in range(self.clusters)]))
@@ -268,14 +265,12 @@ class Generator:
     def sample_all_digits(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Conditional generators: every digit from the same ``n`` noise vectors, (10 * n) images,
         digit-major (reshape to (10, n, 28, 28) for one row per digit)."""
-        if n < 1:
-            raise UsageError("{n} must be at least 1")
         self.require_conditional("{all_digits}")
         return self.digit_rows(self.noise(n, seed, truncation))
 
     def digit_rows(self, noise: np.ndarray) -> np.ndarray:
         """Conditional generators: every digit from the same noise vectors (N, noise_dim),
-        (10 * N) images, digit-major (the training grids' rows)."""
+        (10 * N) images, digit-major (the training grids' rows; a walk's frames, transposed)."""
         digits = np.repeat(np.arange(seeds.NUM_CLASSES, dtype=np.int32), len(noise))
         return self.images(np.tile(noise, (seeds.NUM_CLASSES, 1)), digits)
 
