@@ -10,7 +10,7 @@ import mnistgan
 PACKAGE = Path(mnistgan.__file__).parent
 FLOORS = [  # lowest first
     {"version", "errors", "files", "config", "runs", "epochlog", "seeds", "images", "lock", "plots"},
-    {"backend", "data", "models", "gan", "checkpoints", "distribute", "classifier", "clusters", "metrics"},
+    {"backend", "data", "imagefolder", "models", "gan", "checkpoints", "distribute", "classifier", "clusters", "metrics"},
     {"training", "monitoring", "sampling", "interpolation", "projection", "export", "evaluation",
      "animation", "console"},
     {"api", "__init__"},

@@ -53,11 +53,11 @@ def test_preview_default_path_is_out_folder(runner, npz):  # in the test's own e
 
 
 def test_preview_bad_inputs_one_line_and_nothing_written(runner, tmp_path):
-    bad = write_npz(tmp_path / "bad.npz", y_train=np.full(240, 12, np.uint8))
+    bad = write_npz(tmp_path / "bad.npz", y_train=np.full(240, 100, np.uint8))
     before = snapshot(tmp_path)
     cases = [
         (["--data", str(tmp_path / "nope.npz")], 2, "does not exist"),
-        (["--data", str(bad)], 1, "outside 0-9"),
+        (["--data", str(bad)], 1, "outside 0-99"),
         (["--data", str(bad), "--scale", "0"], 2, "--scale"),
         (["--data", str(bad), "--out", str(tmp_path / "no" / "p.png")], 2, "does not exist"),
     ]

@@ -385,6 +385,7 @@ OUT_OF_RANGE = {
     "--recipe": ("slow", "must be one of report, fast"),
     "--strategy": ("horovod", "must be one of auto, default, mirrored, multi-worker"),
     "--cluster-features": ("hog", "must be one of pixels, pca"),
+    "--test-fraction": ("1", "must be at least 0 and below 1"),
 }
 
 

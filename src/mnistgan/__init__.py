@@ -11,7 +11,7 @@ Importing mnistgan does not import TensorFlow; the functions that need it do.
 
 from mnistgan.version import __version__
 from mnistgan.animation import Animation, animate
-from mnistgan.api import Run, Table, evaluate, grid, open_run, preview_dataset, train
+from mnistgan.api import Run, Table, evaluate, grid, open_run, preview_dataset, preview_sheet, train
 from mnistgan.config import ModelConfig, RunConfig, TrainConfig
 from mnistgan.data import Mnist, load_mnist, preview_images
 from mnistgan.epochlog import Reporter
@@ -64,6 +64,7 @@ __all__ = [
     "open_run",
     "preview_dataset",
     "preview_images",
+    "preview_sheet",
     "project",
     "save_images",
     "train",

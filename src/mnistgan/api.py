@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from mnistgan.config import RunConfig
+from mnistgan.config import FOLDER_SETTINGS, RunConfig, TrainConfig
 from mnistgan.console import TrainingReporter
-from mnistgan.data import PER_DIGIT, preview_images
+from mnistgan.data import preview_sheet as data_sheet
 from mnistgan.epochlog import METRIC_FIELDS, Reporter, read_rows
-from mnistgan.errors import RunError
+from mnistgan.errors import RunError, UsageError
 from mnistgan.evaluation import load_samples, score_images
-from mnistgan.images import grid_pixels
+from mnistgan.images import Sheet, grid_pixels
+from mnistgan.imagefolder import Conversion
 from mnistgan.monitoring import BEST_FIELD, CONDITIONAL_FIELDS, EVAL_FIELDS, kept_best
 from mnistgan.runs import RunLayout
 from mnistgan.sampling import load_generator
@@ -179,25 +180,46 @@ def grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, s
     return Image.fromarray(grid_pixels(np.asarray(images), rows, cols, scale))
 
 
-def preview_dataset(data: Path | str | None = None, scale: int = 1):
-    """The report's 10x20 grid of training images (row d: the first 20 of digit d) as a PIL image;
-    :func:`preview_images` gives the images themselves."""
+def preview_dataset(data: Path | str | None = None, scale: int = 1, **folder_settings: Any):
+    """The report's 10x20 grid of training images (row d: the first 20 of digit d; a row per
+    class for other data) as a PIL image; :func:`preview_sheet` gives the images and the grid.
+    ``folder_settings``: how a folder of images is read (``invert``, ``center``, ``test_fraction``,
+    ``skip_unreadable``, as for :func:`train`)."""
 
-    return grid(preview_images(None if data is None else Path(data)), 10, PER_DIGIT, scale)
+    return grid(*preview_sheet(data, **folder_settings), scale=scale)
+
+
+def preview_sheet(data: Path | str | None = None, **folder_settings: Any) -> Sheet:
+    """The preview's images and its grid (rows, cols): see :func:`preview_dataset`."""
+    return data_sheet(None if data is None else Path(data), conversion(folder_settings))
+
+
+def conversion(folder_settings: dict[str, Any]) -> Conversion:
+    """How a folder of images is read, from the settings of that name (None: not given); checked as train checks them."""
+    unknown = set(folder_settings) - set(FOLDER_SETTINGS)
+    if unknown:
+        raise UsageError(f"unknown setting {', '.join(sorted(unknown))} (a folder of images takes "
+                         f"{', '.join(FOLDER_SETTINGS)})")
+    try:
+        checked = TrainConfig.create({k: v for k, v in folder_settings.items() if v is not None})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return Conversion(**checked.folder_settings)
 
 
 def evaluate(images: np.ndarray | Path | str, data: Path | str | None = None, digits: np.ndarray | None = None,
              retrain: bool = False, progress: Callable[[int, int], None] | None = None,
-             notify: Callable[[str], None] | None = None):
+             notify: Callable[[str], None] | None = None, **folder_settings: Any):
     """Score images against MNIST: the numbers ``mnistgan evaluate --json`` prints, as an
     :class:`~mnistgan.evaluation.Evaluation`. ``images``: uint8 (N, 28, 28), or a file of them
     (a .npy of uint8 or of floats in [-1, 1], or a folder of 28x28 PNGs). ``digits``: the digit
     each image was asked to be, for a conditional generator's samples (``Generator.evaluate``
     scores a generator). The classifier is trained on first use and cached (``progress`` and
-    ``notify`` hear about that)."""
+    ``notify`` hear about that). ``folder_settings``: how a folder of images given as ``data``
+    is read (``invert``, ``center``, ...: as for :func:`train`)."""
 
     source = "images"
     if isinstance(images, (str, Path)):
         source, images = str(images), load_samples(Path(images))
     return score_images(images, None if data is None else Path(data), digits, source=source, retrain=retrain,
-                        progress=progress, notify=notify)
+                        progress=progress, notify=notify, conversion=conversion(folder_settings))

@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from mnistgan.backend import import_tensorflow
+from mnistgan import files
 from mnistgan.data import Mnist
 from mnistgan.errors import MnistganError
 from mnistgan.metrics import feature_stats
-from mnistgan.seeds import classifier_order
+from mnistgan.seeds import NUM_CLASSES, classifier_order
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -37,11 +38,10 @@ MIN_ACCURACY = 0.99
 
 def cache_root() -> Path:
     """The folder of all cached classifiers of this version."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mnistgan" / f"classifier-v{VERSION}"
+    return files.cache_root() / f"classifier-v{VERSION}"
 
 
-def build_classifier(seed: int = 0) -> keras.Model:
+def build_classifier(seed: int = 0, classes: int = NUM_CLASSES) -> keras.Model:
     init = keras.initializers.GlorotUniform
     inputs = keras.Input((28, 28, 1))
     x = keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(seed))(inputs)  # 26x26x32
@@ -51,7 +51,7 @@ def build_classifier(seed: int = 0) -> keras.Model:
     x = keras.layers.Flatten()(x)
     features = keras.layers.Dense(128, activation="relu", name="features", kernel_initializer=init(seed + 3))(x)
     x = keras.layers.Dropout(0.5, seed=seed + 4)(features)
-    logits = keras.layers.Dense(10, kernel_initializer=init(seed + 5))(x)
+    logits = keras.layers.Dense(classes, kernel_initializer=init(seed + 5))(x)
     return keras.Model(inputs, [features, logits], name="mnist_classifier")
 
 
@@ -68,7 +68,7 @@ class Classifier:
     path: Path
 
     def features_and_probs(self, images: np.ndarray, batch: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 128) features and (N, 10) class probabilities for uint8 images (N, 28, 28)."""
+        """(N, 128) features and (N, K) class probabilities for uint8 images (N, 28, 28)."""
         feats, probs = [], []
         for i in range(0, len(images), batch):
             f, logits = self._predict(tf.constant(_scaled(images[i : i + batch])))
@@ -84,7 +84,7 @@ class Classifier:
 
 
 def _train(mnist: Mnist, progress: Callable[[int, int], None]) -> tuple[keras.Model, float]:
-    model = build_classifier()
+    model = build_classifier(classes=mnist.classes)
     x, y = mnist.x_train, mnist.y_train.astype(np.int32)
     steps = -(-len(x) // BATCH)
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay([(EPOCHS - 1) * steps], [1e-3, 1e-4])
@@ -123,13 +123,14 @@ def load_or_train(
     """The cached classifier of this data set, or a newly trained one (on first use or with ``retrain``)."""
 
     mnist = load_data()
+    mnist.require_labels("the evaluation classifier is trained on them")
     mnist.require_test_set("evaluation scores samples against it")
     root = cache_root() / mnist.fingerprint
     meta_path = root / "meta.json"
     if not retrain and meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text())
-            model = build_classifier()
+            model = build_classifier(classes=mnist.classes)
             tf.train.Checkpoint(model=model).read(str(root / "weights")).assert_existing_objects_matched()
             with np.load(root / "reference.npz", allow_pickle=False) as ref:
                 mean, cov = ref["mean"], ref["cov"]

@@ -22,14 +22,14 @@ from typer.core import TyperGroup
 
 import mnistgan
 from mnistgan import console
-from mnistgan.config import (RECIPES, ModelConfig, Positive, TrainConfig, annotation, choices, number_list, options,
-                             problem, python_type)
-from mnistgan.data import PER_DIGIT
+from mnistgan.config import (FOLDER_SETTINGS, RECIPES, ModelConfig, Positive, TrainConfig, annotation, choices,
+                             number_list, options, problem, python_type)
 from mnistgan.errors import MnistganError
 from mnistgan.explorer import explore
 from mnistgan.files import check_output_file
 from mnistgan.projection import check_png_path, noise_path
 from mnistgan.sampling import check_sample_output, truncation_problem
+from mnistgan.seeds import MAX_CLASSES
 from mnistgan.version import __version__
 
 
@@ -180,13 +180,14 @@ def _default_text(name: str, default) -> str:
     return f" Default: {'none' if default is None else show(default)}" + "".join(f"; {o}" for o in others) + "."
 
 
-def config_parameters() -> list[inspect.Parameter]:
-    """A keyword parameter, None by default, for each config field a user may set (config.py)."""
+def config_parameters(only: tuple[str, ...] | None = None) -> list[inspect.Parameter]:
+    """A keyword parameter, None by default, for each config field a user may set (config.py),
+    or for those named in ``only``."""
 
     params = []
     for cls in (ModelConfig, TrainConfig):
         for name, opt, default in options(cls):
-            if not opt.cli:
+            if not opt.cli or (only is not None and name not in only):
                 continue
             kind, listed = python_type(annotation(cls, name)), choices(annotation(cls, name))
             flag = "--" + (opt.flag or name.replace("_", "-"))
@@ -203,11 +204,14 @@ def config_parameters() -> list[inspect.Parameter]:
     return params
 
 
-def with_config_options(command):
-    """Replace ``command``'s ``**settings`` by one option per config field (see config.py)."""
+def with_config_options(command=None, *, only: tuple[str, ...] | None = None):
+    """Replace ``command``'s ``**settings`` by one option per config field (see config.py), or
+    per field named in ``only``."""
+    if command is None:
+        return functools.partial(with_config_options, only=only)
     signature = inspect.signature(command, eval_str=True)
     own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    command.__signature__ = signature.replace(parameters=[*own, *config_parameters()])
+    command.__signature__ = signature.replace(parameters=[*own, *config_parameters(only)])
     return command
 
 
@@ -248,20 +252,24 @@ def _images_out(default: Path | None) -> typing.Callable:
 
 
 @app.command("preview-dataset")
+@with_config_options(only=FOLDER_SETTINGS)
 def preview_dataset_command(
     out: Annotated[Path, typer.Option("--out", help="PNG to write.", callback=_images_out(DEFAULT_PREVIEW))
                    ] = DEFAULT_PREVIEW,
     data: DataOpt = None,
     scale: ScaleOpt = 1,
+    **folder_settings: typing.Any,
 ) -> None:
-    """Save the report's 10x20 grid: row d shows the first 20 training images of digit d.
+    """Save the report's 10x20 grid: row d shows the first 20 training images of digit d (a row
+    per class for other data; data without labels: its first 200 images).
 
     \b
     Example:
       mnistgan preview-dataset --data mnist.npz --scale 2
+      mnistgan preview-dataset --data my_images/ --invert --center
     """
-    images = mnistgan.preview_images(data)  # the default out/ is created only once MNIST has loaded
-    console.result(str(mnistgan.save_images(images, out, scale, rows=10, cols=PER_DIGIT,
+    sheet = mnistgan.preview_sheet(data, **folder_settings)  # the default out/ is created once the data has loaded
+    console.result(str(mnistgan.save_images(sheet.images, out, scale, rows=sheet.rows, cols=sheet.cols,
                                             make_folder=out == DEFAULT_PREVIEW)))
 
 
@@ -319,12 +327,12 @@ def sample_command(
                                       "uint8 (n, 28, 28) array.")] = Path("samples.png"),
     scale: ScaleOpt = 2,
     digit: Annotated[
-        Optional[int], typer.Option("--digit", min=0, max=9, help="Conditional runs: draw this digit only.",
-                                    show_default=False)
+        Optional[int], typer.Option("--digit", "--class", min=0, max=MAX_CLASSES - 1, show_default=False,
+                                    help="Conditional runs: draw this digit (on other data: class) only.")
     ] = None,
     all_digits: Annotated[
-        Optional[str], typer.Option("--digits", help="Conditional runs: 'all' draws a 10-row grid, "
-                                    "-n of each digit (row d is digit d).", show_default=False)
+        Optional[str], typer.Option("--digits", "--classes", help="Conditional runs: 'all' draws a grid with a "
+                                    "row per digit (class), -n of each (row d is digit d).", show_default=False)
     ] = None,
     ema: EmaOpt = None,
     truncation: TruncationOpt = 1.0,
@@ -392,8 +400,9 @@ def interpolate_command(
     ckpt: CkptOpt = "latest",
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated noise seeds to walk through.")] = "0,1,2,3",
     digits: Annotated[
-        Optional[str], typer.Option("--digits", help="Conditional runs: walk between these digits "
-                                    "(e.g. 3,8) with the noise of the first seed held fixed.", show_default=False)
+        Optional[str], typer.Option("--digits", "--classes", help="Conditional runs: walk between these digits "
+                                    "(classes; e.g. 3,8) with the noise of the first seed held fixed.",
+                                    show_default=False)
     ] = None,
     frames: Annotated[int, typer.Option(min=2, max=500, help="Frames from one seed (or digit) to the next.")] = 24,
     fps: Annotated[float, typer.Option(min=0.1, max=100.0, help="Frames per second.")] = 12.0,
@@ -424,7 +433,7 @@ def interpolate_command(
         raise typer.BadParameter("walks between noise vectors; it cannot be combined with --digits",
                                  param_hint="'--from'")
     seed_list = number_list(seeds, "seeds", 0, 2**32 - 1)
-    digit_list = None if digits is None else number_list(digits, "digits", 0, 9)
+    digit_list = None if digits is None else number_list(digits, "digits", 0, MAX_CLASSES - 1)
     generator = mnistgan.load_generator(run, ckpt, ema)
     points = None if start is None else [mnistgan.load_noise(p, generator.noise_dim) for p in (start, end)]
     walk = mnistgan.walk(generator, seed_list, frames, digit_list, scale, truncation, points).save(out, fps)
@@ -474,6 +483,8 @@ def evaluate_command(
         else:
             result = mnistgan.load_generator(run, ckpt, ema).evaluate(
                 n, seed, data, retrain=retrain, truncation=truncation, progress=bar.update, notify=console.info)
+    if result.unscored:
+        console.info(result.unscored)
     if as_json:
         console.result(json.dumps(result.to_dict(), indent=2))
     else:
@@ -489,8 +500,9 @@ def project_command(
     test_index: Annotated[Optional[int], typer.Option("--test-index", min=0, help="Project MNIST test image N "
                           "instead of a file.", show_default=False)] = None,
     data: RunDataOpt = None,
-    digit: Annotated[Optional[int], typer.Option("--digit", min=0, max=9, help="Conditional runs: search this "
-                     "digit only. Default: every digit; the closest wins.", show_default=False)] = None,
+    digit: Annotated[Optional[int], typer.Option("--digit", "--class", min=0, max=MAX_CLASSES - 1,
+                     help="Conditional runs: search this digit (class) only. Default: every one; the closest wins.",
+                     show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", callback=_output(check_png_path), help="Side-by-side PNG (target, "
                    "projection); the noise is saved beside it as .npy.")] = Path("projection.png"),
     gif: Annotated[Optional[Path], typer.Option("--gif", callback=_output(check_output_file),

@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
     ValidationError, model_validator
 
 from mnistgan.errors import RunError, UsageError
+from mnistgan.seeds import MAX_CLASSES
 from mnistgan.files import write_text_atomic
 
 FORMAT_VERSION = 1
@@ -31,6 +32,7 @@ STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # tf.distribute st
 REPORT, FAST = "report", "fast"
 CLUSTER_FEATURES = ("pixels", "pca")  # clusters.FEATURES, without importing scikit-learn here
 FAST_CLUSTERS = 100  # the fast recipe's clusters for unconditional runs (docs/lab.md's screens)
+FOLDER_SETTINGS = ("invert", "center", "test_fraction", "skip_unreadable")  # imagefolder.Conversion's fields
 FAST_LR_DROP_AFTER = 640_000  # the fast recipe's learning rates fall to a tenth after these images
 
 # The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
@@ -206,6 +208,12 @@ class ModelConfig(_Section):
         "is read) an image belongs to, and the generator picks the cluster from its noise, so the run samples "
         "like an unconditional one. 0: none. The fast recipe's value is for unconditional runs, fewer on a small "
         "training set (at least 10 images each).")] = 0
+    # The classes of the data a conditional run draws, found when the run starts (mnistgan <= 0.4
+    # knew MNIST's ten digits only): how many, and their names (none: they are numbered).
+    num_classes: Annotated[int, Field(ge=2, le=MAX_CLASSES), Option(
+        "Classes of the data a conditional run draws.", cli=False)] = 10
+    class_names: Annotated[tuple[str, ...], Field(strict=False),
+                           Option("Names of the data's classes.", cli=False)] = ()
     # Training images per cluster, found when the run starts: the generator picks the clusters in
     # these proportions (clusters.py). config.json holds a list.
     cluster_sizes: Annotated[tuple[StrictInt, ...], Field(strict=False),
@@ -224,8 +232,13 @@ class ModelConfig(_Section):
 
     @property
     def classes(self) -> int:
-        """How many values the networks' label input takes: 10 digits, K clusters, or 0 (none)."""
-        return 10 if self.conditional else self.clusters
+        """How many values the networks' label input takes: the data's classes (MNIST's 10
+        digits), K clusters, or 0 (none)."""
+        return self.num_classes if self.conditional else self.clusters
+
+    def class_name(self, label: int) -> str:
+        """A conditional run's class ``label`` by name: its data's name for it, else the number."""
+        return self.class_names[label] if label < len(self.class_names) else str(label)
 
 
 class TrainConfig(_Section):
@@ -276,11 +289,27 @@ class TrainConfig(_Section):
     cluster_features: Annotated[Literal[CLUSTER_FEATURES], Option(
         "What k-means clusters for --clusters: the images' pixels, or their first 50 principal "
         "components (pca).")] = "pixels"
-    data: Annotated[str | None, Option("Where MNIST came from (a path, or keras.datasets.mnist).", cli=False,
+    # How a folder of images becomes the data (imagefolder.py); part of the data's identity.
+    invert: Annotated[bool, Option(
+        "Folders of images: dark ink on light paper, inverted to MNIST's light ink on a dark background.")] = False
+    center: Annotated[bool, Option(
+        "Folders of images: each picture moved so that its centre of mass is its centre, as MNIST's digits are.")] = False
+    test_fraction: Annotated[UnitInterval, Option(
+        "Folders of images: the share of each class held out as the test set (the same images every "
+        "time). 0: none.")] = 0.1
+    skip_unreadable: Annotated[bool, Option(
+        "Folders of images: skip the files named like images that cannot be decoded, saying how many "
+        "(without it they are refused).")] = False
+    data: Annotated[str | None, Option("Where the data came from (a path, or keras.datasets.mnist).", cli=False,
                                        resumable=True)] = None
     data_fingerprint: Annotated[str | None, Option(
         "A hash of the data's content (Mnist.fingerprint): a resume on other data is refused unless asked for.",
         cli=False, resumable=True)] = None
+
+    @property
+    def folder_settings(self) -> dict[str, Any]:
+        """The settings that say how a folder of images becomes the data (imagefolder.Conversion's fields)."""
+        return {name: getattr(self, name) for name in FOLDER_SETTINGS}
 
     @property
     def discriminator_learning_rate(self) -> float:

@@ -170,25 +170,30 @@ def evaluation_table(ev) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("meaning")
-    table.add_row("fid", f"{ev.fid:.3f}", "Frechet distance to MNIST test features; lower is better")
-    table.add_row("inception_score", f"{ev.inception_score:.3f}", "1 to 10; higher is better")
-    table.add_row("coverage", f"{ev.coverage:.3f}", "balance over the ten digits; 1 = even")
+    if ev.unscored:
+        table.add_row("memorization_ratio", f"{ev.memorization_ratio:.3f}",
+                      "nearest-training-image distance vs real test images; << 1 = copying")
+        out.print(table)
+        return
+    table.add_row("fid", f"{ev.fid:.3f}", "Frechet distance to the test images' features; lower is better")
+    table.add_row("inception_score", f"{ev.inception_score:.3f}", f"1 to {len(ev.classes)}; higher is better")
+    table.add_row("coverage", f"{ev.coverage:.3f}", "balance over the classes (MNIST: the ten digits); 1 = even")
     table.add_row("confident", f"{ev.confident:.1%}", "samples classified with >= 90% probability")
     table.add_row("memorization_ratio", f"{ev.memorization_ratio:.3f}",
                   "nearest-training-image distance vs real test images; << 1 = copying")
-    table.add_row("classifier_accuracy", f"{ev.classifier_accuracy:.2%}", "the judge's MNIST test accuracy")
+    table.add_row("classifier_accuracy", f"{ev.classifier_accuracy:.2%}", "the judge's accuracy on the test images")
     if ev.conditional_accuracy is not None:
         table.add_row("conditional_accuracy", f"{ev.conditional_accuracy:.1%}",
-                      "samples classified as the digit asked for (chance: 10%)")
+                      f"samples classified as the class asked for (chance: {1 / len(ev.classes):.0%})")
     out.print(table)
-    digits = Table(title="classes: share of samples classified as each digit", title_justify="left")
+    digits = Table(title="classes: share of samples classified as each class (digit)", title_justify="left")
     for d in range(len(ev.classes)):
         digits.add_column(str(d), justify="right")
     digits.add_row(*(f"{s:.0%}" for s in ev.classes))
     if ev.digit_accuracy is not None:
         digits.add_row(*(f"{s:.0%}" for s in ev.digit_accuracy))
-        digits.caption = "second row: accuracy for each requested digit"
+        digits.caption = "second row: accuracy for each class asked for"
     if ev.digit_diversity is not None:
         digits.add_row(*(f"{s:.2f}" for s in ev.digit_diversity))
-        digits.caption += "; third row: variety within each digit vs MNIST's (1 = as varied, 0 = one image)"
+        digits.caption += "; third row: variety within each class vs the real images' (1 = as varied, 0 = one image)"
     out.print(digits)

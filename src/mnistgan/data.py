@@ -1,9 +1,17 @@
-"""Finding, reading and validating MNIST. numpy only; Keras is imported just for the download.
+"""Finding, reading and validating the data: MNIST, a set in its formats, or a folder of images.
+numpy only; Keras is imported just for the download.
 
-Where the data comes from, in order: ``--data PATH`` (a Keras-format ``mnist.npz`` or a folder of
-the four IDX files, gzipped or raw), then ``$MNISTGAN_DATA``, then
-``keras.datasets.mnist.load_data()``, which downloads once and checks a hash. User files are read
-with ``np.load(allow_pickle=False)`` and never go through Keras's cache (see docs/reliability.md).
+Where the data comes from, in order: ``--data PATH``, then ``$MNISTGAN_DATA``, then
+``keras.datasets.mnist.load_data()``, which downloads once and checks a hash. A path is a
+Keras-format npz (``mnist.npz``, Fashion-MNIST's, ...), a folder of the four IDX files (gzipped
+or raw), or a folder of images (imagefolder.py). User files are read with
+``np.load(allow_pickle=False)`` and never go through Keras's cache (see docs/reliability.md).
+
+Any set of 28x28 uint8 pictures will do. Its labels, if it has them, are whole numbers from 0;
+the number of classes is the highest label plus one (at most ``MAX_CLASSES``), or the number of
+names in a class-names file beside the data: ``<name>.classes.txt`` beside ``<name>.npz``, or
+``classes.txt`` in a folder of IDX files, one name per line, class 0 first. Without it the
+classes are named by their numbers; a folder of images names them after its subfolders.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import os
 import zipfile
 import zlib
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +30,9 @@ import numpy as np
 
 from mnistgan.backend import import_tensorflow
 from mnistgan.errors import DataError, UsageError
-from mnistgan.seeds import NUM_CLASSES
+from mnistgan.images import Sheet
+from mnistgan.imagefolder import IDX_NAMES, Conversion, is_image_folder, load_folder
+from mnistgan.seeds import MAX_CLASSES, NUM_CLASSES
 
 if TYPE_CHECKING:
     from mnistgan.config import RunConfig
@@ -30,35 +41,52 @@ ENV_VAR = "MNISTGAN_DATA"
 KERAS_SOURCE = "keras.datasets.mnist"  # the source a run records for Keras's copy
 PER_DIGIT = 20  # the report's preview: the first 20 training images of each digit (Listing 4)
 IMAGE_SIZE = 28
+CLASS_NAMES = "classes.txt"  # in a folder of IDX files; beside an npz: <name>.classes.txt
 HOW_TO_SUPPLY = (
-    f"give {{data}} (an mnist.npz file or a folder of the IDX files), set ${ENV_VAR}, "
+    f"give {{data}} (an mnist.npz file, a folder of the IDX files or of images), set ${ENV_VAR}, "
     "or go online once so Keras can download and cache MNIST"
 )
 
 # IDX file names as distributed by LeCun et al.; each may also end in .gz.
-IDX_FILES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
+IDX_FILES = dict(zip(("x_train", "y_train", "x_test", "y_test"), IDX_NAMES))
 _IDX_DTYPES = {0x08: np.uint8}
 
 
 @dataclass(frozen=True)
 class Mnist:
-    """MNIST as uint8 images (N, 28, 28), 0 = background, and uint8 labels (N,) in 0..9."""
+    """A data set as MNIST's: uint8 images (N, 28, 28), 0 = background, and their labels (N,),
+    whole numbers from 0; None when the data has none (a flat folder of images)."""
 
     x_train: np.ndarray
-    y_train: np.ndarray
+    y_train: np.ndarray | None
     x_test: np.ndarray | None
     y_test: np.ndarray | None
     source: str  # where it was read from, for messages and the run config
+    class_names: tuple[str, ...] = ()  # from a class-names file or the subfolders; () when there is none
+    notes: tuple[str, ...] = ()  # what reading it passed over, for the user (unreadable images skipped)
+
+    @property
+    def labelled(self) -> bool:
+        return self.y_train is not None
+
+    @property
+    def classes(self) -> int:
+        """How many classes the labels name: the names given, else the highest label plus one; 0 without labels."""
+        if not self.labelled:
+            return 0
+        if self.class_names:
+            return len(self.class_names)
+        return int(max(int(y.max()) for y in (self.y_train, self.y_test) if y is not None)) + 1
+
+    def class_name(self, label: int) -> str:
+        """The name of class ``label``: from the data's names, else the number."""
+        return self.class_names[label] if label < len(self.class_names) else str(label)
 
     @property
     def fingerprint(self) -> str:
-        """A short hash of the images and labels, train and test: the identity of a data set,
-        wherever its file is (the classifier's cache key; a resume checks it)."""
+        """A short hash of the images and labels, train and test (and the class names, when the
+        data has them): the identity of a data set, wherever its file is (the classifier's cache
+        key; a resume checks it)."""
         digest = hashlib.sha256()
         for array in (self.x_train, self.y_train, self.x_test, self.y_test):
             if array is None:  # no test set: a marker, not the bytes of a pointer to None
@@ -67,6 +95,8 @@ class Mnist:
             array = np.ascontiguousarray(array)
             digest.update(f"{array.dtype}{array.shape}".encode())
             digest.update(array.data)
+        if self.class_names:  # MNIST's fingerprint stays what it was before names existed
+            digest.update("\0".join(("names", *self.class_names)).encode())
         return digest.hexdigest()[:16]
 
     def test_image(self, test_index: int) -> np.ndarray:
@@ -77,9 +107,14 @@ class Mnist:
             raise UsageError(f"{{test_index}} must be between 0 and {len(self.x_test) - 1}, not {test_index}")
         return self.x_test[test_index]
 
+    def require_labels(self, why: str) -> None:
+        """Refuse data without labels, saying what needed them."""
+        if not self.labelled:
+            raise DataError(f"{self.source} has no labels (a folder of images without class subfolders); {why}")
+
     def require_test_set(self, why: str) -> None:
         """Refuse data without a test set, saying what needed it."""
-        if self.x_test is None or self.y_test is None:
+        if self.x_test is None or (self.labelled and self.y_test is None):
             raise DataError(f"{self.source} has no test set (x_test, y_test); {why}")
 
 
@@ -106,24 +141,54 @@ def saved_source(config: RunConfig) -> Path | None:
     return None
 
 
-def load_mnist(path: Path | None = None, run: RunConfig | None = None) -> Mnist:
-    """Read and validate MNIST from ``path``, else the data the run of config ``run`` was
-    trained on (where its file still is), else ``$MNISTGAN_DATA``, else Keras's cache."""
+def load_mnist(path: Path | None = None, run: RunConfig | None = None, conversion: Conversion | None = None) -> Mnist:
+    """Read and validate the data at ``path``, else the data the run of config ``run`` was
+    trained on (where it still is), else ``$MNISTGAN_DATA``, else Keras's copy of MNIST.
+    ``conversion``: how a folder of images is made MNIST-like (imagefolder.py)."""
     if path is None and run is not None:
         path = saved_source(run)
+    if conversion is None and run is not None:
+        conversion = Conversion(**run.train.folder_settings)
     source = resolve_source(path)
+    if conversion is not None and conversion != Conversion() and not (source and is_image_folder(source)):
+        changed = next(name for name in (f.name for f in dataclass_fields(Conversion)) if getattr(conversion, name) != getattr(Conversion(), name))
+        raise UsageError(f"{{{changed}}} applies to folders of images; {source or KERAS_SOURCE} is not one")
+    names: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     if source is None:
         arrays = _load_with_keras()
         origin = KERAS_SOURCE
+    elif source.is_dir() and is_image_folder(source):
+        folder = load_folder(source, conversion or Conversion())
+        arrays = {k: getattr(folder, k) for k in IDX_FILES if getattr(folder, k) is not None}
+        origin, names = str(source), folder.class_names
+        if folder.skipped:
+            notes = (f"{source}: skipped {folder.skipped} image file{'s' if folder.skipped != 1 else ''} that "
+                     f"cannot be read (the first: {folder.first_skipped})",)
     elif source.is_dir():
         arrays = _load_idx_folder(source)
-        origin = str(source)
+        origin, names = str(source), _class_names(source / CLASS_NAMES)
     elif source.is_file():
         arrays = _load_npz(source)
-        origin = str(source)
+        origin, names = str(source), _class_names(source.with_suffix(".classes.txt"))
     else:
         raise DataError(f"data path {source} does not exist")
-    return _validate(arrays, origin)
+    return _validate(arrays, origin, names, notes)
+
+
+def _class_names(path: Path) -> tuple[str, ...]:
+    """The names in a class-names file (one a line, class 0 first), or () when there is none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the class names in {path} ({exc})") from None
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if not names or len(names) > MAX_CLASSES or len(set(names)) != len(names):
+        raise DataError(f"{path} must name between 1 and {MAX_CLASSES} classes, one a line, each once; "
+                        f"it has {len(names)} lines, {len(set(names))} different")
+    return names
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -223,53 +288,65 @@ def _load_with_keras() -> dict[str, np.ndarray]:
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
-def _validate(arrays: dict[str, np.ndarray], origin: str) -> Mnist:
+def _validate(arrays: dict[str, np.ndarray], origin: str, names: tuple[str, ...] = (),
+              notes: tuple[str, ...] = ()) -> Mnist:
+    labelled = arrays.get("y_train") is not None
+    top = len(names) if names else MAX_CLASSES
     for split in ("train", "test"):
         x, y = arrays.get(f"x_{split}"), arrays.get(f"y_{split}")
         if x is None and y is None and split == "test":
             continue
-        if x is None or y is None:
+        if x is None or (y is None and labelled) or (y is not None and not labelled):
             raise DataError(f"{origin} has x_{split} or y_{split} but not both")
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
             raise DataError(
                 f"{origin}: x_{split} must be uint8 images of shape (N, 28, 28),"
                 f" got {x.dtype} {x.shape}"
             )
+        if len(x) == 0:
+            raise DataError(f"{origin}: x_{split} is empty")
+        if y is None:
+            continue
         if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1:
             raise DataError(f"{origin}: y_{split} must be integer labels of shape (N,), got {y.dtype} {y.shape}")
         if len(x) != len(y):
             raise DataError(f"{origin}: x_{split} has {len(x)} images but y_{split} {len(y)} labels")
-        if len(x) == 0:
-            raise DataError(f"{origin}: x_{split} is empty")
-        if y.min() < 0 or y.max() >= NUM_CLASSES:
-            raise DataError(f"{origin}: y_{split} has labels outside 0-9 (min {y.min()}, max {y.max()})")
+        if y.min() < 0 or y.max() >= top:
+            named = f", the {top} classes its names file names" if names else f" (at most {MAX_CLASSES} classes)"
+            raise DataError(f"{origin}: y_{split} has labels outside 0-{top - 1}{named} (min {y.min()}, max {y.max()})")
     return Mnist(
         x_train=np.ascontiguousarray(arrays["x_train"]),
-        y_train=arrays["y_train"].astype(np.uint8),
+        y_train=arrays["y_train"].astype(np.uint8) if labelled else None,
         x_test=arrays.get("x_test"),
         y_test=None if arrays.get("y_test") is None else arrays["y_test"].astype(np.uint8),
         source=origin,
+        class_names=names,
+        notes=notes,
     )
 
 
-def preview_indices(labels: np.ndarray, per_class: int = PER_DIGIT) -> np.ndarray:
-    """Indices of the report's preview (Listing 4): for each digit, its first ``per_class`` images.
+def preview_indices(labels: np.ndarray, per_class: int = PER_DIGIT, classes: int = NUM_CLASSES) -> np.ndarray:
+    """Indices of the report's preview (Listing 4): for each class, its first ``per_class``
+    images. Returns (classes, per_class); -1 where a class has fewer images than that."""
+    rows = np.full((classes, per_class), -1, np.int64)
+    for label in range(classes):
+        idx = np.flatnonzero(labels == label)[:per_class]
+        rows[label, : len(idx)] = idx
+    return rows
 
-    Returns (10, per_class); raises DataError when a digit has fewer images than that.
-    """
-    rows = []
-    for digit in range(NUM_CLASSES):
-        idx = np.flatnonzero(labels == digit)[:per_class]
-        if len(idx) < per_class:
-            raise DataError(
-                f"the data has only {len(idx)} training images of digit {digit}; the preview needs {per_class}"
-            )
-        rows.append(idx)
-    return np.stack(rows)
+
+def preview_sheet(data: Path | None = None, conversion: Conversion | None = None) -> Sheet:
+    """The report's preview (``mnistgan preview-dataset``): a row per class (10 for MNIST) of
+    its first 20 training images, blank where a class has fewer; for data without labels, its
+    first 200 training images in 10 rows of 20."""
+    mnist = load_mnist(data, conversion=conversion)
+    if not mnist.labelled:
+        return Sheet(mnist.x_train[: 10 * PER_DIGIT], None, PER_DIGIT)
+    idx = preview_indices(mnist.y_train, PER_DIGIT, mnist.classes)
+    images = np.where((idx >= 0)[..., None, None], mnist.x_train[np.maximum(idx, 0)], 0).astype(np.uint8)
+    return Sheet(images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), mnist.classes, PER_DIGIT)
 
 
 def preview_images(data: Path | None = None) -> np.ndarray:
-    """The report's preview (``mnistgan preview-dataset``): 200 training images, 10 rows of 20,
-    row-major; row d holds the first 20 images labelled d."""
-    mnist = load_mnist(data)
-    return mnist.x_train[preview_indices(mnist.y_train, PER_DIGIT).ravel()]
+    """The images of :func:`preview_sheet`, row-major: for MNIST 200, row d the first 20 labelled d."""
+    return preview_sheet(data).images

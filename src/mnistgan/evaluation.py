@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from mnistgan import metrics
 from mnistgan.data import load_mnist
 from mnistgan.errors import DataError, UsageError
+from mnistgan.imagefolder import Conversion
 from mnistgan.images import to_uint8
 
 MEMORIZATION_SAMPLES = 1000  # samples (and test images) compared pixel-wise with all training images
@@ -20,17 +21,21 @@ MEMORIZATION_SAMPLES = 1000  # samples (and test images) compared pixel-wise wit
 
 @dataclass(frozen=True)
 class Evaluation:
+    """Scores of samples. Data without labels has no classifier to judge them: only the
+    memorization check is made, and ``unscored`` says why the rest is None."""
+
     source: str  # what was scored: a checkpoint or a samples file
     count: int  # images scored
-    fid: float  # Frechet distance to the MNIST test set, classifier features (lower is better)
-    inception_score: float  # 1 .. 10 (higher is better)
-    classes: list[float]  # share of samples classified as each digit 0..9
-    coverage: float  # normalized entropy of `classes`: 1 = balanced, 0 = a single digit
-    confident: float  # share of samples whose top class probability >= 0.9
     nearest_train_distance: float  # median pixel distance from a sample to its nearest training image
     test_nearest_train_distance: float  # the same for real test images, for comparison
     memorization_ratio: float  # the first over the second; well below 1 suggests copying
-    classifier_accuracy: float  # the classifier's MNIST test accuracy
+    fid: float | None = None  # Frechet distance to the test set, classifier features (lower is better)
+    inception_score: float | None = None  # 1 .. K, the classes (10 for MNIST; higher is better)
+    classes: list[float] | None = None  # share of samples classified as each class (digit 0..9)
+    coverage: float | None = None  # normalized entropy of `classes`: 1 = balanced, 0 = a single class
+    confident: float | None = None  # share of samples whose top class probability >= 0.9
+    classifier_accuracy: float | None = None  # the classifier's test accuracy
+    unscored: str | None = None  # why the classifier's scores are missing (data without labels)
     conditional_accuracy: float | None = None  # conditional runs: share classified as the digit asked for
     digit_accuracy: list[float] | None = None  # the same per requested digit 0..9
     # conditional runs: per requested digit, how much its samples vary relative to the real test
@@ -102,10 +107,11 @@ def classifier_scores(images: np.ndarray, classifier, requested: np.ndarray | No
         hits = np.argmax(probs, axis=1) == requested
         out["conditional_accuracy"] = float(hits.mean())
         out["digit_accuracy"] = [round(float(hits[requested == d].mean()), 4) if np.any(requested == d)
-                                 else float("nan") for d in range(10)]
+                                 else float("nan") for d in range(probs.shape[1])]
         if test_images is not None and test_labels is not None:
             out["digit_diversity"] = [round(v, 4) for v in
-                                      metrics.digit_diversity(images, requested, test_images, test_labels)]
+                                      metrics.digit_diversity(images, requested, test_images, test_labels,
+                                                              probs.shape[1])]
     return out
 
 
@@ -113,18 +119,17 @@ def score(images: np.ndarray, classifier, train_images: np.ndarray, test_images:
           source: str, requested: np.ndarray | None = None, test_labels: np.ndarray | None = None) -> Evaluation:
     """All metrics for uint8 ``images`` (N, 28, 28); ``requested`` digits for conditional samples."""
     scores = classifier_scores(images, classifier, requested, test_images, test_labels)
+    return Evaluation(source=source, count=len(images), **memorization(images, train_images, test_images),
+                      classifier_accuracy=classifier.test_accuracy, **scores)
+
+
+def memorization(images: np.ndarray, train_images: np.ndarray, test_images: np.ndarray) -> dict[str, float]:
+    """How close samples come to the training images, against how close real test images come."""
     k = min(MEMORIZATION_SAMPLES, len(images), len(test_images))
     sample_nn = float(np.median(metrics.nearest_distances(images[:k], train_images)))
     test_nn = float(np.median(metrics.nearest_distances(test_images[:k], train_images)))
-    return Evaluation(
-        source=source,
-        count=len(images),
-        nearest_train_distance=sample_nn,
-        test_nearest_train_distance=test_nn,
-        memorization_ratio=sample_nn / test_nn if test_nn > 0 else float("nan"),
-        classifier_accuracy=classifier.test_accuracy,
-        **scores,
-    )
+    return {"nearest_train_distance": sample_nn, "test_nearest_train_distance": test_nn,
+            "memorization_ratio": sample_nn / test_nn if test_nn > 0 else float("nan")}
 
 
 def score_images(
@@ -136,19 +141,25 @@ def score_images(
     retrain: bool = False,
     progress: Callable[[int, int], None] | None = None,
     notify: Callable[[str], None] | None = None,
+    conversion: Conversion | None = None,
 ) -> Evaluation:
     """All scores for uint8 ``images`` (N, 28, 28) against MNIST (``data``: as for ``load_mnist``).
 
     ``digits``: the digit each image was asked to be (conditional generators), which adds the
     conditional scores. The classifier is trained on first use and cached (``progress`` and
-    ``notify`` hear about that).
+    ``notify`` hear about that). ``conversion``: how a folder of images is read (a run's own).
     """
     from mnistgan.classifier import load_or_train
 
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) < 2:
         raise UsageError(f"images must be uint8 of shape (N, 28, 28) with N >= 2, not {images.dtype} {images.shape}")
-    mnist = load_mnist(data)
+    mnist = load_mnist(data, conversion=conversion)
+    if not mnist.labelled:  # no classifier to judge by: what needs none
+        mnist.require_test_set("the memorization check compares with its test images")
+        return Evaluation(source=source, count=len(images), **memorization(images, mnist.x_train, mnist.x_test),
+                          unscored=f"{mnist.source} has no labels, so no classifier is trained on it: no FID, "
+                                   "inception score, classes or confident share, only the memorization check")
     classifier = load_or_train(  # which refuses data without a test set
         lambda: mnist, retrain=retrain, progress=progress or (lambda done, total: None),
         notify=notify or (lambda text: None))

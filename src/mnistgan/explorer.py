@@ -24,6 +24,7 @@ import numpy as np
 from mnistgan import interpolation, project
 from mnistgan.api import Run, grid, open_run
 from mnistgan.config import number_list
+from mnistgan.seeds import MAX_CLASSES
 from mnistgan.errors import CheckpointError, MnistganError, RunError, UsageError
 from mnistgan.projection import prepare_image
 
@@ -133,6 +134,11 @@ class Explorer:
         model = self.run(name).config.model
         return model.conditional, model.clusters
 
+    def classes(self, name: str) -> list[str]:
+        """A conditional run's classes to choose from, by number: 0-9 for MNIST's digits."""
+        model = self.run(name).config.model
+        return [str(c) for c in range(model.num_classes)] if model.conditional else []
+
     def generator(self, name: str, ckpt: str, ema: bool):
         """``Run.generator(ckpt, ema)``, cached; ``latest`` and ``best`` are read again once
         training has saved a checkpoint since. ``ckpt`` must be one of :meth:`checkpoints`."""
@@ -190,7 +196,7 @@ class Explorer:
         """A latent walk as a looping GIF (``mnistgan interpolate``) and its frames."""
 
         seed_list = number_list(seeds, "seeds", 0, 2**32 - 1)
-        digit_list = number_list(digits, "digits", 0, 9) or None
+        digit_list = number_list(digits, "digits", 0, MAX_CLASSES - 1) or None
         _bounded(len(seed_list), "seeds to walk through", 1, MAX_POINTS)
         _bounded(len(digit_list or []), "digits to walk between", 0, MAX_POINTS)
         _bounded(frames, "frames", 2, MAX_FRAMES)
@@ -317,7 +323,7 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         ckpts = explorer.checkpoints(name)
         return (
             gr.update(choices=ckpts, value="latest"),
-            gr.update(visible=conditional, value="random"),
+            gr.update(visible=conditional, value="random", choices=["random", "all", *explorer.classes(name)]),
             gr.update(visible=bool(clusters), choices=["by noise", "all", *map(str, range(clusters))],
                       value="by noise"),
             gr.update(visible=conditional),
@@ -393,7 +399,7 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
                     truncation = gr.Slider(0.05, 1.0, 1.0, step=0.05, label="truncation (psi)",
                                            elem_id="truncation")
                     n = gr.Slider(1, 100, 16, step=1, label="images (per row with 'all')", elem_id="n")
-                    digit = gr.Dropdown(["random", "all", *map(str, range(10))], value="random", label="digit",
+                    digit = gr.Dropdown(["random", "all", *explorer.classes(first)], value="random", label="digit",
                                         visible=conditional, elem_id="digit")
                     cluster = gr.Dropdown(["by noise", "all", *map(str, range(clusters))], value="by noise",
                                           label="cluster", visible=bool(clusters), elem_id="cluster")

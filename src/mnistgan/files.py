@@ -81,3 +81,10 @@ def check_output_file(path: Path) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"output folder {parent} is not writable")
     return path
+
+
+def cache_root() -> Path:
+    """Where mnistgan caches what it computes once (the evaluation classifiers, converted image
+    folders): ``$XDG_CACHE_HOME/mnistgan``, by default ``~/.cache/mnistgan``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mnistgan"

@@ -11,6 +11,7 @@ from PIL import Image
 
 from mnistgan.files import atomic_path
 
+MAX_PIXELS = 50_000_000  # image files this large are refused before they are decoded
 GRID_PAD = 2  # pixels between tiles and around the border
 GRID_PAD_VALUE = 255  # white gaps, like the report's matplotlib figures
 

@@ -80,9 +80,11 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
         raise UsageError("{frames} must be at least 2")
     if digits is not None:
         generator.require_conditional("{digits}")
+        if not all(0 <= d < generator.classes for d in digits):
+            raise UsageError(f"{{digits}} must be between 0 and {generator.classes - 1}, not {', '.join(map(str, digits))}")
     if digits is not None:
         # Noise fixed (first seed); the one-hot label moves linearly from digit to digit.
-        embs = _path(list(one_hot(digits)), frames, lambda a, b, t: (1 - t) * a + t * b)
+        embs = _path(list(one_hot(digits, generator.classes)), frames, lambda a, b, t: (1 - t) * a + t * b)
         z = np.repeat(generator.noise(1, seeds[0], truncation), len(embs), axis=0)
         tiles = generator.blended(z, embs)[:, None]
         what = "digits " + " -> ".join(map(str, [*digits, digits[0]]))
@@ -93,7 +95,7 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[
             keys = [generator.noise(1, s, truncation)[0] for s in seeds]
         zs = _path(keys, frames, slerp)
         if generator.conditional:  # each frame: digits 0-9 in a row, drawn from the same noise
-            tiles = generator.digit_rows(zs).reshape(10, len(zs), 28, 28).transpose(1, 0, 2, 3)
+            tiles = generator.digit_rows(zs).reshape(generator.classes, len(zs), 28, 28).transpose(1, 0, 2, 3)
         else:
             tiles = generator.images(zs)[:, None]
         what = ("the given noise" if points is not None else "seeds") + (

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnistgan.seeds import NUM_CLASSES
-
 CONFIDENT = 0.9
 
 
@@ -49,15 +47,17 @@ def inception_score(probs: np.ndarray) -> float:
 
 
 def class_shares(probs: np.ndarray) -> np.ndarray:
-    """The share of samples whose most likely class is each digit; sums to 1."""
-    counts = np.bincount(np.argmax(probs, axis=1), minlength=NUM_CLASSES)
+    """The share of samples whose most likely class is each class (digit); sums to 1."""
+    counts = np.bincount(np.argmax(probs, axis=1), minlength=probs.shape[1])
     return counts / counts.sum()
 
 
 def normalized_entropy(shares: np.ndarray) -> float:
+    """The entropy of the class shares over its most, log K: 1 when every class is as common."""
     s = np.asarray(shares, dtype=np.float64)
+    k = len(s)
     s = s[s > 0]
-    return max(0.0, float(-(s * np.log(s)).sum() / np.log(NUM_CLASSES)))  # max: no "-0.0" for one class
+    return max(0.0, float(-(s * np.log(s)).sum() / np.log(k)))  # max: no "-0.0" for one class
 
 
 def confident_share(probs: np.ndarray, threshold: float = CONFIDENT) -> float:
@@ -70,11 +70,13 @@ def pixel_spread(images: np.ndarray) -> float:
     return float(images.reshape(len(images), -1).astype(np.float32).std(axis=0).mean())
 
 
-def digit_diversity(images: np.ndarray, asked: np.ndarray, real: np.ndarray, real_labels: np.ndarray) -> list[float]:
-    """Per digit 0-9: the pixel spread of the samples asked to be that digit over that of the real
-    images of it (1 = as varied as the real digits, near 0 = one image per digit; nan if absent)."""
-    return [pixel_spread(images[asked == d]) / pixel_spread(real[real_labels == d])
-            if np.any(asked == d) else float("nan") for d in range(10)]
+def digit_diversity(images: np.ndarray, asked: np.ndarray, real: np.ndarray, real_labels: np.ndarray,
+                    classes: int = 10) -> list[float]:
+    """Per class (digit 0-9): the pixel spread of the samples asked to be that class over that of
+    the real images of it (1 = as varied as the real ones, near 0 = one image per class; nan if absent)."""
+    spreads = [pixel_spread(real[real_labels == d]) if np.sum(real_labels == d) > 1 else 0.0 for d in range(classes)]
+    return [pixel_spread(images[asked == d]) / spread if np.any(asked == d) and spread > 0 else float("nan")
+            for d, spread in enumerate(spreads)]
 
 
 def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 256) -> np.ndarray:

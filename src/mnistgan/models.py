@@ -265,7 +265,7 @@ def recalibrate_batchnorm(generator: keras.Model, cfg: ModelConfig, seed: int, b
     if not norms:
         return
     momenta = [layer.momentum for layer in norms]
-    noise, digits = recalibration_inputs(seed, batches * batch_size, cfg.noise_dim)
+    noise, digits = recalibration_inputs(seed, batches * batch_size, cfg.noise_dim, cfg.num_classes)
     if cfg.classes:  # what the generator's Concatenate hands its body: noise, then the one-hot label
         labels = np.asarray(generated_labels(generator, cfg, noise, digits))
         body, x = generator.get_layer(GENERATOR_BODY), np.concatenate([noise, one_hot(labels, cfg.classes)], axis=1)

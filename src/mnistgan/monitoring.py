@@ -79,7 +79,7 @@ class RunOutputs(Callback):
 
         noise = self.gan.fixed_noise.numpy()
         if self.generator.conditional:  # row d: digit d, every row from the same noise
-            sheet = Sheet(self.generator.digit_rows(noise), 10, len(noise))
+            sheet = Sheet(self.generator.digit_rows(noise), self.generator.classes, len(noise))
         else:  # as square as the count allows
             sheet = Sheet(self.generator.images(noise))
         pixels = sheet.pixels(self.tcfg.image_scale)

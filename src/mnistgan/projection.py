@@ -28,11 +28,10 @@ from mnistgan.animation import write_gif
 from mnistgan.backend import import_tensorflow
 from mnistgan.errors import UsageError
 from mnistgan.files import atomic_path, check_output_file
-from mnistgan.images import grid_pixels, save_png, to_uint8, upscale
+from mnistgan.images import MAX_PIXELS, grid_pixels, save_png, to_uint8, upscale
 
 PRIOR_WEIGHT = 1e-3  # weight of mean(noise^2) against the mean squared pixel error in [-1, 1]
 LEARNING_RATE = 0.05
-MAX_PIXELS = 50_000_000  # larger image files are refused before they are decoded
 FRAMES = 40  # snapshots of the best start kept for the optional GIF
 
 
@@ -174,12 +173,12 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
     target = mnist_like(target)  # as a file is: a flat image is refused, a light one inverted
     if digit is not None:
         generator.require_conditional("{digit}")
-    if digit is not None and not 0 <= digit < seeds.NUM_CLASSES:
-        raise UsageError("{digit} must be between 0 and 9")
+    if digit is not None and not 0 <= digit < generator.classes:
+        raise UsageError(f"{{digit}} must be between 0 and {generator.classes - 1}")
     tf = import_tensorflow()
     import keras
 
-    candidates = [None] if not generator.conditional else [digit] if digit is not None else range(seeds.NUM_CLASSES)
+    candidates = [None] if not generator.conditional else [digit] if digit is not None else range(generator.classes)
     digits = np.repeat(np.array([0 if d is None else d for d in candidates], np.int32), starts)
     n = len(digits)
     noise = tf.Variable(seeds.projection_starts(seed, n, generator.noise_dim))

@@ -17,6 +17,7 @@ from mnistgan.data import saved_source
 from mnistgan.errors import UsageError
 from mnistgan.evaluation import score_images
 from mnistgan.files import atomic_path, check_output_file
+from mnistgan.imagefolder import Conversion
 from mnistgan.images import Sheet, grid_shape, save_grid_png, to_uint8
 from mnistgan.runs import RunLayout, check_choice, names_a_path
 
@@ -205,9 +206,22 @@ class Generator:
             return np.zeros(n, np.int32)  # unused by an unconditional generator
         self.require_conditional(name)
         digits = np.broadcast_to(np.asarray(digits), (n,)).astype(np.int64)
-        if digits.size and (digits.min() < 0 or digits.max() >= seeds.NUM_CLASSES):
-            raise UsageError(f"{name} must be between 0 and 9")
+        if digits.size and (digits.min() < 0 or digits.max() >= self.classes):
+            raise UsageError(f"{name} must be between 0 and {self.classes - 1}{self._names()}")
         return digits.astype(np.int32)
+
+    @property
+    def classes(self) -> int:
+        """Conditional generators: how many classes they draw (MNIST's 10 digits, or the data's)."""
+        return self.config.model.num_classes
+
+    def _names(self) -> str:
+        """The classes' names for a message, when the data has names: ' (0 shirt, 1 shoe, ...)'."""
+        names = self.config.model.class_names
+        if not names:
+            return ""
+        shown = ", ".join(f"{i} {name}" for i, name in enumerate(names[:12]))
+        return f" ({shown}{', ...' if len(names) > 12 else ''})"
 
     def sample(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0,
                cluster: int | None = None, noise: np.ndarray | None = None) -> np.ndarray:
@@ -229,7 +243,7 @@ class Generator:
         if cluster is not None:
             self.check_cluster(cluster)
         if digit is None and self.conditional:
-            digit = seeds.sample_digits(seed, n)
+            digit = seeds.sample_digits(seed, n, self.classes)
         noise = self.noise(n, seed, truncation) if noise is None else self.truncated(noise, truncation)
         return self.images(noise if cluster is None else self.in_cluster(noise, cluster), digit)
 
@@ -250,7 +264,7 @@ class Generator:
         if noise is not None and (all_digits or all_clusters):
             raise UsageError("{noise} cannot be combined with a grid of every digit or cluster")
         if all_digits:
-            return Sheet(self.sample_all_digits(n, seed, truncation), seeds.NUM_CLASSES, n)
+            return Sheet(self.sample_all_digits(n, seed, truncation), self.classes, n)
         if all_clusters:
             return Sheet(self.sample_all_clusters(n, seed, truncation), self.clusters, n)
         return Sheet(self.sample(n, seed, digit, truncation, cluster, noise), None, cols)
@@ -263,16 +277,16 @@ class Generator:
         return self.images(np.concatenate([self.in_cluster(noise, c) for c in range(self.clusters)]))
 
     def sample_all_digits(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
-        """Conditional generators: every digit from the same ``n`` noise vectors, (10 * n) images,
-        digit-major (reshape to (10, n, 28, 28) for one row per digit)."""
+        """Conditional generators: every class from the same ``n`` noise vectors, (K * n) images
+        for K classes (10 digits), class-major (reshape to (K, n, 28, 28) for one row per class)."""
         self.require_conditional("{all_digits}")
         return self.digit_rows(self.noise(n, seed, truncation))
 
     def digit_rows(self, noise: np.ndarray) -> np.ndarray:
-        """Conditional generators: every digit from the same noise vectors (N, noise_dim),
-        (10 * N) images, digit-major (the training grids' rows; a walk's frames, transposed)."""
-        digits = np.repeat(np.arange(seeds.NUM_CLASSES, dtype=np.int32), len(noise))
-        return self.images(np.tile(noise, (seeds.NUM_CLASSES, 1)), digits)
+        """Conditional generators: every class from the same noise vectors (N, noise_dim),
+        (K * N) images, class-major (the training grids' rows; a walk's frames, transposed)."""
+        digits = np.repeat(np.arange(self.classes, dtype=np.int32), len(noise))
+        return self.images(np.tile(noise, (self.classes, 1)), digits)
 
     def evaluate(self, n: int = 10_000, seed: int = 0, data: Path | str | None = None, retrain: bool = False,
                  truncation: float = 1.0, progress: Callable[[int, int], None] | None = None,
@@ -285,12 +299,12 @@ class Generator:
 
         if n < 2:
             raise UsageError("{n} must be at least 2")
-        digits = seeds.every_digit(n) if self.conditional else None
+        digits = seeds.every_digit(n, self.classes) if self.conditional else None
         images = self.images(self.noise(n, seed, truncation), digits)
         source = self.describe(f"seed {seed}", *([f"truncation {truncation:g}"] if truncation != 1 else []))
         data = data if data is not None else saved_source(self.config)
         return score_images(images, data, digits, source=source, retrain=retrain, progress=progress,
-                            notify=notify)
+                            notify=notify, conversion=Conversion(**self.config.train.folder_settings))
 
 
 def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", ema: bool | None = None) -> Generator:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 NUM_CLASSES = 10  # MNIST's digits
+MAX_CLASSES = 100  # classes a data set may have (its labels 0-99)
 
 
 class LayerSeeds:
@@ -45,13 +46,13 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.nd
     return perm[: full * batch_size].reshape(full, batch_size), perm[full * batch_size :]
 
 
-def step_noise(tf, seed: int, epoch, step, shape: tuple[int, int]):
-    """The noise (batch, noise_dim) and the digits asked of the generator (batch,) of one
+def step_noise(tf, seed: int, epoch, step, shape: tuple[int, int], classes: int = NUM_CLASSES):
+    """The noise (batch, noise_dim) and the classes asked of the generator (batch,) of one
     training step, as TensorFlow tensors: stateless, so resuming needs no generator state."""
     key = tf.stack([tf.constant(seed, tf.int64), epoch * 1_000_003 + step])
     noise = tf.random.stateless_normal(shape, seed=key)
     digits = tf.random.stateless_uniform(
-        shape[:1], seed=key + tf.constant([0, 1 << 40], tf.int64), maxval=NUM_CLASSES, dtype=tf.int32
+        shape[:1], seed=key + tf.constant([0, 1 << 40], tf.int64), maxval=classes, dtype=tf.int32
     )
     return noise, digits
 
@@ -61,14 +62,14 @@ def sample_noise(seed: int, n: int, noise_dim: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, noise_dim), dtype=np.float32)
 
 
-def sample_digits(seed: int, n: int) -> np.ndarray:
-    """The digits a conditional ``sample`` draws when no digit is asked for."""
-    return np.random.default_rng([seed, 10]).integers(0, NUM_CLASSES, n).astype(np.int32)
+def sample_digits(seed: int, n: int, classes: int = NUM_CLASSES) -> np.ndarray:
+    """The classes a conditional ``sample`` draws when none is asked for."""
+    return np.random.default_rng([seed, 10]).integers(0, classes, n).astype(np.int32)
 
 
-def every_digit(n: int) -> np.ndarray:
-    """0, 1, ..., 9, 0, 1, ...: each digit equally often, as evaluation asks for them."""
-    return np.arange(n, dtype=np.int32) % NUM_CLASSES
+def every_digit(n: int, classes: int = NUM_CLASSES) -> np.ndarray:
+    """0, 1, ..., 9, 0, 1, ...: each class equally often, as evaluation asks for them."""
+    return np.arange(n, dtype=np.int32) % classes
 
 
 def eval_noise(seed: int, n: int, noise_dim: int) -> np.ndarray:
@@ -81,13 +82,30 @@ def projection_starts(seed: int, n: int, noise_dim: int) -> np.ndarray:
     return np.random.default_rng([seed, 0x5052]).standard_normal((n, noise_dim), dtype=np.float32)
 
 
-def recalibration_inputs(seed: int, n: int, noise_dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Noise (n, noise_dim) and uniformly drawn digits (n,) for re-estimating BatchNorm statistics."""
+def recalibration_inputs(seed: int, n: int, noise_dim: int, classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:
+    """Noise (n, noise_dim) and uniformly drawn classes (n,) for re-estimating BatchNorm statistics."""
     rng = np.random.default_rng([seed, 0x424E])
     noise = rng.standard_normal((n, noise_dim), dtype=np.float32)
-    return noise, rng.integers(0, NUM_CLASSES, n).astype(np.int32)
+    return noise, rng.integers(0, classes, n).astype(np.int32)
 
 
 def classifier_order(n: int, epoch: int) -> np.ndarray:
     """The evaluation classifier's shuffle of its training images in ``epoch``."""
     return np.random.default_rng([7, epoch]).permutation(n)
+
+
+SPLIT_SEED = 0x5350  # the held-out test images of a folder of images: the same ones every time
+
+
+def held_out(labels: np.ndarray, fraction: float) -> np.ndarray:
+    """Which images of a folder are held out as its test set (a boolean mask): ``fraction`` of
+    each class (labels (N,); all 0 without classes), rounded, at least one and never all of a
+    class; none for a fraction of 0. Each class's choice depends on that class alone."""
+    mask = np.zeros(len(labels), bool)
+    if fraction <= 0:
+        return mask
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        k = min(max(round(fraction * len(members)), 1), len(members) - 1)
+        mask[np.random.default_rng([SPLIT_SEED, int(label)]).permutation(members)[:k]] = True
+    return mask

@@ -30,8 +30,9 @@ from mnistgan import checkpoints, clusters, distribute
 from mnistgan.backend import check_cpu_precision, dtype_policy, import_tensorflow, select_device
 from mnistgan.config import Positive, RunConfig, build_configs, problem, resumable
 from mnistgan.data import KERAS_SOURCE, load_mnist
+from mnistgan.imagefolder import Conversion
 from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, StopReason, read_metrics
-from mnistgan.errors import CheckpointError, RunError, TrainingDiverged, TrainingInterrupted, UsageError
+from mnistgan.errors import CheckpointError, DataError, RunError, TrainingDiverged, TrainingInterrupted, UsageError
 from mnistgan.lock import RunLock
 from mnistgan.monitoring import NoOutputs, RunOutputs
 from mnistgan.runs import RunLayout
@@ -219,16 +220,28 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan:
     if request.resume and start is None:
         reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
 
-    mnist = load_mnist(request.data, asked if request.resume else None)  # a resume: the run's own data
+    # A resume reads the run's own data (where it still is); a folder of images as the run says.
+    mnist = load_mnist(request.data, asked if request.resume else None, Conversion(**asked.train.folder_settings))
     _check_same_data(asked, mnist, request)
+    for note in mnist.notes:
+        reporter.message(note)
+    if asked.model.conditional:
+        mnist.require_labels("{conditional} draws the class it is asked for; train without it (the fast recipe "
+                             "finds clusters in the images instead)")
     if asked.train.eval_every is not None:  # refused now, not after the first epochs
+        mnist.require_labels("{eval_every} scores samples with a classifier trained on the labels")
         mnist.require_test_set("{eval_every} scores samples against it")
-    images, labels = mnist.x_train, mnist.y_train
+    images = mnist.x_train
+    labels = mnist.y_train if mnist.labelled else np.zeros(len(images), np.uint8)  # unread by unconditional runs
     if asked.train.subset is not None:
         if asked.train.subset > len(images):
             raise UsageError(f"{{subset}} {asked.train.subset} exceeds the {len(images)} training images")
         images, labels = images[: asked.train.subset], labels[: asked.train.subset]
     model = {}
+    if asked.model.conditional and not request.resume:  # the data's classes, which a resume keeps
+        if mnist.classes < 2:
+            raise DataError(f"{mnist.source} has one class; {{conditional}} needs at least two")
+        model.update(num_classes=mnist.classes, class_names=mnist.class_names)
     if asked.model.clusters:  # the clusters stand in for the labels, which are never read
         found = clusters.for_run(asked, layout, images, request.resume, "clusters" in request.settings,
                                  reporter.message)
