@@ -62,4 +62,6 @@ def test_the_tutorial_runs_and_shows_its_pictures(session_npz, trained_classifie
     assert (run / "animation.gif").is_file() and (run / "generator.keras").is_file()
     assert (tmp_path / "tutorial-cond" / "checkpoints").is_dir()
     [export] = [cell for cell in code if "mnistgan.export(" in cell.source]
-    assert export.outputs[0].text.rstrip().endswith("same pixels as sample: True")
+    # one print, which the kernel may send in several stream messages when it is busy
+    printed = "".join(out.text for out in export.outputs if out.output_type == "stream" and out.name == "stdout")
+    assert printed.rstrip().endswith("same pixels as sample: True")

@@ -33,13 +33,13 @@ def write_folder(root: Path, per_class: int = 6, classes: int | None = 3, size: 
 def test_a_class_folder_becomes_28x28_pictures_light_on_dark_with_a_held_out_test_set(tmp_path):
     folder = write_folder(tmp_path / "mine", per_class=10)
     (folder / "README.md").write_text("passed over")
-    mnist = mnistgan.load_mnist(folder, conversion=mnistgan.api.conversion({"invert": True}))
+    mnist = mnistgan.load_mnist(folder, conversion=mnistgan.Conversion(invert=True))
     assert mnist.class_names == ("c0", "c1", "c2") and mnist.classes == 3
     assert mnist.x_train.shape == (27, 28, 28) and mnist.x_test.shape == (3, 28, 28)  # 10 % of each class
     assert sorted(mnist.y_test.tolist()) == [0, 1, 2]
     # light ink on a dark background, as MNIST's: the fake digit's bar is bright, its surround dark
     assert np.median(mnist.x_train) < 60 and mnist.x_train.max() == 255
-    again = mnistgan.load_mnist(folder, conversion=mnistgan.api.conversion({"invert": True}))
+    again = mnistgan.load_mnist(folder, conversion=mnistgan.Conversion(invert=True))
     assert again.fingerprint == mnist.fingerprint  # the same images held out, every time
     assert np.array_equal(again.x_test, mnist.x_test)
 
@@ -62,13 +62,13 @@ def test_the_preview_of_a_class_folder_has_a_row_per_class(tmp_path):
 @pytest.mark.parametrize("settings", [{"center": True}, {"invert": True, "center": True}, {"test_fraction": 0.5}])
 def test_each_conversion_is_cached_apart_and_read_back_the_same(tmp_path, settings):
     folder = write_folder(tmp_path / "mine")
-    first = mnistgan.load_mnist(folder, conversion=mnistgan.api.conversion(settings))
+    first = mnistgan.load_mnist(folder, conversion=mnistgan.Conversion(**settings))
     assert len(list((Path(os.environ["XDG_CACHE_HOME"]) / "mnistgan" / "folders").glob("*.npz"))) == 1
-    cached = mnistgan.load_mnist(folder, conversion=mnistgan.api.conversion(settings))
+    cached = mnistgan.load_mnist(folder, conversion=mnistgan.Conversion(**settings))
     plain = mnistgan.load_mnist(folder)
     assert cached.fingerprint == first.fingerprint != plain.fingerprint
     (folder / "c0" / "000.png").unlink()  # the content changed: converted again
-    assert mnistgan.load_mnist(folder, conversion=mnistgan.api.conversion(settings)).fingerprint != first.fingerprint
+    assert mnistgan.load_mnist(folder, conversion=mnistgan.Conversion(**settings)).fingerprint != first.fingerprint
 
 
 def test_centring_moves_the_centre_of_mass_to_the_middle(tmp_path):
@@ -77,7 +77,7 @@ def test_centring_moves_the_centre_of_mass_to_the_middle(tmp_path):
         pixels = np.zeros((56, 56), np.uint8)
         pixels[2:10, 2:10] = 255  # a blob in the top left corner
         Image.fromarray(pixels).save(tmp_path / "f" / f"{i}.png")
-    picture = mnistgan.load_mnist(tmp_path / "f", conversion=mnistgan.api.conversion({"center": True})).x_train[0]
+    picture = mnistgan.load_mnist(tmp_path / "f", conversion=mnistgan.Conversion(center=True)).x_train[0]
     ys, xs = np.indices(picture.shape)
     mass = picture.astype(float)
     assert abs((ys * mass).sum() / mass.sum() - 13.5) <= 0.5 and abs((xs * mass).sum() / mass.sum() - 13.5) <= 0.5
@@ -94,7 +94,7 @@ def test_any_mode_and_a_wide_image_are_fitted_keeping_their_aspect(tmp_path):
     Image.fromarray(wide).save(folder / "w.webp")
     Image.fromarray(wide).save(folder / "w.bmp")
     Image.fromarray(wide).save(folder / "w.gif")
-    pictures = mnistgan.load_mnist(folder, conversion=mnistgan.api.conversion({"test_fraction": 0})).x_train
+    pictures = mnistgan.load_mnist(folder, conversion=mnistgan.Conversion(test_fraction=0)).x_train
     assert pictures.shape == (10, 28, 28)
     for picture in pictures:  # 80x20 fitted into 28x28: 28 wide, 7 high, centred, the rest black
         rows = np.flatnonzero(picture.max(axis=1) > 127)
@@ -163,7 +163,7 @@ def test_unreadable_files_can_be_skipped_saying_how_many(runner, tmp_path):
     result = runner.invoke(app, ["preview-dataset", "--data", str(data), "--skip-unreadable",
                                  "--out", str(tmp_path / "p.png")])
     assert result.exit_code == 0, result.output
-    assert mnistgan.load_mnist(data, conversion=mnistgan.api.conversion({"skip_unreadable": True})).notes == (
+    assert mnistgan.load_mnist(data, conversion=mnistgan.Conversion(skip_unreadable=True)).notes == (
         f"{data}: skipped 2 image files that cannot be read (the first: c0/broken.png)",)
 
 
@@ -241,7 +241,7 @@ def uci_digits(tmp_path_factory) -> Path:
 def test_real_digits_that_are_not_mnist_train_evaluate_sample_by_class_and_explore(runner, uci_digits, tmp_path):
     from mnistgan.explorer import Explorer
 
-    mnist = mnistgan.load_mnist(uci_digits, conversion=mnistgan.api.conversion({"invert": True, "center": True}))
+    mnist = mnistgan.load_mnist(uci_digits, conversion=mnistgan.Conversion(invert=True, center=True))
     assert mnist.classes == 10 and mnist.class_names[3] == "digit 3"
     held_out = [round(0.1 * count) for count in np.bincount(np.concatenate([mnist.y_train, mnist.y_test]))]
     assert np.bincount(mnist.y_test).tolist() == held_out and len(mnist.x_train) + sum(held_out) == 1797
@@ -286,6 +286,14 @@ def test_a_three_class_folder_trains_conditionally_with_a_row_per_class(runner, 
                                "--out", str(tmp_path / "walk.gif")]).exit_code == 0
     grid = Image.open(run / "images" / "epoch_0001.png")  # a row per class, 16 fixed-noise samples each
     assert grid.size == ((16 * 28 + 17 * 2) * 2, (3 * 28 + 4 * 2) * 2)
+    result = runner.invoke(app, ["project", "--run", str(run), "--test-index", "0", "--steps", "2", "--starts", "1",
+                                 "--out", str(tmp_path / "p.png")])  # the run's own test images, read as it read them
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["export", "--run", str(run), "--out", str(tmp_path / "g.keras")]).exit_code == 0
+    import keras
+
+    exported = keras.saving.load_model(tmp_path / "g.keras")
+    assert exported([np.zeros((2, 100), np.float32), np.array([0, 2], np.int32)]).shape == (2, 28, 28, 1)
 
 
 @pytest.mark.slow
@@ -319,3 +327,17 @@ def test_a_folder_of_idx_files_takes_its_class_names_from_classes_txt(tmp_path):
     (folder / "classes.txt").write_text("T-shirt\nT-shirt\n")
     with pytest.raises(mnistgan.DataError, match="each once"):
         mnistgan.load_mnist(folder)
+
+
+@pytest.mark.slow
+def test_a_resume_on_a_folder_whose_images_changed_is_refused_unless_asked(runner, tmp_path):
+    folder = write_folder(tmp_path / "flat", classes=None)
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", "--data", str(folder), "--out", str(run), "--epochs", "1",
+                               "--batch-size", "8"]).exit_code == 0
+    sorted(folder.glob("*.png"))[0].unlink()
+    before = snapshot(run)
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2"])
+    assert result.exit_code == 2 and "holds other data than" in result.stderr and snapshot(run) == before
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2", "--switch-data"])
+    assert result.exit_code == 0, result.output

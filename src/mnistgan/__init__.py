@@ -25,6 +25,7 @@ from mnistgan.errors import (
     UsageError,
 )
 from mnistgan.evaluation import Evaluation
+from mnistgan.imagefolder import Conversion
 from mnistgan.images import Sheet
 from mnistgan.export import Export, export
 from mnistgan.interpolation import Walk, walk
@@ -34,6 +35,7 @@ from mnistgan.sampling import Generator, load_generator, load_noise, save_images
 __all__ = [
     "Animation",
     "CheckpointError",
+    "Conversion",
     "DataError",
     "Evaluation",
     "Export",

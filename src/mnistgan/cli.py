@@ -218,8 +218,9 @@ def with_config_options(command=None, *, only: tuple[str, ...] | None = None):
 def _data_option(first: str = "") -> typing.Any:
     """--data, whose default starts with ``first`` (commands on a run look at the run's data first)."""
     return Annotated[Optional[Path], typer.Option(
-        "--data", exists=True, show_default=False, help="mnist.npz (Keras layout) or a folder of the four IDX "
-        f"files. Default: {first}$MNISTGAN_DATA, else Keras's download cache.")]
+        "--data", exists=True, show_default=False, help="mnist.npz (Keras layout; or another set in it), a folder "
+        "of the four IDX files, or a folder of images (docs/own-images.md). "
+        f"Default: {first}$MNISTGAN_DATA, else Keras's download cache.")]
 
 
 DataOpt = _data_option()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistgan.errors import DataError
+from mnistgan.errors import DataError, UsageError
 from mnistgan.files import atomic_path, cache_root
 from mnistgan.images import MAX_PIXELS
 from mnistgan.seeds import MAX_CLASSES, held_out
@@ -48,6 +48,10 @@ class Conversion:
     center: bool = False  # move each picture's centre of mass to its centre
     test_fraction: float = 0.1  # held out of each class as the test set; 0: none
     skip_unreadable: bool = False  # files named like images that cannot be decoded: skip them (else refuse)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.test_fraction < 1:  # also refuses nan
+            raise UsageError(f"{{test_fraction}} must be at least 0 and below 1, not {self.test_fraction!r}")
 
     def key(self) -> str:
         """What the cache of a conversion is keyed by, besides the files."""
@@ -83,9 +87,9 @@ def load_folder(folder: Path, conversion: Conversion = Conversion()) -> FolderDa
     the same way before). Refuses, in one line, a folder without enough readable images."""
     folder = Path(folder)
     files, classes = _layout(folder)
-    contents = [_read_bytes(path) for path, _ in files]
     digest = hashlib.sha256(conversion.key().encode())
-    for (path, label), data in zip(files, contents):
+    for path, label in files:  # one file at a time: a folder of photos need not fit in memory
+        data = _read_bytes(path)
         digest.update(f"\0{path.relative_to(folder).as_posix()}\0{label}\0{len(data)}\0".encode())
         digest.update(data)
     cache = cache_root() / "folders" / f"{digest.hexdigest()[:32]}.npz"
@@ -93,9 +97,9 @@ def load_folder(folder: Path, conversion: Conversion = Conversion()) -> FolderDa
     if cached is not None:
         return cached
     pictures, labels, unreadable = [], [], []
-    for (path, label), data in zip(files, contents):
+    for path, label in files:
         try:
-            pictures.append(convert(data, path, conversion))
+            pictures.append(convert(_read_bytes(path), path, conversion))
             labels.append(label)
         except _Unreadable as exc:
             unreadable.append((path, str(exc)))
