@@ -341,3 +341,15 @@ def test_a_resume_on_a_folder_whose_images_changed_is_refused_unless_asked(runne
     assert result.exit_code == 2 and "holds other data than" in result.stderr and snapshot(run) == before
     result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2", "--switch-data"])
     assert result.exit_code == 0, result.output
+
+
+def test_evaluate_reads_a_folder_for_samples_as_train_does_and_a_run_as_it_was_trained(runner, tmp_path):
+    folder = write_folder(tmp_path / "mine", per_class=6, classes=None)
+    images = mnistgan.load_mnist(folder, conversion=mnistgan.Conversion(invert=True)).x_train
+    np.save(tmp_path / "s.npy", images)
+    result = runner.invoke(app, ["evaluate", "--samples", str(tmp_path / "s.npy"), "--data", str(folder), "--invert",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["memorization_ratio"] == 0  # the training images themselves
+    result = runner.invoke(app, ["evaluate", "--run", str(tmp_path), "--invert"])
+    assert result.exit_code == 2 and "go with --samples" in result.stderr

@@ -443,6 +443,7 @@ def interpolate_command(
 
 
 @app.command("evaluate")
+@with_config_options(only=FOLDER_SETTINGS)
 def evaluate_command(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
@@ -454,10 +455,11 @@ def evaluate_command(
                      "floats in [-1, 1], or a folder of 28x28 PNGs (any tool's output).", show_default=False),
     ] = None,
     data: RunDataOpt = None,
-    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain the cached MNIST classifier first.")] = False,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain the cached classifier of the data first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")] = False,
     ema: EmaOpt = None,
     truncation: TruncationOpt = 1.0,
+    **folder_settings: typing.Any,
 ) -> None:
     """Score generated digits with an MNIST classifier trained locally (cached after first use).
 
@@ -478,9 +480,14 @@ def evaluate_command(
     if samples is not None and truncation != 1:
         raise typer.BadParameter("--truncation changes a checkpoint's samples; it does not apply to --samples",
                                  param_hint="'--samples'")
+    given = [name for name, value in folder_settings.items() if value is not None]
+    if samples is None and given:
+        raise typer.BadParameter("a run reads its data as it was trained on it; the options of a folder of images "
+                                 "go with --samples", param_hint=f"'--{given[0].replace('_', '-')}'")
     with console.TaskProgress("training the evaluation classifier") as bar:
         if samples is not None:
-            result = mnistgan.evaluate(samples, data, retrain=retrain, progress=bar.update, notify=console.info)
+            result = mnistgan.evaluate(samples, data, retrain=retrain, progress=bar.update, notify=console.info,
+                                       **folder_settings)
         else:
             result = mnistgan.load_generator(run, ckpt, ema).evaluate(
                 n, seed, data, retrain=retrain, truncation=truncation, progress=bar.update, notify=console.info)
