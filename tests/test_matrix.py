@@ -46,6 +46,7 @@ class Kind:
     epochs: int = 1  # complete epochs; 0: stopped (--minutes) before its first was complete
     scored: bool = False  # --eval-every 1: scores, and a best checkpoint once an epoch is done
     test_set: bool = True  # its data has x_test and y_test
+    folder: bool = False  # its data is a flat folder of PNGs (no labels), read with --invert
 
     @property
     def has_best(self) -> bool:
@@ -69,6 +70,7 @@ KINDS = [
          test_set=False),
     Kind("fast-stopped-no-test", ("--recipe", "fast", *STOPPED, "--epochs", "2"), clustered=True, epochs=0,
          test_set=False),
+    Kind("fast-1-folder", ("--recipe", "fast", *SMALL, "--epochs", "1", "--invert"), clustered=True, folder=True),
 ]
 
 
@@ -109,12 +111,25 @@ def train_only_npz(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def matrix_runs(tmp_path_factory, session_npz, train_only_npz, classifier_cache):
+def image_folder(tmp_path_factory) -> Path:
+    """The session's synthetic digits as a flat folder of PNGs, dark on light: no labels."""
+    from conftest import make_digits
+
+    def write(folder: Path) -> None:
+        folder.mkdir()
+        for i, image in enumerate(make_digits(20)[0]):
+            Image.fromarray(255 - image).save(folder / f"{i:03d}.png")
+
+    return build_once(tmp_path_factory, "image_folder", write)
+
+
+@pytest.fixture(scope="session")
+def matrix_runs(tmp_path_factory, session_npz, train_only_npz, image_folder, classifier_cache):
     """kind -> its run folder, trained on first use by whichever worker asks first."""
 
     def build(kind: Kind) -> Path:
         def train(run: Path) -> None:
-            data = session_npz if kind.test_set else train_only_npz
+            data = image_folder if kind.folder else session_npz if kind.test_set else train_only_npz
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("XDG_CACHE_HOME", str(classifier_cache))  # --eval-every: the session's classifier
                 result = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(run), *kind.args])
@@ -179,6 +194,9 @@ def _npy(kind: Kind, run: Path, scratch: Path) -> None:
 
 def _evaluated(kind: Kind, run: Path, scratch: Path) -> None:
     scores = json.loads((scratch / "stdout").read_text())
+    if kind.folder:  # no labels, no classifier: the memorization check only
+        assert scores["count"] == 20 and scores["fid"] is None and scores["memorization_ratio"] > 0
+        return
     assert scores["count"] == 20 and 0 <= scores["coverage"] <= 1
     assert (scores["conditional_accuracy"] is not None) == kind.conditional
 
@@ -240,7 +258,8 @@ CELLS = [
          lambda kind: OK if kind.epochs else Expect(1, "has no epoch PNGs"), _exists("a.gif")),
     Cell("preview-dataset", lambda kind, run, scratch: ["preview-dataset", "--data",
                                                         mnistgan.open_run(run).config.train.data, *_out()(kind, run, scratch)],
-         check=_png(10, 20, scale=1)),
+         # a row per digit; a folder without labels: its first 200 training images (180 here), 20 a row
+         check=lambda kind, run, scratch: _png(9 if kind.folder else 10, 20, scale=1)(kind, run, scratch)),
     Cell("train again", lambda kind, run, scratch: ["train", "--out", str(run)], lambda kind: Expect(1, "already holds a run")),
     Cell("train --resume", lambda kind, run, scratch: ["train", "--out", str(run), "--resume", "--epochs",
                                                        str(kind.epochs + 1)], check=_resumed, changes_run=True),
