@@ -75,7 +75,7 @@ def main() -> None:
     mnist = load_mnist(a.data)
     classifier = load_or_train(lambda: mnist)
     train_labels = mnist.y_train
-    cfg = ModelConfig(conditional=a.conditional)
+    cfg = ModelConfig(conditional=a.conditional, num_classes=10 if a.conditional else None)  # MNIST
     if a.clusters:
         from mnistgan import clusters
 

@@ -82,7 +82,7 @@ def test_the_cli_names_the_options_of_the_same_errors(runner, trained, tmp_path)
     # An argument of another command's (train's --conditional, named in sample's refusal), and one
     # the command line spells differently (the API's fmt is --format):
     result = runner.invoke(app, ["sample", "--run", str(trained.path), "--digit", "3", "--out", str(tmp_path / "s.png")])
-    assert result.exit_code == 2 and "--digit needs a run trained with --conditional" in result.stderr
+    assert result.exit_code == 2 and "--class needs a run trained with --conditional" in result.stderr
     result = runner.invoke(app, ["export", "--run", str(trained.path), "--format", "pdf"])
     assert result.exit_code == 2 and "--format must be one of keras" in result.stderr
 

@@ -85,7 +85,7 @@ def test_latent_walks(runner, conditional_run, trained_run, tmp_path):
     digits = tmp_path / "digits.gif"
     result = runner.invoke(app, ["interpolate", "--run", str(conditional_run), "--digits", "3,8", "--seeds", "5",
                                  "--frames", "5", "--out", str(digits)])
-    assert result.exit_code == 0 and "digits 3 -> 8 -> 3" in result.stderr
+    assert result.exit_code == 0 and "classes 3 -> 8 -> 3" in result.stderr
     assert gif_frame_count(digits)[0] >= 2
 
     bad = runner.invoke(app, ["interpolate", "--run", str(trained_run), "--digits", "3,8", "--out", str(tmp_path / "b.gif")])

@@ -108,7 +108,7 @@ def test_folder_without_idx_files_is_refused(tmp_path):
 
 def test_preview_indices_are_the_first_twenty_of_each_digit():
     labels = np.array([3, 1, 3, 0, 1] + list(range(10)) * 20, np.uint8)
-    idx = data.preview_indices(labels, per_class=20)
+    idx = data.preview_indices(labels, per_class=20, classes=10)
     assert idx.shape == (10, 20)
     assert idx[3, :2].tolist() == [0, 2] and idx[1, :2].tolist() == [1, 4]
     assert all((labels[idx[d]] == d).all() for d in range(10))

@@ -78,7 +78,7 @@ def test_batchnorm_reestimation_is_a_training_mode_pass_of_the_whole_generator(t
     from mnistgan.models import all_layers, build_generator, recalibrate_batchnorm
     from mnistgan.seeds import recalibration_inputs
 
-    cfg = ModelConfig(noise_dim=12, conditional=conditional)
+    cfg = ModelConfig(noise_dim=12, conditional=conditional, num_classes=10 if conditional else None)
 
     def statistics(generator):
         norms = [l for l in all_layers(generator) if isinstance(l, keras.layers.BatchNormalization)]
@@ -88,7 +88,7 @@ def test_batchnorm_reestimation_is_a_training_mode_pass_of_the_whole_generator(t
     walked, whole = build_generator(cfg, 5), build_generator(cfg, 5)
     recalibrate_batchnorm(walked, cfg, seed=5, batch_size=16, batches=2)
     norms, untouched = statistics(whole)
-    noise, digits = recalibration_inputs(5, 32, cfg.noise_dim)
+    noise, digits = recalibration_inputs(5, 32, cfg.noise_dim, 10 if conditional else 1)
     for layer in norms:
         layer.momentum = 0.0
     whole([noise, digits] if conditional else noise, training=True)

@@ -363,7 +363,7 @@ def test_a_conditional_projection_reports_its_digit(runner, conditional_run, ses
         (["{tmp}/digit.png", "--test-index", "0"], "give an IMAGE file or --test-index, one of them"),
         (["--test-index", "30"], "--test-index must be between 0 and 29"),
         (["{tmp}/digit.png", "--out", "{tmp}/p.jpg"], "--out must end in .png"),
-        (["{tmp}/digit.png", "--digit", "3"], "is an unconditional generator; --digit needs a run trained with --conditional"),
+        (["{tmp}/digit.png", "--digit", "3"], "is an unconditional generator; --class needs a run trained with --conditional"),
         (["{tmp}/flat.png"], "shows no digit"),
     ],
 )

@@ -10,7 +10,7 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from mnistgan.errors import DataError, UsageError
+from mnistgan.errors import DataError, UsageError, arg
 from mnistgan.files import atomic_path, check_output_file
 from mnistgan.runs import RunLayout
 
@@ -88,7 +88,7 @@ def write_gif(frames: np.ndarray, out: Path, fps: float, loop: int, hold_last_ms
 def animate(folder: Path, out: Path | None = None, fps: float = 10.0, loop: int = 0) -> Animation:
     """Make a GIF from the epoch PNGs in ``folder`` (a run folder or a folder of PNGs)."""
     if fps <= 0:
-        raise UsageError("{fps} must be positive")
+        raise UsageError(f"{arg.fps} must be positive")
     source = frame_folder(folder)
     paths = list_frames(source)
     if not paths:

@@ -18,7 +18,7 @@ import numpy as np
 
 from mnistgan.backend import import_tensorflow
 from mnistgan.errors import CheckpointError, RunError
-from mnistgan.runs import BEST, RunLayout, checkpoint_epochs_in, check_choice, no_checkpoint_yet
+from mnistgan.runs import BEST, RunLayout, check_choice, checkpoint_epochs_in, epoch_choice, no_checkpoint_yet
 from mnistgan.runs import CHECKPOINT_PREFIX as PREFIX
 
 if TYPE_CHECKING:
@@ -132,8 +132,8 @@ def resolve(layout: RunLayout, spec: str) -> CheckpointInfo:
         if prefix is None:
             raise CheckpointError(f"{folder / BEST} holds no complete checkpoint")
         return read_info(prefix)
-    if spec.isdigit():
-        return read_info(str(folder / f"{PREFIX}-{int(spec)}"))
+    if epoch_choice(spec) is not None:
+        return read_info(str(folder / f"{PREFIX}-{epoch_choice(spec)}"))
     path = Path(spec)
     if path.is_dir():
         prefix = _latest_in(path)

@@ -25,7 +25,7 @@ from mnistgan import files
 from mnistgan.data import Mnist
 from mnistgan.errors import MnistganError
 from mnistgan.metrics import feature_stats
-from mnistgan.seeds import NUM_CLASSES, classifier_order
+from mnistgan.seeds import classifier_order
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -41,7 +41,7 @@ def cache_root() -> Path:
     return files.cache_root() / f"classifier-v{VERSION}"
 
 
-def build_classifier(seed: int = 0, classes: int = NUM_CLASSES) -> keras.Model:
+def build_classifier(classes: int, seed: int = 0) -> keras.Model:
     init = keras.initializers.GlorotUniform
     inputs = keras.Input((28, 28, 1))
     x = keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(seed))(inputs)  # 26x26x32

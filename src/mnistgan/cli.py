@@ -29,7 +29,6 @@ from mnistgan.explorer import explore
 from mnistgan.files import check_output_file
 from mnistgan.projection import check_png_path, noise_path
 from mnistgan.sampling import check_sample_output, truncation_problem
-from mnistgan.seeds import MAX_CLASSES
 from mnistgan.version import __version__
 
 
@@ -240,6 +239,14 @@ TruncationOpt = Annotated[
                  help="Draw the noise closer to its mean: psi times standard normal noise, 0 < psi <= 1. "
                  "Cleaner, more typical digits, less variety; 1 = none."),
 ]
+
+
+def ClassOpt(what: str) -> typing.Any:  # noqa: N802 (an option's declaration, like typer.Option)
+    """--class (--digit): a conditional run's class, by number or by name."""
+    return typer.Option("--class", "--digit", metavar="CLASS", show_default=False,
+                        help=f"Conditional runs: {what}. By number (7) or by name (cat), as the data names it.")
+
+
 EmaOpt = Annotated[
     Optional[bool],
     typer.Option("--ema/--no-ema", help="Draw from the averaged generator (--ema) or the trained one (--no-ema). "
@@ -327,13 +334,11 @@ def sample_command(
     out: Annotated[Path, typer.Option("--out", callback=_images_out(None), help="A .png grid, or .npy for the raw "
                                       "uint8 (n, 28, 28) array.")] = Path("samples.png"),
     scale: ScaleOpt = 2,
-    digit: Annotated[
-        Optional[int], typer.Option("--digit", "--class", min=0, max=MAX_CLASSES - 1, show_default=False,
-                                    help="Conditional runs: draw this digit (on other data: class) only.")
-    ] = None,
-    all_digits: Annotated[
-        Optional[str], typer.Option("--digits", "--classes", help="Conditional runs: 'all' draws a grid with a "
-                                    "row per digit (class), -n of each (row d is digit d).", show_default=False)
+    digit: Annotated[Optional[str], ClassOpt("draw this class only")] = None,
+    classes: Annotated[
+        Optional[str], typer.Option("--classes", "--digits", help="Conditional runs: a grid with a row of -n "
+                                    "images per class: 'all' (row d is class d), or the classes to draw, by "
+                                    "number or name (3,8 or cat,bird).", show_default=False)
     ] = None,
     ema: EmaOpt = None,
     truncation: TruncationOpt = 1.0,
@@ -345,7 +350,7 @@ def sample_command(
                                      "-n does not apply.", show_default=False)
     ] = None,
     cluster: Annotated[
-        Optional[str], typer.Option("--cluster", help="Runs trained with --clusters: draw from cluster C only, or "
+        Optional[str], typer.Option("--cluster", metavar="C", help="Runs trained with --clusters: draw from cluster C only, or "
                                     "'all' for a grid with a row per cluster, -n of each (row c is cluster c).",
                                     show_default=False)
     ] = None,
@@ -355,20 +360,17 @@ def sample_command(
     \b
     Example:
       mnistgan sample --run out/ --ckpt latest -n 16 --seed 1 --out samples.png
-      mnistgan sample --run cond/ --digit 7 -n 16
-      mnistgan sample --run cond/ --digits all -n 10
+      mnistgan sample --run cond/ --class 7 -n 16
+      mnistgan sample --run cond/ --classes all -n 10
+      mnistgan sample --run pets/ --classes cat,dog -n 8
       mnistgan sample --run out/ --ckpt best --truncation 0.7
       mnistgan sample --run out/ -n 1000 --cols 40 --scale 1 --out sheet.png
       mnistgan sample --run out/ --cluster all -n 10
     """
-    if all_digits is not None and all_digits != "all":
-        raise typer.BadParameter("only 'all' is supported", param_hint="'--digits'")
-    if cluster is not None and cluster != "all" and not (cluster.isdigit() and len(cluster) < 6):
-        raise typer.BadParameter(f"a cluster number or 'all', not {cluster!r}", param_hint="'--cluster'")
     generator = mnistgan.load_generator(run, ckpt, ema)  # the weights load when the first image is drawn
     sheet = generator.sample_sheet(
-        n, seed, digit, truncation, None if cluster in (None, "all") else int(cluster),
-        all_digits=all_digits is not None, all_clusters=cluster == "all",
+        n, seed, digit, truncation, None if cluster in (None, "all") else cluster, classes=classes,
+        all_clusters=cluster == "all",
         noise=None if noise is None else mnistgan.load_noise(noise, generator.noise_dim), cols=cols)
     path = mnistgan.save_images(sheet.images, out, scale, rows=sheet.rows, cols=sheet.cols)
     console.info(f"{len(sheet.images)} images from {generator.describe()}")
@@ -401,9 +403,9 @@ def interpolate_command(
     ckpt: CkptOpt = "latest",
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated noise seeds to walk through.")] = "0,1,2,3",
     digits: Annotated[
-        Optional[str], typer.Option("--digits", "--classes", help="Conditional runs: walk between these digits "
-                                    "(classes; e.g. 3,8) with the noise of the first seed held fixed.",
-                                    show_default=False)
+        Optional[str], typer.Option("--classes", "--digits", help="Conditional runs: walk between these classes, "
+                                    "by number or name (3,8 or cat,bird), with the noise of the first seed held "
+                                    "fixed.", show_default=False)
     ] = None,
     frames: Annotated[int, typer.Option(min=2, max=500, help="Frames from one seed (or digit) to the next.")] = 24,
     fps: Annotated[float, typer.Option(min=0.1, max=100.0, help="Frames per second.")] = 12.0,
@@ -419,25 +421,24 @@ def interpolate_command(
 ) -> None:
     """A looping GIF walking the latent space through several seeds (spherical interpolation).
 
-    Conditional runs show digits 0-9 side by side in every frame; with --digits the walk goes
-    from digit to digit instead, the noise held fixed.
+    Conditional runs show every class side by side in every frame; with --classes the walk goes
+    from class to class instead, the noise held fixed.
 
     \b
     Example:
       mnistgan interpolate --run out/ --seeds 1,2,3 --frames 24 --out walk.gif
-      mnistgan interpolate --run cond/ --digits 0,1,2,3,4,5,6,7,8,9 --seeds 5
+      mnistgan interpolate --run cond/ --classes 0,1,2,3,4,5,6,7,8,9 --seeds 5
       mnistgan interpolate --run out/ --from mine.npy --to test7.npy
     """
     if (start is None) != (end is None):
         raise typer.BadParameter("give both --from and --to", param_hint="'--from'")
     if start is not None and digits is not None:
-        raise typer.BadParameter("walks between noise vectors; it cannot be combined with --digits",
+        raise typer.BadParameter("walks between noise vectors; it cannot be combined with --classes",
                                  param_hint="'--from'")
     seed_list = number_list(seeds, "seeds", 0, 2**32 - 1)
-    digit_list = None if digits is None else number_list(digits, "digits", 0, MAX_CLASSES - 1)
     generator = mnistgan.load_generator(run, ckpt, ema)
     points = None if start is None else [mnistgan.load_noise(p, generator.noise_dim) for p in (start, end)]
-    walk = mnistgan.walk(generator, seed_list, frames, digit_list, scale, truncation, points).save(out, fps)
+    walk = mnistgan.walk(generator, seed_list, frames, digits, scale, truncation, points).save(out, fps)
     console.info(f"{len(walk.frames)} frames, {walk.what}, from {walk.generator}")
     console.result(str(walk.path))
 
@@ -508,9 +509,8 @@ def project_command(
     test_index: Annotated[Optional[int], typer.Option("--test-index", min=0, help="Project MNIST test image N "
                           "instead of a file.", show_default=False)] = None,
     data: RunDataOpt = None,
-    digit: Annotated[Optional[int], typer.Option("--digit", "--class", min=0, max=MAX_CLASSES - 1,
-                     help="Conditional runs: search this digit (class) only. Default: every one; the closest wins.",
-                     show_default=False)] = None,
+    digit: Annotated[Optional[str], ClassOpt("search this class only (default: every one; the closest "
+                                             "wins)")] = None,
     out: Annotated[Path, typer.Option("--out", callback=_output(check_png_path), help="Side-by-side PNG (target, "
                    "projection); the noise is saved beside it as .npy.")] = Path("projection.png"),
     gif: Annotated[Optional[Path], typer.Option("--gif", callback=_output(check_output_file),
@@ -534,7 +534,7 @@ def project_command(
     generator = mnistgan.load_generator(run, ckpt, ema)
     target = image if image is not None else mnistgan.load_mnist(data, generator.config).test_image(test_index)
     result = mnistgan.project(generator, target, digit, steps, starts, seed, record=gif is not None).save(out, gif)
-    found = f" as digit {result.digit}" if result.digit is not None else ""
+    found = f" as class {generator.conditioning.name(result.digit)}" if result.digit is not None else ""
     console.info(f"projected{found}: RMS difference {result.error:.1f} grey levels after {result.steps} steps "
                  f"from {result.starts} starts; noise in {noise_path(result.path)}; from {result.generator}")
     console.result(str(result.path))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnistgan.config import RunConfig
-from mnistgan.errors import RunError, UsageError
+from mnistgan.errors import RunError, UsageError, arg
 from mnistgan.files import atomic_path
 from mnistgan.runs import RunLayout
 
@@ -60,7 +60,7 @@ def for_run(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bo
         if not k:
             return RunClusters(0, (), None)
     if len(images) < k:
-        raise UsageError(f"{{clusters}} {k} needs at least {k} training images, not {len(images)}")
+        raise UsageError(f"{arg.clusters} {k} needs at least {k} training images, not {len(images)}")
     labels = assign(images, k, config.train.seed, config.train.cluster_features)
     return RunClusters(k, sizes_of(labels, k), labels)
 

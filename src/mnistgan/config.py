@@ -22,7 +22,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter, \
     ValidationError, model_validator
 
-from mnistgan.errors import RunError, UsageError
+from mnistgan.conditioning import Conditioning
+from mnistgan.errors import RunError, UsageError, arg
 from mnistgan.seeds import MAX_CLASSES
 from mnistgan.files import write_text_atomic
 
@@ -34,6 +35,7 @@ CLUSTER_FEATURES = ("pixels", "pca")  # clusters.FEATURES, without importing sci
 FAST_CLUSTERS = 100  # the fast recipe's clusters for unconditional runs (docs/lab.md's screens)
 FOLDER_SETTINGS = ("invert", "center", "test_fraction", "skip_unreadable")  # imagefolder.Conversion's fields
 FAST_LR_DROP_AFTER = 640_000  # the fast recipe's learning rates fall to a tenth after these images
+LEGACY_CLASSES = 10  # a conditional run of mnistgan <= 0.4 drew MNIST's digits; its config.json does not say
 
 # The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
 # error shows is made from them (see problem()).
@@ -65,9 +67,9 @@ def number_list(text: str, argument: str, lo: int, hi: int) -> list[int]:
     try:
         values = [int(v) for v in str(text).replace(" ", "").split(",") if v]
     except ValueError:
-        raise UsageError(f"{{{argument}}}: comma-separated whole numbers, not {text!r}") from None
+        raise UsageError(f"{arg(argument)}: comma-separated whole numbers, not {text!r}") from None
     if any(not lo <= v <= hi for v in values):
-        raise UsageError(f"{{{argument}}}: values must be between {lo} and {hi}")
+        raise UsageError(f"{arg(argument)}: values must be between {lo} and {hi}")
     return values
 
 
@@ -208,10 +210,11 @@ class ModelConfig(_Section):
         "is read) an image belongs to, and the generator picks the cluster from its noise, so the run samples "
         "like an unconditional one. 0: none. The fast recipe's value is for unconditional runs, fewer on a small "
         "training set (at least 10 images each).")] = 0
-    # The classes of the data a conditional run draws, found when the run starts (mnistgan <= 0.4
-    # knew MNIST's ten digits only): how many, and their names (none: they are numbered).
-    num_classes: Annotated[int, Field(ge=2, le=MAX_CLASSES), Option(
-        "Classes of the data a conditional run draws.", cli=False)] = 10
+    # The classes of the data a conditional run draws, found when the run starts: how many, and
+    # their names (none: they are numbered). None on other runs. (config.json of mnistgan <= 0.4,
+    # which knew MNIST's ten digits only, has neither: RunConfig.from_dict reads it as MNIST's.)
+    num_classes: Annotated[Annotated[int, Field(ge=2, le=MAX_CLASSES)] | None, Option(
+        "Classes of the data a conditional run draws.", cli=False)] = None
     class_names: Annotated[tuple[str, ...], Field(strict=False),
                            Option("Names of the data's classes.", cli=False)] = ()
     # Training images per cluster, found when the run starts: the generator picks the clusters in
@@ -231,14 +234,13 @@ class ModelConfig(_Section):
         return self
 
     @property
-    def classes(self) -> int:
-        """How many values the networks' label input takes: the data's classes (MNIST's 10
-        digits), K clusters, or 0 (none)."""
-        return self.num_classes if self.conditional else self.clusters
-
-    def class_name(self, label: int) -> str:
-        """A conditional run's class ``label`` by name: its data's name for it, else the number."""
-        return self.class_names[label] if label < len(self.class_names) else str(label)
+    def conditioning(self) -> Conditioning:
+        """What the networks' label input is: nothing, the data's classes, or k-means clusters."""
+        if self.conditional:
+            return Conditioning("classes", self.num_classes or 0, self.class_names)
+        if self.clusters:
+            return Conditioning("clusters", self.clusters, sizes=self.cluster_sizes)
+        return Conditioning()
 
 
 class TrainConfig(_Section):
@@ -388,7 +390,7 @@ class RunConfig(BaseModel):
     def trained_by(self) -> tuple[int, ...]:
         """The (major, minor) mnistgan version that trained the run; (0,) when not recorded."""
         parts = self.versions.get("mnistgan", "0").split(".")[:2]
-        return tuple(int(p) for p in parts if p.isdigit()) or (0,)
+        return tuple(int(p) for p in parts if p.isdecimal()) or (0,)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format_version": FORMAT_VERSION, **self.model_dump()}
@@ -405,17 +407,19 @@ class RunConfig(BaseModel):
         if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
             version = payload.get("format_version") if isinstance(payload, dict) else None
             raise RunError(f"{where} has config format {version!r}; this mnistgan reads format {FORMAT_VERSION}")
-        train = payload.get("train", {})
+        train, model = payload.get("train", {}), payload.get("model", {})
+        if isinstance(model, dict) and model.get("conditional") and "num_classes" not in model:
+            model = {**model, "num_classes": LEGACY_CLASSES}  # saved before runs recorded their classes
         if isinstance(train, dict) and "ema_decay" not in train:
             train = {**train, "ema_decay": 0.0}  # saved before mnistgan 0.3.0: the run has no average
         versions = payload.get("versions", {})
         try:
-            for what, section in (("model", payload.get("model", {})), ("train", train), ("versions", versions)):
+            for what, section in (("model", model), ("train", train), ("versions", versions)):
                 if not isinstance(section, dict):
                     raise ValueError(f"{what} must be a mapping, not {section!r}")
             if problem(dict[str, str], versions):
                 raise ValueError(f"versions must map names to strings, not {versions!r}")
-            return cls(model=ModelConfig.create(payload.get("model", {})), train=TrainConfig.create(train),
+            return cls(model=ModelConfig.create(model), train=TrainConfig.create(train),
                        versions=versions)
         except ValueError as exc:
             raise RunError(f"{where} is not a valid run config ({exc})") from None

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mnistgan.backend import import_tensorflow
-from mnistgan.errors import DataError, UsageError
+from mnistgan.errors import DataError, UsageError, arg
 from mnistgan.images import Sheet
 from mnistgan.imagefolder import IDX_NAMES, Conversion, is_image_folder, load_folder
-from mnistgan.seeds import MAX_CLASSES, NUM_CLASSES
+from mnistgan.seeds import MAX_CLASSES
 
 if TYPE_CHECKING:
     from mnistgan.config import RunConfig
@@ -40,10 +40,11 @@ if TYPE_CHECKING:
 ENV_VAR = "MNISTGAN_DATA"
 KERAS_SOURCE = "keras.datasets.mnist"  # the source a run records for Keras's copy
 PER_DIGIT = 20  # the report's preview: the first 20 training images of each digit (Listing 4)
+UNLABELLED_ROWS = 10  # the preview of data without labels: its first images in as many rows as MNIST's
 IMAGE_SIZE = 28
 CLASS_NAMES = "classes.txt"  # in a folder of IDX files; beside an npz: <name>.classes.txt
 HOW_TO_SUPPLY = (
-    f"give {{data}} (an mnist.npz file, a folder of the IDX files or of images), set ${ENV_VAR}, "
+    f"give {arg.data} (an mnist.npz file, a folder of the IDX files or of images), set ${ENV_VAR}, "
     "or go online once so Keras can download and cache MNIST"
 )
 
@@ -102,9 +103,9 @@ class Mnist:
     def test_image(self, test_index: int) -> np.ndarray:
         """Test image ``test_index`` (uint8 (28, 28))."""
         if self.x_test is None:
-            raise UsageError(f"{self.source} has no test set for {{test_index}}")
+            raise UsageError(f"{self.source} has no test set for {arg.test_index}")
         if not 0 <= test_index < len(self.x_test):
-            raise UsageError(f"{{test_index}} must be between 0 and {len(self.x_test) - 1}, not {test_index}")
+            raise UsageError(f"{arg.test_index} must be between 0 and {len(self.x_test) - 1}, not {test_index}")
         return self.x_test[test_index]
 
     def require_labels(self, why: str) -> None:
@@ -152,7 +153,7 @@ def load_mnist(path: Path | None = None, run: RunConfig | None = None, conversio
     source = resolve_source(path)
     if conversion is not None and conversion != Conversion() and not (source and is_image_folder(source)):
         changed = next(name for name in (f.name for f in dataclass_fields(Conversion)) if getattr(conversion, name) != getattr(Conversion(), name))
-        raise UsageError(f"{{{changed}}} applies to folders of images; {source or KERAS_SOURCE} is not one")
+        raise UsageError(f"{arg(changed)} applies to folders of images; {source or KERAS_SOURCE} is not one")
     names: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     if source is None:
@@ -325,7 +326,7 @@ def _validate(arrays: dict[str, np.ndarray], origin: str, names: tuple[str, ...]
     )
 
 
-def preview_indices(labels: np.ndarray, per_class: int = PER_DIGIT, classes: int = NUM_CLASSES) -> np.ndarray:
+def preview_indices(labels: np.ndarray, per_class: int, classes: int) -> np.ndarray:
     """Indices of the report's preview (Listing 4): for each class, its first ``per_class``
     images. Returns (classes, per_class); -1 where a class has fewer images than that."""
     rows = np.full((classes, per_class), -1, np.int64)
@@ -336,12 +337,12 @@ def preview_indices(labels: np.ndarray, per_class: int = PER_DIGIT, classes: int
 
 
 def preview_sheet(data: Path | None = None, conversion: Conversion | None = None) -> Sheet:
-    """The report's preview (``mnistgan preview-dataset``): a row per class (10 for MNIST) of
+    """The report's preview (``mnistgan preview-dataset``): a row per class (MNIST's digits) of
     its first 20 training images, blank where a class has fewer; for data without labels, its
     first 200 training images in 10 rows of 20."""
     mnist = load_mnist(data, conversion=conversion)
     if not mnist.labelled:
-        return Sheet(mnist.x_train[: 10 * PER_DIGIT], None, PER_DIGIT)
+        return Sheet(mnist.x_train[: UNLABELLED_ROWS * PER_DIGIT], None, PER_DIGIT)
     idx = preview_indices(mnist.y_train, PER_DIGIT, mnist.classes)
     images = np.where((idx >= 0)[..., None, None], mnist.x_train[np.maximum(idx, 0)], 0).astype(np.uint8)
     return Sheet(images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), mnist.classes, PER_DIGIT)

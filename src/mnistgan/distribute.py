@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mnistgan.config import STRATEGIES
-from mnistgan.errors import UsageError
+from mnistgan.errors import UsageError, arg
 
 CPU_DEVICES_ENV = "MNISTGAN_CPU_DEVICES"  # split the CPU into N logical devices (try `mirrored` without GPUs)
 
@@ -44,7 +44,7 @@ SLURM_PORT_ENV = "MNISTGAN_SLURM_PORT"  # first port of the workers on each node
 def _in_slurm_step(env: Mapping[str, str]) -> bool:
     """Started by ``srun`` with more than one task: Slurm says where every worker is."""
     tasks = env.get("SLURM_STEP_NUM_TASKS", "1")
-    return "SLURM_PROCID" in env and tasks.isdigit() and int(tasks) > 1
+    return "SLURM_PROCID" in env and tasks.isdecimal() and int(tasks) > 1
 
 
 def resolve(requested: str, gpus: int, env: Mapping[str, str] | None = None) -> str:
@@ -53,14 +53,14 @@ def resolve(requested: str, gpus: int, env: Mapping[str, str] | None = None) -> 
     otherwise the default strategy."""
     env = os.environ if env is None else env
     if requested not in STRATEGIES:
-        raise UsageError(f"{{strategy}} must be one of {', '.join(STRATEGIES)}, not {requested!r}")
+        raise UsageError(f"{arg.strategy} must be one of {', '.join(STRATEGIES)}, not {requested!r}")
     if requested == "auto":
         if _tf_config(env) is not None or _in_slurm_step(env):
             return "multi-worker"
         return "mirrored" if gpus > 1 else "default"
     if requested == "multi-worker" and _tf_config(env) is None and not _in_slurm_step(env):
         raise UsageError(
-            "{strategy} multi-worker needs TF_CONFIG (or a Slurm job step started with srun); "
+            f"{arg.strategy} multi-worker needs TF_CONFIG (or a Slurm job step started with srun); "
             "see docs/distributed.md"
         )
     return requested
@@ -122,7 +122,7 @@ def _cpu_devices(env: Mapping[str, str]) -> int:
     raw = env.get(CPU_DEVICES_ENV, "").strip()
     if not raw:
         return 1
-    if not raw.isdigit() or int(raw) < 1:
+    if not raw.isdecimal() or int(raw) < 1:
         raise UsageError(f"{CPU_DEVICES_ENV} must be a positive whole number, not {raw!r}")
     return int(raw)
 
@@ -163,7 +163,7 @@ def _slurm_resolver(tf, gpus: int, env: Mapping[str, str]):
     per-task GPU count keeps it working there, since nothing is set from it.
     """
     port = env.get(SLURM_PORT_ENV, "8888")
-    if not port.isdigit():
+    if not port.isdecimal():
         raise UsageError(f"{SLURM_PORT_ENV} must be a port number, not {port!r}")
     gpu_counts = {"gpus_per_node": gpus} if gpus else {"gpus_per_node": 1024, "gpus_per_task": 1}
     return tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=int(port), auto_set_gpu=False, **gpu_counts)

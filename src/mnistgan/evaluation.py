@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mnistgan import metrics
 from mnistgan.data import load_mnist
-from mnistgan.errors import DataError, UsageError
+from mnistgan.errors import DataError, UsageError, arg
 from mnistgan.imagefolder import Conversion
 from mnistgan.images import to_uint8
 
@@ -66,7 +66,7 @@ def load_samples(path: Path) -> np.ndarray:
             images.append(arr)
         return np.stack(images)
     if path.suffix.lower() != ".npy":
-        raise UsageError(f"{{samples}} takes a .npy file or a folder of PNGs, got {path}")
+        raise UsageError(f"{arg.samples} takes a .npy file or a folder of PNGs, got {path}")
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:

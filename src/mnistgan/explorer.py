@@ -25,8 +25,9 @@ from mnistgan import interpolation, project
 from mnistgan.api import Run, grid, open_run
 from mnistgan.config import number_list
 from mnistgan.seeds import MAX_CLASSES
-from mnistgan.errors import CheckpointError, MnistganError, RunError, UsageError
+from mnistgan.errors import CheckpointError, MnistganError, RunError, UsageError, arg
 from mnistgan.projection import prepare_image
+from mnistgan.runs import epoch_choice
 
 SCALE = 2  # `mnistgan sample`'s default --scale, so the page's grid is the command's bytes
 CACHED_GENERATORS = 4
@@ -145,14 +146,15 @@ class Explorer:
         run = self.run(name)
         if ckpt not in self.checkpoints(name):
             raise UsageError(f"{name} has no checkpoint {ckpt!r} to choose")
-        saved = [] if ckpt.isdigit() else [f.stat().st_mtime_ns for f in (run.layout.checkpoints,
+        epoch = epoch_choice(ckpt)
+        saved = [] if epoch is not None else [f.stat().st_mtime_ns for f in (run.layout.checkpoints,
                                            run.layout.interrupted, run.layout.best) if f.is_dir()]
         key = (name, ckpt, ema, *saved)
         with self._lock:
             if key in self._generators:
                 self._generators.move_to_end(key)
                 return self._generators[key]
-        g = run.generator(int(ckpt) if ckpt.isdigit() else ckpt, ema=None if ema else False).load()
+        g = run.generator(ckpt if epoch is None else epoch, ema=None if ema else False).load()
         with self._lock:
             self._generators[key] = g
             while len(self._generators) > CACHED_GENERATORS:
@@ -549,7 +551,7 @@ def explore(path: Path | str = "out", host: str = "127.0.0.1", port: int | None 
         raise MnistganError(f"explore needs Gradio, which the core install leaves out: {EXTRA}") from None
     if port is not None and not port_free(host, port):  # Gradio would try for half a minute, then give advice
         explorer.close()
-        raise UsageError(f"port {port} on {host} is in use; give another {{port}}, or none for the first free one")
+        raise UsageError(f"port {port} on {host} is in use; give another {arg.port}, or none for the first free one")
     try:
         explorer.generator(next(iter(explorer.runs)), "latest", True)  # the first picture comes fast
     except MnistganError:

@@ -260,7 +260,7 @@ class DCGAN:
 
     def _batch_step(self, images, labels, indices, epoch, step):
         noise, fake_labels = seeds.step_noise(tf, self.train_cfg.seed, epoch, step, self._noise_shape,
-                                             self.model_cfg.num_classes)
+                                             max(self.model_cfg.conditioning.count, 1))
         per_replica = self.strategy.run(self._replica_step, args=(images, labels, indices, noise, fake_labels))
         losses = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
         if self.average is not None:

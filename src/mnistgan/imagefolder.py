@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistgan.errors import DataError, UsageError
+from mnistgan.errors import DataError, UsageError, arg
 from mnistgan.files import atomic_path, cache_root
 from mnistgan.images import MAX_PIXELS
 from mnistgan.seeds import MAX_CLASSES, held_out
@@ -51,7 +51,7 @@ class Conversion:
 
     def __post_init__(self) -> None:
         if not 0 <= self.test_fraction < 1:  # also refuses nan
-            raise UsageError(f"{{test_fraction}} must be at least 0 and below 1, not {self.test_fraction!r}")
+            raise UsageError(f"{arg.test_fraction} must be at least 0 and below 1, not {self.test_fraction!r}")
 
     def key(self) -> str:
         """What the cache of a conversion is keyed by, besides the files."""
@@ -106,7 +106,7 @@ def load_folder(folder: Path, conversion: Conversion = Conversion()) -> FolderDa
     if unreadable and not conversion.skip_unreadable:
         path, why = unreadable[0]
         raise DataError(f"{len(unreadable)} of the {len(files)} image files in {folder} cannot be read, the first "
-                        f"{path.relative_to(folder)} ({why}); remove them, or skip them with {{skip_unreadable}}")
+                        f"{path.relative_to(folder)} ({why}); remove them, or skip them with {arg.skip_unreadable}")
     x = np.stack(pictures) if pictures else np.zeros((0, SIZE, SIZE), np.uint8)
     y = np.asarray(labels, np.int64)
     _check_counts(folder, y, classes)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistgan.animation import write_gif
-from mnistgan.errors import UsageError
+from mnistgan.errors import UsageError, arg
 from mnistgan.files import check_output_file
 from mnistgan.images import grid_pixels
 from mnistgan.sampling import Generator
@@ -27,7 +27,7 @@ class Walk:
     """A latent walk: its frames and what it walks through."""
 
     frames: np.ndarray  # uint8 (N, H, W), one per interpolation step
-    what: str  # "seeds 0 -> 1 -> 0" or "digits 3 -> 8 -> 3"
+    what: str  # "seeds 0 -> 1 -> 0" or "classes 3 -> 8 -> 3"
     generator: str  # where the weights come from (Generator.describe())
     path: Path | None = None  # the GIF, once saved
 
@@ -57,44 +57,42 @@ def _path(points: list[np.ndarray], frames: int, interpolate) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: list[int] | None = None,
+def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: str | list[int | str] | None = None,
          scale: int = 4, truncation: float = 1.0, points: list[np.ndarray] | None = None) -> Walk:
     """Walk ``generator``'s latent space through the noise of ``seeds``, ``frames`` steps from
-    one to the next and back to the first. Conditional generators show digits 0-9 side by side
-    in every frame; with ``digits`` the walk goes from digit to digit instead, the noise of the
-    first seed held fixed. ``truncation``: see Generator.noise. ``points``: noise vectors
+    one to the next and back to the first. Conditional generators show every class side by side
+    in every frame; with ``digits`` (classes by number or name, a list or 'cat,bird') the walk
+    goes from class to class instead, the noise of the first seed held fixed. ``truncation``: see Generator.noise. ``points``: noise vectors
     (noise_dim,) to walk through instead of the seeds' (projected noise, say)."""
     from mnistgan.models import one_hot
 
     if points is not None:
         if len(points) < 2 or digits is not None:
-            raise UsageError("a walk between given noise vectors needs two of them, and no {digits}")
+            raise UsageError(f"a walk between given noise vectors needs two of them, and no {arg.digits}")
         if any(np.size(p) != generator.noise_dim for p in points):
             raise UsageError(f"each end of a walk is one noise vector of length {generator.noise_dim}")
         points = [np.reshape(p, -1) for p in points]
     elif len(seeds) < 1 or (digits is None and len(seeds) < 2):
-        raise UsageError("{seeds} needs at least two seeds (or one seed with {digits})")
-    if digits is not None and len(digits) < 2:
-        raise UsageError("{digits} needs at least two digits to walk between")
-    if frames < 2:
-        raise UsageError("{frames} must be at least 2")
+        raise UsageError(f"{arg.seeds} needs at least two seeds (or one seed with {arg.digits})")
     if digits is not None:
-        generator.require_conditional("{digits}")
-        if not all(0 <= d < generator.classes for d in digits):
-            raise UsageError(f"{{digits}} must be between 0 and {generator.classes - 1}, not {', '.join(map(str, digits))}")
+        digits = generator.labels(digits, "digits")
+        if len(digits) < 2:
+            raise UsageError(f"{arg.digits} needs at least two classes to walk between")
+    if frames < 2:
+        raise UsageError(f"{arg.frames} must be at least 2")
     if digits is not None:
         # Noise fixed (first seed); the one-hot label moves linearly from digit to digit.
         embs = _path(list(one_hot(digits, generator.classes)), frames, lambda a, b, t: (1 - t) * a + t * b)
         z = np.repeat(generator.noise(1, seeds[0], truncation), len(embs), axis=0)
         tiles = generator.blended(z, embs)[:, None]
-        what = "digits " + " -> ".join(map(str, [*digits, digits[0]]))
+        what = "classes " + " -> ".join(map(generator.conditioning.name, [*digits, digits[0]]))
     else:
         if points is not None:
             keys = [generator.truncated(p, truncation) for p in points]
         else:
             keys = [generator.noise(1, s, truncation)[0] for s in seeds]
         zs = _path(keys, frames, slerp)
-        if generator.conditional:  # each frame: digits 0-9 in a row, drawn from the same noise
+        if generator.conditional:  # each frame: every class in a row, drawn from the same noise
             tiles = generator.digit_rows(zs).reshape(generator.classes, len(zs), 28, 28).transpose(1, 0, 2, 3)
         else:
             tiles = generator.images(zs)[:, None]

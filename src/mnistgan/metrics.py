@@ -71,8 +71,8 @@ def pixel_spread(images: np.ndarray) -> float:
 
 
 def digit_diversity(images: np.ndarray, asked: np.ndarray, real: np.ndarray, real_labels: np.ndarray,
-                    classes: int = 10) -> list[float]:
-    """Per class (digit 0-9): the pixel spread of the samples asked to be that class over that of
+                    classes: int) -> list[float]:
+    """Per class (0 to classes - 1): the pixel spread of the samples asked to be that class over that of
     the real images of it (1 = as varied as the real ones, near 0 = one image per class; nan if absent)."""
     spreads = [pixel_spread(real[real_labels == d]) if np.sum(real_labels == d) > 1 else 0.0 for d in range(classes)]
     return [pixel_spread(images[asked == d]) / spread if np.any(asked == d) and spread > 0 else float("nan")

@@ -14,7 +14,6 @@ from mnistgan.config import ModelConfig
 from mnistgan.seeds import (
     DISCRIMINATOR_SEEDS_OFFSET,
     GENERATOR_SEEDS_OFFSET,
-    NUM_CLASSES,
     LayerSeeds,
     recalibration_inputs,
 )
@@ -36,7 +35,7 @@ GENERATOR_BODY = "generator_body"  # the conditional generator's sub-model: the 
 CLUSTER_CHOICE = "cluster"  # the self-conditioned generator's layer that picks the cluster from the noise
 
 
-def one_hot(digits: np.ndarray, classes: int = NUM_CLASSES) -> np.ndarray:
+def one_hot(digits: np.ndarray, classes: int) -> np.ndarray:
     """Labels (N,) -> float32 one-hot rows (N, classes), as the conditional generator feeds its body."""
     return np.eye(classes, dtype=np.float32)[np.asarray(digits)]
 
@@ -142,7 +141,7 @@ def cluster_choice(cfg: ModelConfig) -> keras.Model:
 def _one_hot_layer(cfg: ModelConfig) -> layers.Layer:
     """Labels (N,) or (N, 1) -> one-hot rows (N, classes): Keras's own layer, no weights, so a
     generator exports and loads without mnistgan."""
-    return layers.CategoryEncoding(cfg.classes, output_mode="one_hot", name="label_onehot", dtype=cfg.dtype_policy)
+    return layers.CategoryEncoding(cfg.conditioning.count, output_mode="one_hot", name="label_onehot", dtype=cfg.dtype_policy)
 
 
 def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -> keras.Model:
@@ -156,13 +155,14 @@ def build_generator(cfg: ModelConfig, seed: int, sync_batchnorm: bool = False) -
     """
     s = LayerSeeds(seed + GENERATOR_SEEDS_OFFSET)
     p = cfg.dtype_policy
-    if not cfg.classes:
+    labels = cfg.conditioning
+    if not labels.labelled:
         return keras.Sequential([keras.Input((cfg.noise_dim,)), *_generator_layers(s, p, sync_batchnorm)], name="generator")
     body = keras.Sequential(
-        [keras.Input((cfg.noise_dim + cfg.classes,)), *_generator_layers(s, p, sync_batchnorm)], name=GENERATOR_BODY
+        [keras.Input((cfg.noise_dim + labels.count,)), *_generator_layers(s, p, sync_batchnorm)], name=GENERATOR_BODY
     )
     noise = keras.Input((cfg.noise_dim,), name="noise")
-    if cfg.clusters:
+    if labels.clusters:
         label = cluster_choice(cfg)(noise)
         inputs = noise
     else:
@@ -182,7 +182,7 @@ def build_discriminator(cfg: ModelConfig, seed: int) -> keras.Model:
     """
     s = LayerSeeds(seed + DISCRIMINATOR_SEEDS_OFFSET)
     p = cfg.dtype_policy
-    if not cfg.classes:
+    if not cfg.conditioning.labelled:
         return keras.Sequential([keras.Input((28, 28, 1)), *_discriminator_layers(s, p)], name="discriminator")
     image = keras.Input((28, 28, 1), name="image")
     label = keras.Input((), dtype="int32", name="label")
@@ -213,18 +213,18 @@ def generate(generator: keras.Model, cfg: ModelConfig, noise, labels=None, train
     if labels is not None and len(labels.shape) == 2:  # label vectors
         body = generator.get_layer(GENERATOR_BODY)
         return body(keras.ops.concatenate([noise, labels], axis=1), training=training)
-    return generator([noise, labels] if cfg.conditional else noise, training=training)
+    return generator([noise, labels] if cfg.conditioning.classes else noise, training=training)
 
 
 def discriminator_inputs(cfg: ModelConfig, images, labels):
     """What the discriminator takes: images, and the digit or cluster of each when it has a label input."""
-    return [images, labels] if cfg.classes else images
+    return [images, labels] if cfg.conditioning.labelled else images
 
 
 def generated_labels(generator: keras.Model, cfg: ModelConfig, noise, digits):
     """The label of each image the generator draws from ``noise``: the digits asked of a
     conditional generator, or the clusters a self-conditioned one picks."""
-    if not cfg.clusters:
+    if not cfg.conditioning.clusters:
         return digits
     return keras.ops.cast(keras.ops.squeeze(generator.get_layer(CLUSTER_CHOICE)(noise), 1), "int32")
 
@@ -265,10 +265,11 @@ def recalibrate_batchnorm(generator: keras.Model, cfg: ModelConfig, seed: int, b
     if not norms:
         return
     momenta = [layer.momentum for layer in norms]
-    noise, digits = recalibration_inputs(seed, batches * batch_size, cfg.noise_dim, cfg.num_classes)
-    if cfg.classes:  # what the generator's Concatenate hands its body: noise, then the one-hot label
+    count = cfg.conditioning.count
+    noise, digits = recalibration_inputs(seed, batches * batch_size, cfg.noise_dim, max(count, 1))
+    if count:  # what the generator's Concatenate hands its body: noise, then the one-hot label
         labels = np.asarray(generated_labels(generator, cfg, noise, digits))
-        body, x = generator.get_layer(GENERATOR_BODY), np.concatenate([noise, one_hot(labels, cfg.classes)], axis=1)
+        body, x = generator.get_layer(GENERATOR_BODY), np.concatenate([noise, one_hot(labels, count)], axis=1)
     else:
         body, x = generator, noise
     try:

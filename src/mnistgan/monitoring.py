@@ -20,7 +20,7 @@ from mnistgan.images import Sheet, save_png
 from mnistgan.plots import save_loss_curves
 from mnistgan.runs import RunLayout
 from mnistgan.sampling import Generator
-from mnistgan.seeds import eval_noise, every_digit
+from mnistgan.seeds import eval_noise
 
 EVAL_FIELDS = ("epoch", "fid", "inception_score", "coverage", "confident")
 # Conditional runs also: the share classified as the digit asked for, and the within-digit
@@ -127,10 +127,9 @@ class RunOutputs(Callback):
     def _evaluate(self, epoch: int) -> dict[str, float]:
         """Score ``eval_samples`` samples, add the row to evaluation.csv and report it."""
 
-        n = self.tcfg.eval_samples
         conditional = self.generator.conditional
-        asked = every_digit(n) if conditional else None  # conditional runs: every digit equally often
-        images = self.generator.images(eval_noise(self.tcfg.seed, n, self.generator.noise_dim), asked)
+        images, asked = self.generator.scored(eval_noise(self.tcfg.seed, self.tcfg.eval_samples,
+                                                         self.generator.noise_dim))
         scores = classifier_scores(images, self.classifier, asked, self.mnist.x_test, self.mnist.y_test)
         row = {"epoch": epoch} | {k: scores[k] for k in ("fid", "inception_score", "coverage", "confident")}
         if conditional:

@@ -26,7 +26,7 @@ import numpy as np
 from mnistgan import seeds
 from mnistgan.animation import write_gif
 from mnistgan.backend import import_tensorflow
-from mnistgan.errors import UsageError
+from mnistgan.errors import UsageError, arg
 from mnistgan.files import atomic_path, check_output_file
 from mnistgan.images import MAX_PIXELS, grid_pixels, save_png, to_uint8, upscale
 
@@ -77,7 +77,7 @@ def noise_path(out: Path) -> Path:
 
 def check_png_path(out: Path) -> Path:
     if Path(out).suffix.lower() != ".png":
-        raise UsageError(f"{{out}} must end in .png (the noise is saved beside it as .npy), got {out}")
+        raise UsageError(f"{arg.out} must end in .png (the noise is saved beside it as .npy), got {out}")
     return check_output_file(Path(out))
 
 
@@ -162,9 +162,9 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
     makes a file (an MNIST image stays as it is). ``record``: keep the winning start's images during the search (``frames``).
     """
     if steps < 1:
-        raise UsageError("{steps} must be at least 1")
+        raise UsageError(f"{arg.steps} must be at least 1")
     if starts < 1:
-        raise UsageError("{starts} must be at least 1")
+        raise UsageError(f"{arg.starts} must be at least 1")
     if isinstance(target, (str, Path)):
         target = prepare_image(target)
     target = np.asarray(target)
@@ -172,9 +172,7 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
         raise UsageError(f"the target must be a greyscale image (H, W), not {target.dtype} {target.shape}")
     target = mnist_like(target)  # as a file is: a flat image is refused, a light one inverted
     if digit is not None:
-        generator.require_conditional("{digit}")
-    if digit is not None and not 0 <= digit < generator.classes:
-        raise UsageError(f"{{digit}} must be between 0 and {generator.classes - 1}")
+        digit = generator.label(digit)
     tf = import_tensorflow()
     import keras
 

@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from mnistgan.config import RunConfig
-from mnistgan.errors import CheckpointError, RunError
+from mnistgan.errors import CheckpointError, RunError, arg
 
 
 CHECKPOINT_PREFIX = "ckpt"  # checkpoints are <run>/checkpoints/ckpt-<epoch>
@@ -53,6 +53,12 @@ def no_checkpoint_yet(layout: RunLayout) -> CheckpointError:
     return CheckpointError(f"{layout.root} has no checkpoint yet (train it first)")
 
 
+def epoch_choice(ckpt: str) -> int | None:
+    """The epoch a checkpoint choice names ('12'), or None (latest, best or a path). ASCII
+    digits only: '²' passes str.isdigit() but is no number, so it is taken as a path."""
+    return int(ckpt) if re.fullmatch(r"[0-9]{1,12}", ckpt) else None
+
+
 def check_choice(layout: RunLayout, ckpt: str) -> None:
     """Refuse a checkpoint choice (``latest``, ``best``, an epoch) that the run's files cannot
     satisfy, before TensorFlow loads; checkpoints.resolve then reads and checks the one chosen."""
@@ -60,15 +66,16 @@ def check_choice(layout: RunLayout, ckpt: str) -> None:
         raise no_checkpoint_yet(layout)
     if ckpt == BEST and not _has_files(layout.best):
         raise CheckpointError(f"{layout.root} has no best checkpoint: one is kept only by runs trained "
-                              "with {eval_every}, once an epoch has been scored")
-    if ckpt.isdigit() and int(ckpt) not in layout.checkpoint_epochs():
+                              f"with {arg.eval_every}, once an epoch has been scored")
+    epoch = epoch_choice(ckpt)
+    if epoch is not None and epoch not in layout.checkpoint_epochs():
         have = ", ".join(map(str, layout.checkpoint_epochs())) or "none"
-        raise CheckpointError(f"{layout.root} has no checkpoint for epoch {int(ckpt)} (kept: {have})")
+        raise CheckpointError(f"{layout.root} has no checkpoint for epoch {epoch} (kept: {have})")
 
 
 def names_a_path(ckpt: str) -> bool:
     """Whether a checkpoint choice names a checkpoint by path (not ``latest``, ``best`` or an epoch number)."""
-    return ckpt not in ("latest", BEST) and not ckpt.isdigit()
+    return ckpt not in ("latest", BEST) and epoch_choice(ckpt) is None
 
 
 class RunLayout:

@@ -12,9 +12,10 @@ import numpy as np
 from mnistgan import checkpoints, seeds
 from mnistgan.backend import import_tensorflow
 from mnistgan.clusters import move_to_cluster
+from mnistgan.conditioning import Conditioning
 from mnistgan.config import RunConfig
 from mnistgan.data import saved_source
-from mnistgan.errors import UsageError
+from mnistgan.errors import UsageError, arg
 from mnistgan.evaluation import score_images
 from mnistgan.files import atomic_path, check_output_file
 from mnistgan.imagefolder import Conversion
@@ -39,7 +40,7 @@ def check_truncation(truncation: float) -> float:
     """``truncation`` if it is a valid psi, else a UsageError naming the argument."""
     problem = truncation_problem(truncation)
     if problem:
-        raise UsageError(f"{{truncation}} {problem}, not {truncation:g}")
+        raise UsageError(f"{arg.truncation} {problem}, not {truncation:g}")
     return float(truncation)
 
 
@@ -112,37 +113,59 @@ class Generator:
         return self.load()._averaged
 
     @property
+    def conditioning(self) -> Conditioning:
+        """How the generator is conditioned: on nothing, on the data's classes or on clusters."""
+        return self.config.model.conditioning
+
+    @property
     def conditional(self) -> bool:
-        """Whether the generator draws the digit it is asked for."""
-        return self.config.model.conditional
+        """Whether the generator draws the class it is asked for."""
+        return self.conditioning.classes
+
+    @property
+    def classes(self) -> int:
+        """Conditional generators: how many classes they draw (the data's); 0 for other runs."""
+        return self.conditioning.count if self.conditional else 0
 
     @property
     def clusters(self) -> int:
         """Self-conditioned runs: how many clusters the generator picks from (0 for other runs)."""
-        return self.config.model.clusters
+        return self.conditioning.count if self.conditioning.clusters else 0
 
     @property
     def noise_dim(self) -> int:
         return self.config.model.noise_dim
 
-    def in_cluster(self, noise: np.ndarray, cluster: int) -> np.ndarray:
+    def in_cluster(self, noise: np.ndarray, cluster: int | str) -> np.ndarray:
         """Self-conditioned runs: the same noise moved so that it picks ``cluster`` (clusters.py)."""
 
-        self.check_cluster(cluster)
-        return move_to_cluster(noise, cluster, self.config.model.cluster_sizes)
+        return move_to_cluster(noise, self.check_cluster(cluster), self.conditioning.sizes)
 
-    def check_cluster(self, cluster: int | None) -> None:
-        """Refuse a ``cluster`` (None: any) the generator does not have."""
+    def check_cluster(self, cluster: int | str | None) -> int | None:
+        """The cluster ``cluster`` asks for (a number, or its digits as text; None: any), or a
+        UsageError if the generator does not have it."""
         if not self.clusters:
-            raise UsageError(f"{self.source} has no clusters; {{cluster}} needs a run trained with {{clusters}}")
-        if cluster is not None and not 0 <= cluster < self.clusters:
-            raise UsageError(f"{{cluster}} must be between 0 and {self.clusters - 1}, not {cluster}")
+            raise UsageError(f"{self.source} has no clusters; {arg.cluster} needs a run trained with {arg.clusters}")
+        return None if cluster is None else self.conditioning.label(cluster, "cluster")
+
+    def label(self, value: int | str, argument: str = "digit") -> int:
+        """Conditional generators: the class ``value`` asks for, by number or by name ('cat');
+        a UsageError naming ``argument`` and listing the classes otherwise."""
+        self.require_conditional(arg(argument))
+        return self.conditioning.label(value, argument)
+
+    def labels(self, values, argument: str = "digits") -> list[int]:
+        """Conditional generators: several classes, a list or comma-separated text ('cat,bird',
+        '3,8'); 'all' is every class. See :meth:`label`."""
+        self.require_conditional(arg(argument))
+        return self.conditioning.labels(values, argument)
 
     def require_conditional(self, what: str) -> None:
-        """Refuse ``what`` (an argument, written ``{name}``) unless the generator draws digits on request."""
+        """Refuse ``what`` (an argument, as ``arg.name`` writes it) unless the generator draws the
+        class it is asked for."""
         if not self.conditional:
             raise UsageError(f"{self.source} is an unconditional generator; {what} needs a run trained with "
-                             "{conditional}")
+                             f"{arg.conditional}")
 
     def describe(self, *details: str) -> str:
         """Where the weights come from: 'out/checkpoints/ckpt-5 (epoch 5, averaged generator)',
@@ -166,7 +189,7 @@ class Generator:
         the generator's input. Cleaner, more typical digits, less variety; 1 = none.
         """
         if n < 1:
-            raise UsageError(f"{{n}} must be at least 1, not {n}")
+            raise UsageError(f"{arg.n} must be at least 1, not {n}")
         return self.truncated(seeds.sample_noise(seed, n, self.noise_dim), truncation)
 
     @staticmethod
@@ -174,20 +197,20 @@ class Generator:
         """``noise`` drawn towards its mean by the truncation psi (see :meth:`noise`), float32."""
         return np.asarray(noise, np.float32) * np.float32(check_truncation(truncation))
 
-    def images(self, noise: np.ndarray, digits: np.ndarray | int | None = None) -> np.ndarray:
+    def images(self, noise: np.ndarray, digits: np.ndarray | int | str | None = None) -> np.ndarray:
         """The images for the given noise (N, noise_dim), and for a conditional generator the
-        digit of each (N,) or one digit for all."""
+        class of each (N,) or one class for all (a number or a name)."""
         noise = np.asarray(noise, np.float32)
         if noise.ndim != 2 or noise.shape[1] != self.noise_dim:
             raise UsageError(f"noise must have shape (N, {self.noise_dim}), not {noise.shape}")
-        digits = self._digits(digits, len(noise), "{digits}")
+        digits = self._digits(digits, len(noise), "digits")
         parts = [self.forward(noise[i : i + BATCH], digits[i : i + BATCH]).numpy()
                  for i in range(0, len(noise), BATCH)]
         return to_uint8(np.concatenate(parts)) if parts else np.zeros((0, 28, 28), np.uint8)
 
     def blended(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Conditional generators: the images for noise (N, noise_dim) and label vectors (N, 10),
-        one-hot digits or blends of them (a walk from digit to digit)."""
+        """Conditional generators: the images for noise (N, noise_dim) and label vectors (N, classes),
+        one-hot classes or blends of them (a walk from class to class)."""
         self.require_conditional("a blend of digits")
         return to_uint8(self.forward(np.asarray(noise, np.float32), np.asarray(labels)).numpy())
 
@@ -202,69 +225,68 @@ class Generator:
     def _digits(self, digits, n: int, name: str) -> np.ndarray:
         if digits is None:
             if self.conditional:
-                raise UsageError(f"a conditional generator needs the {name} of each image")
+                raise UsageError(f"a conditional generator needs the {arg(name)} of each image")
             return np.zeros(n, np.int32)  # unused by an unconditional generator
-        self.require_conditional(name)
-        digits = np.broadcast_to(np.asarray(digits), (n,)).astype(np.int64)
-        if digits.size and (digits.min() < 0 or digits.max() >= self.classes):
-            raise UsageError(f"{name} must be between 0 and {self.classes - 1}{self._names()}")
+        if isinstance(digits, (str, int, np.integer)):  # one class for all, by number or name
+            return np.full(n, self.label(digits, name), np.int32)
+        self.require_conditional(arg(name))
+        digits = np.broadcast_to(np.asarray(digits), (n,))
+        if digits.dtype.kind not in "iu":
+            raise UsageError(f"{arg(name)} must be whole numbers, the classes' indices, not {digits.dtype}")
+        wrong = digits[(digits < 0) | (digits >= self.classes)]
+        if wrong.size:
+            self.label(int(wrong[0]), name)  # raises, listing the classes
         return digits.astype(np.int32)
 
-    @property
-    def classes(self) -> int:
-        """Conditional generators: how many classes they draw (MNIST's 10 digits, or the data's)."""
-        return self.config.model.num_classes
-
-    def _names(self) -> str:
-        """The classes' names for a message, when the data has names: ' (0 shirt, 1 shoe, ...)'."""
-        names = self.config.model.class_names
-        if not names:
-            return ""
-        shown = ", ".join(f"{i} {name}" for i, name in enumerate(names[:12]))
-        return f" ({shown}{', ...' if len(names) > 12 else ''})"
-
-    def sample(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0,
-               cluster: int | None = None, noise: np.ndarray | None = None) -> np.ndarray:
+    def sample(self, n: int = 16, seed: int = 0, digit: int | str | None = None, truncation: float = 1.0,
+               cluster: int | str | None = None, noise: np.ndarray | None = None) -> np.ndarray:
         """``n`` images from the noise of ``seed`` (the bytes ``mnistgan sample`` writes).
 
-        A conditional generator draws ``digit``, or digits drawn from ``seed`` when none is given.
-        A self-conditioned one picks each image's cluster from its noise, or draws ``cluster``.
+        A conditional generator draws class ``digit`` (its number or its name), or classes drawn
+        from ``seed`` when none is given. A self-conditioned one picks each image's cluster from
+        its noise, or draws ``cluster``.
         ``truncation``: see :meth:`noise`. ``noise``: draw from these vectors (N, noise_dim) or
         (noise_dim,) instead of the noise of ``seed`` (``n`` does not apply; truncation does).
         """
         if noise is not None:
             noise = np.asarray(noise, np.float32).reshape(-1, np.shape(noise)[-1])
             if noise.shape[1] != self.noise_dim or not len(noise):
-                raise UsageError(f"{{noise}} holds vectors of length {noise.shape[1]}; this generator takes "
+                raise UsageError(f"{arg.noise} holds vectors of length {noise.shape[1]}; this generator takes "
                                  f"{self.noise_dim}")
             n = len(noise)
         if digit is not None:
-            self._digits(digit, 1, "{digit}")  # checked before the weights load
-        if cluster is not None:
-            self.check_cluster(cluster)
+            digit = self.label(digit)  # checked before the weights load
+        cluster = None if cluster is None else self.check_cluster(cluster)
         if digit is None and self.conditional:
             digit = seeds.sample_digits(seed, n, self.classes)
         noise = self.noise(n, seed, truncation) if noise is None else self.truncated(noise, truncation)
         return self.images(noise if cluster is None else self.in_cluster(noise, cluster), digit)
 
-    def sample_sheet(self, n: int = 16, seed: int = 0, digit: int | None = None, truncation: float = 1.0,
-                     cluster: int | None = None, all_digits: bool = False, all_clusters: bool = False,
-                     noise: np.ndarray | None = None, cols: int | None = None) -> Sheet:
-        """What ``mnistgan sample`` draws, laid out as it saves it: ``all_digits``/``all_clusters``,
-        a row of ``n`` per digit or cluster; otherwise :meth:`sample`, ``cols`` images a row (or
-        as square as the images allow)."""
-        if cols is not None and (all_digits or all_clusters):
-            raise UsageError("{cols} does not apply to a grid with a row per digit or cluster")
+    def sample_sheet(self, n: int = 16, seed: int = 0, digit: int | str | None = None, truncation: float = 1.0,
+                     cluster: int | str | None = None, all_digits: bool = False, all_clusters: bool = False,
+                     noise: np.ndarray | None = None, cols: int | None = None,
+                     classes: str | list[int | str] | None = None) -> Sheet:
+        """What ``mnistgan sample`` draws, laid out as it saves it: ``classes`` (a list, by
+        number or name, or 'all', which ``all_digits`` also asks for) or ``all_clusters``, a row
+        of ``n`` per class or cluster; otherwise :meth:`sample`, ``cols`` images a row (or as
+        square as the images allow)."""
+        if all_digits and classes is not None and classes != "all":
+            raise UsageError(f"give all_digits or {arg.classes}, not both")
+        classes = "all" if all_digits else classes
+        rows = classes is not None or all_clusters
+        if cols is not None and rows:
+            raise UsageError(f"{arg.cols} does not apply to a grid with a row per class or cluster")
         if cols is not None and cols < 1:
-            raise UsageError(f"{{cols}} must be at least 1, not {cols}")
-        if all_digits and digit is not None:
-            raise UsageError("give {digit} or {all_digits}, not both")
+            raise UsageError(f"{arg.cols} must be at least 1, not {cols}")
+        if classes is not None and digit is not None:
+            raise UsageError(f"give one {arg.digit} or a row per class ({arg.classes}), not both")
         if all_clusters and cluster is not None:
-            raise UsageError("give one {cluster} or {all_clusters}, not both")
-        if noise is not None and (all_digits or all_clusters):
-            raise UsageError("{noise} cannot be combined with a grid of every digit or cluster")
-        if all_digits:
-            return Sheet(self.sample_all_digits(n, seed, truncation), self.classes, n)
+            raise UsageError(f"give one {arg.cluster} or {arg.all_clusters}, not both")
+        if noise is not None and rows:
+            raise UsageError(f"{arg.noise} cannot be combined with a grid of every class or cluster")
+        if classes is not None:
+            labels = self.labels(classes, "classes")
+            return Sheet(self.class_rows(self.noise(n, seed, truncation), labels), len(labels), n)
         if all_clusters:
             return Sheet(self.sample_all_clusters(n, seed, truncation), self.clusters, n)
         return Sheet(self.sample(n, seed, digit, truncation, cluster, noise), None, cols)
@@ -278,29 +300,39 @@ class Generator:
 
     def sample_all_digits(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Conditional generators: every class from the same ``n`` noise vectors, (K * n) images
-        for K classes (10 digits), class-major (reshape to (K, n, 28, 28) for one row per class)."""
-        self.require_conditional("{all_digits}")
+        for K classes, class-major (reshape to (K, n, 28, 28) for one row per class)."""
+        self.require_conditional(arg.all_digits)
         return self.digit_rows(self.noise(n, seed, truncation))
 
     def digit_rows(self, noise: np.ndarray) -> np.ndarray:
         """Conditional generators: every class from the same noise vectors (N, noise_dim),
         (K * N) images, class-major (the training grids' rows; a walk's frames, transposed)."""
-        digits = np.repeat(np.arange(self.classes, dtype=np.int32), len(noise))
-        return self.images(np.tile(noise, (self.classes, 1)), digits)
+        return self.class_rows(noise, range(self.classes))
+
+    def class_rows(self, noise: np.ndarray, labels) -> np.ndarray:
+        """Conditional generators: each of ``labels`` (class numbers) from the same noise vectors
+        (N, noise_dim): (len(labels) * N) images, label-major."""
+        labels = np.asarray(list(labels), np.int32)
+        return self.images(np.tile(noise, (len(labels), 1)), np.repeat(labels, len(noise)))
+
+    def scored(self, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The images that are scored for noise (N, noise_dim), by ``evaluate`` and by training's
+        ``eval_every`` alike, and the class each was asked to be: a conditional generator is
+        asked for every class equally often (0, 1, ..., K - 1, 0, ...); None for other generators."""
+        asked = seeds.every_class(len(noise), self.classes) if self.conditional else None
+        return self.images(noise, asked), asked
 
     def evaluate(self, n: int = 10_000, seed: int = 0, data: Path | str | None = None, retrain: bool = False,
                  truncation: float = 1.0, progress: Callable[[int, int], None] | None = None,
                  notify: Callable[[str], None] | None = None):
-        """Score ``n`` samples against MNIST (``mnistgan evaluate``); a conditional generator is
-        asked for every digit equally often. Returns an :class:`~mnistgan.evaluation.Evaluation`.
+        """Score ``n`` samples against the run's data (``mnistgan evaluate``): see :meth:`scored`. Returns an :class:`~mnistgan.evaluation.Evaluation`.
         ``data``: as for :func:`~mnistgan.load_mnist`; by default the data the run was trained on,
         where its file still is. ``progress`` and ``notify`` hear about the classifier's training,
         the first time."""
 
         if n < 2:
-            raise UsageError("{n} must be at least 2")
-        digits = seeds.every_digit(n, self.classes) if self.conditional else None
-        images = self.images(self.noise(n, seed, truncation), digits)
+            raise UsageError(f"{arg.n} must be at least 2")
+        images, digits = self.scored(self.noise(n, seed, truncation))
         source = self.describe(f"seed {seed}", *([f"truncation {truncation:g}"] if truncation != 1 else []))
         data = data if data is not None else saved_source(self.config)
         return score_images(images, data, digits, source=source, retrain=retrain, progress=progress,
@@ -341,8 +373,8 @@ def _restore_generator(layout: RunLayout, ckpt: str, ema: bool | None, config: R
         config = (RunConfig.from_dict(json.loads(info.config), info.prefix) if info.config
                   else layout.load_config())
     if ema and not info.has_average:
-        raise UsageError(f"{info.prefix} has no averaged generator (the run was trained with {{ema_decay}} 0 "
-                         "or before mnistgan 0.3.0); drop {ema} to use the trained one")
+        raise UsageError(f"{info.prefix} has no averaged generator (the run was trained with {arg.ema_decay} 0 "
+                         f"or before mnistgan 0.3.0); drop {arg.ema} to use the trained one")
     averaged = info.has_average if ema is None else ema
     model = build_generator(config.model, config.train.seed)
     key = checkpoints.AVERAGE_KEY if averaged else "generator"
@@ -356,7 +388,7 @@ def _restore_generator(layout: RunLayout, ckpt: str, ema: bool | None, config: R
 def check_sample_output(out: Path | str) -> Path:
     """``out`` if ``save_images`` can write it: a .png or .npy path in a writable folder."""
     if Path(out).suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UsageError(f"{{out}} must end in .png (an image grid) or .npy (the raw uint8 array), got {out}")
+        raise UsageError(f"{arg.out} must end in .png (an image grid) or .npy (the raw uint8 array), got {out}")
     return check_output_file(Path(out))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-NUM_CLASSES = 10  # MNIST's digits
 MAX_CLASSES = 100  # classes a data set may have (its labels 0-99)
 
 
@@ -46,9 +45,11 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.nd
     return perm[: full * batch_size].reshape(full, batch_size), perm[full * batch_size :]
 
 
-def step_noise(tf, seed: int, epoch, step, shape: tuple[int, int], classes: int = NUM_CLASSES):
+def step_noise(tf, seed: int, epoch, step, shape: tuple[int, int], classes: int):
     """The noise (batch, noise_dim) and the classes asked of the generator (batch,) of one
-    training step, as TensorFlow tensors: stateless, so resuming needs no generator state."""
+    training step, as TensorFlow tensors: stateless, so resuming needs no generator state.
+    ``classes``: the labels asked for are drawn from 0 to classes - 1 (any count of at least 1
+    on runs whose generator asks for none: the noise does not depend on it)."""
     key = tf.stack([tf.constant(seed, tf.int64), epoch * 1_000_003 + step])
     noise = tf.random.stateless_normal(shape, seed=key)
     digits = tf.random.stateless_uniform(
@@ -62,13 +63,13 @@ def sample_noise(seed: int, n: int, noise_dim: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, noise_dim), dtype=np.float32)
 
 
-def sample_digits(seed: int, n: int, classes: int = NUM_CLASSES) -> np.ndarray:
+def sample_digits(seed: int, n: int, classes: int) -> np.ndarray:
     """The classes a conditional ``sample`` draws when none is asked for."""
     return np.random.default_rng([seed, 10]).integers(0, classes, n).astype(np.int32)
 
 
-def every_digit(n: int, classes: int = NUM_CLASSES) -> np.ndarray:
-    """0, 1, ..., 9, 0, 1, ...: each class equally often, as evaluation asks for them."""
+def every_class(n: int, classes: int) -> np.ndarray:
+    """0, 1, ..., classes - 1, 0, 1, ...: each class equally often, as scoring asks for them."""
     return np.arange(n, dtype=np.int32) % classes
 
 
@@ -82,7 +83,7 @@ def projection_starts(seed: int, n: int, noise_dim: int) -> np.ndarray:
     return np.random.default_rng([seed, 0x5052]).standard_normal((n, noise_dim), dtype=np.float32)
 
 
-def recalibration_inputs(seed: int, n: int, noise_dim: int, classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:
+def recalibration_inputs(seed: int, n: int, noise_dim: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Noise (n, noise_dim) and uniformly drawn classes (n,) for re-estimating BatchNorm statistics."""
     rng = np.random.default_rng([seed, 0x424E])
     noise = rng.standard_normal((n, noise_dim), dtype=np.float32)
