@@ -93,7 +93,7 @@ def test_conditional_generators_draw_the_digits_asked_for(runner, conditional_ru
     g = run.generator()
     assert g.conditional and g.sample(5, seed=2, digit=7).shape == (5, 28, 28)
     assert g.sample_all_digits(3).shape == (30, 28, 28)
-    with pytest.raises(mnistgan.UsageError, match="digit must be between 0 and 9"):
+    with pytest.raises(mnistgan.UsageError, match="digit must be one of the run.s 10 classes: 0 to 9; not 10"):
         g.sample(2, digit=10)
     cli = runner.invoke(app, ["sample", "--run", str(run.path), "--digit", "7", "-n", "5", "--seed", "2",
                               "--out", str(tmp_path / "s.npy")])

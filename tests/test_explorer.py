@@ -83,7 +83,7 @@ def test_the_grid_and_its_command_give_the_same_bytes(conditional_run, tmp_path)
     explorer = Explorer(conditional_run)
     try:
         name = conditional_run.name
-        assert explorer.kind(name) == (True, 0)
+        assert explorer.conditioning(name).kind == "classes" and explorer.pickers(name).clusters == []
         assert explorer.checkpoints(name) == ["latest", "2", "1"]
         for settings in ({}, {"seed": 5, "truncation": 0.7, "digit": 3, "ema": False, "ckpt": "1"},
                          {"n": 3, "digit": "all"}):
@@ -106,7 +106,7 @@ def test_clusters_walks_and_the_training_view(clustered_run, tmp_path):
     explorer = Explorer(clustered_run)
     name = clustered_run.name
     try:
-        assert explorer.kind(name) == (False, 3)
+        assert explorer.conditioning(name).kind == "clusters" and explorer.pickers(name).clusters[2:] == ["0", "1", "2"]
         picture = explorer.samples(name, n=4, cluster="all")
         assert "-n 4 --cluster all" in picture.command
         run_command(picture.command, tmp_path)
@@ -158,8 +158,11 @@ def test_projection_of_a_drawing_and_refusals(trained_run, tmp_path):
     try:
         drawing = np.zeros((280, 280, 4), np.uint8)  # transparent canvas
         drawing[60:220, 130:150] = (0, 0, 0, 255)  # a black stroke: a one
-        result = explorer.project(name, drawing)
+        projected = explorer.project(name, drawing)
+        result = projected.projection
         assert result.image.shape == (28, 28) and result.target[14, 14] > 200  # white ink on black, as MNIST
+        # The command the page shows draws the same image from the noise file, from the same weights.
+        assert projected.command.startswith(f"mnistgan sample --run {trained_run} --noise ")
         noise = np.load(result.path.with_suffix(".npy"))
         assert noise.shape == (1, 100)
         with pytest.raises(UsageError, match="shows no digit"):

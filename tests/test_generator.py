@@ -348,10 +348,10 @@ def test_a_conditional_projection_reports_its_digit(runner, conditional_run, ses
     result = runner.invoke(app, ["project", "--test-index", "0", "--data", str(session_npz), "--run",
                                  str(conditional_run), "--steps", "5", "--starts", "1", "--out", str(tmp_path / "p.png")])
     assert result.exit_code == 0, result.output
-    assert "projected as digit " in result.stderr
+    assert "projected as class " in result.stderr
     result = runner.invoke(app, ["project", "--test-index", "0", "--data", str(session_npz), "--run",
                                  str(conditional_run), "--digit", "3", "--steps", "5", "--out", str(tmp_path / "q.png")])
-    assert result.exit_code == 0 and "projected as digit 3:" in result.stderr
+    assert result.exit_code == 0 and "projected as class 3:" in result.stderr
 
 
 @pytest.mark.parametrize(

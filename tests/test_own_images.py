@@ -260,11 +260,11 @@ def test_real_digits_that_are_not_mnist_train_evaluate_sample_by_class_and_explo
                                "--out", str(tmp_path / "rows.npy")]).exit_code == 0
     assert np.load(tmp_path / "rows.npy").shape == (30, 28, 28)
     result = runner.invoke(app, ["sample", "--run", str(run), "--class", "10", "--out", str(tmp_path / "x.png")])
-    assert result.exit_code == 2 and "between 0 and 9 (0 digit 0, 1 digit 1" in result.stderr
+    assert result.exit_code == 2 and "--class must be one of the run's 10 classes: 0 digit 0, 1 digit 1" in result.stderr
 
     explorer = Explorer(run)
     try:
-        assert explorer.classes(run.name) == [str(d) for d in range(10)]
+        assert explorer.classes(run.name) == [f"digit {d}" for d in range(10)]
         assert explorer.samples(run.name, digit="all", n=2).path.is_file()
     finally:
         explorer.close()

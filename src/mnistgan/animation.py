@@ -88,7 +88,7 @@ def write_gif(frames: np.ndarray, out: Path, fps: float, loop: int, hold_last_ms
 def animate(folder: Path, out: Path | None = None, fps: float = 10.0, loop: int = 0) -> Animation:
     """Make a GIF from the epoch PNGs in ``folder`` (a run folder or a folder of PNGs)."""
     if fps <= 0:
-        raise UsageError(f"{arg.fps} must be positive")
+        raise UsageError(f"{arg('fps')} must be positive")
     source = frame_folder(folder)
     paths = list_frames(source)
     if not paths:

@@ -87,8 +87,8 @@ def select_device(require_gpu: bool) -> DeviceInfo:
     gpus = tf.config.list_physical_devices("GPU")
     if require_gpu and not gpus:
         raise MnistganError(
-            f"{arg.gpu} was given but TensorFlow sees no GPU (install with `pip install mnistgan[gpu]` on a "
-            f"machine with an NVIDIA driver, or drop {arg.gpu} to train on the CPU)"
+            f"{arg('gpu')} was given but TensorFlow sees no GPU (install with `pip install mnistgan[gpu]` on a "
+            f"machine with an NVIDIA driver, or drop {arg('gpu')} to train on the CPU)"
         )
     for gpu in gpus:
         # Allocate GPU memory as needed, so sampling or evaluating beside a training run works.
@@ -146,7 +146,7 @@ def check_cpu_precision(policy: str, device: str) -> None:
         return
     if cpu_bfloat16() is False:
         raise UsageError(
-            f"{arg.mixed_precision} would run bfloat16 in emulation on this CPU (no avx512_bf16 or amx_bf16), "
+            f"{arg('mixed_precision')} would run bfloat16 in emulation on this CPU (no avx512_bf16 or amx_bf16), "
             "many times slower than float32: train without it, or set "
             f"{ALLOW_EMULATED_BF16_ENV}=1 to use it anyway"
         )

@@ -25,7 +25,7 @@ from mnistgan import files
 from mnistgan.data import Mnist
 from mnistgan.errors import MnistganError
 from mnistgan.metrics import feature_stats
-from mnistgan.seeds import classifier_order
+from mnistgan.seeds import classifier_order, steps_per_epoch
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -86,7 +86,7 @@ class Classifier:
 def _train(mnist: Mnist, progress: Callable[[int, int], None]) -> tuple[keras.Model, float]:
     model = build_classifier(classes=mnist.classes)
     x, y = mnist.x_train, mnist.y_train.astype(np.int32)
-    steps = -(-len(x) // BATCH)
+    steps = steps_per_epoch(len(x), BATCH)
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay([(EPOCHS - 1) * steps], [1e-3, 1e-4])
     opt = keras.optimizers.Adam(schedule)
 

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnistgan.config import RunConfig
+from mnistgan.config import CLUSTER_FEATURES, RunConfig
 from mnistgan.errors import RunError, UsageError, arg
 from mnistgan.files import atomic_path
 from mnistgan.runs import RunLayout
 
-FEATURES = ("pixels", "pca")
+FEATURES = CLUSTER_FEATURES  # what k-means may cluster: the pixels, or their principal components
 PCA_COMPONENTS = 50  # "pca": k-means on the first 50 principal components of the pixels
 IMAGES_PER_CLUSTER = 10  # the fewest training images per cluster a recipe's clusters get
 
@@ -60,7 +60,7 @@ def for_run(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bo
         if not k:
             return RunClusters(0, (), None)
     if len(images) < k:
-        raise UsageError(f"{arg.clusters} {k} needs at least {k} training images, not {len(images)}")
+        raise UsageError(f"{arg('clusters')} {k} needs at least {k} training images, not {len(images)}")
     labels = assign(images, k, config.train.seed, config.train.cluster_features)
     return RunClusters(k, sizes_of(labels, k), labels)
 

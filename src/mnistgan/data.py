@@ -44,7 +44,7 @@ UNLABELLED_ROWS = 10  # the preview of data without labels: its first images in 
 IMAGE_SIZE = 28
 CLASS_NAMES = "classes.txt"  # in a folder of IDX files; beside an npz: <name>.classes.txt
 HOW_TO_SUPPLY = (
-    f"give {arg.data} (an mnist.npz file, a folder of the IDX files or of images), set ${ENV_VAR}, "
+    f"give {arg('data')} (an mnist.npz file, a folder of the IDX files or of images), set ${ENV_VAR}, "
     "or go online once so Keras can download and cache MNIST"
 )
 
@@ -103,9 +103,9 @@ class Mnist:
     def test_image(self, test_index: int) -> np.ndarray:
         """Test image ``test_index`` (uint8 (28, 28))."""
         if self.x_test is None:
-            raise UsageError(f"{self.source} has no test set for {arg.test_index}")
+            raise UsageError(f"{self.source} has no test set for {arg('test_index')}")
         if not 0 <= test_index < len(self.x_test):
-            raise UsageError(f"{arg.test_index} must be between 0 and {len(self.x_test) - 1}, not {test_index}")
+            raise UsageError(f"{arg('test_index')} must be between 0 and {len(self.x_test) - 1}, not {test_index}")
         return self.x_test[test_index]
 
     def require_labels(self, why: str) -> None:
@@ -133,13 +133,18 @@ def resolve_source(path: Path | None) -> Path | None:
 
 
 def saved_source(config: RunConfig) -> Path | None:
-    """Where a run (its RunConfig) read its data, if that was a file or folder that is still
-    there: what a resume trains on and ``evaluate`` scores against when no data is given. None
-    means: look as :func:`load_mnist` does."""
+    """Where a run (its RunConfig) read its data: what a resume trains on and ``evaluate`` and
+    ``project`` compare with when no data is given. None means: look as :func:`load_mnist`
+    does (Keras's copy of MNIST, or a run from before runs recorded their data). A DataError
+    when it was a file or folder that is gone: other data found in its place would be the
+    wrong data, named as if it were the run's."""
     src = config.train.data
-    if src and src != KERAS_SOURCE and Path(src).exists():
-        return Path(src)
-    return None
+    if not src or src == KERAS_SOURCE:
+        return None
+    if not Path(src).exists():
+        raise DataError(f"the run's data, {src}, is gone (moved or deleted); give it with {arg('data')}, wherever "
+                        "it is now (its content is checked, not its path)")
+    return Path(src)
 
 
 def load_mnist(path: Path | None = None, run: RunConfig | None = None, conversion: Conversion | None = None) -> Mnist:

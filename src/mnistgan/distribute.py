@@ -53,14 +53,14 @@ def resolve(requested: str, gpus: int, env: Mapping[str, str] | None = None) -> 
     otherwise the default strategy."""
     env = os.environ if env is None else env
     if requested not in STRATEGIES:
-        raise UsageError(f"{arg.strategy} must be one of {', '.join(STRATEGIES)}, not {requested!r}")
+        raise UsageError(f"{arg('strategy')} must be one of {', '.join(STRATEGIES)}, not {requested!r}")
     if requested == "auto":
         if _tf_config(env) is not None or _in_slurm_step(env):
             return "multi-worker"
         return "mirrored" if gpus > 1 else "default"
     if requested == "multi-worker" and _tf_config(env) is None and not _in_slurm_step(env):
         raise UsageError(
-            f"{arg.strategy} multi-worker needs TF_CONFIG (or a Slurm job step started with srun); "
+            f"{arg('strategy')} multi-worker needs TF_CONFIG (or a Slurm job step started with srun); "
             "see docs/distributed.md"
         )
     return requested

@@ -1,11 +1,11 @@
 """Errors the core raises for problems with the user's input or environment.
 
-Messages speak of arguments, not of command-line options: an argument is written ``arg.name``
-(or ``arg("name")``) in the message, and shown as ``name`` from Python and as the option
-(``--name``) by the CLI, which calls :meth:`MnistganError.render` with its own naming. The mark
-is a NUL on each side, which no path, command-line value or file name can hold, so a user's own
-text in a message (a path with ``{seeds}`` in it) is shown as it is. The CLI turns each error into one line
-on stderr and the exit code it carries; anything else is a bug and keeps its traceback.
+Messages speak of arguments, not of command-line options: an argument is written ``arg("name")``
+in the message, and shown as ``name`` from Python and as the option (``--name``) by the CLI,
+which calls :meth:`MnistganError.render` with its own naming. The mark is a NUL on each side,
+which no path, command-line value or file name can hold, so a user's own text in a message (a
+path with ``{seeds}`` in it) is shown as it is. The CLI turns each error into one line on
+stderr and the exit code it carries; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,19 +16,9 @@ from collections.abc import Callable
 _ARGUMENT = re.compile("\0([a-z][a-z0-9_]*)\0")
 
 
-class _Arguments:
-    """``arg.seed`` and ``arg("seed")``: how a message names argument ``seed``."""
-
-    def __call__(self, name: str) -> str:
-        return f"\0{name}\0"
-
-    def __getattr__(self, name: str) -> str:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self(name)
-
-
-arg = _Arguments()
+def arg(name: str) -> str:
+    """How a message names argument ``name`` (see the module's docstring): ``arg("seed")``."""
+    return f"\0{name}\0"
 
 
 class MnistganError(Exception):

@@ -66,7 +66,7 @@ def load_samples(path: Path) -> np.ndarray:
             images.append(arr)
         return np.stack(images)
     if path.suffix.lower() != ".npy":
-        raise UsageError(f"{arg.samples} takes a .npy file or a folder of PNGs, got {path}")
+        raise UsageError(f"{arg('samples')} takes a .npy file or a folder of PNGs, got {path}")
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:

@@ -2,7 +2,8 @@
 
 :class:`Explorer` is what the page shows, as functions of the public API that return files and
 text; :func:`explore` lays them out with Gradio and serves them. The page has no logic of its
-own beyond layout, and reads nothing but the runs it was given: it never takes a run's lock, so
+own beyond layout (what a request may ask, how a picker's words are read, which classes a run
+offers: all of it is :class:`Explorer`'s), and reads nothing but the runs it was given: it never takes a run's lock, so
 it can watch a run that is still training.
 """
 
@@ -23,18 +24,24 @@ import numpy as np
 
 from mnistgan import interpolation, project
 from mnistgan.api import Run, grid, open_run
+from mnistgan.conditioning import Conditioning
 from mnistgan.config import number_list
-from mnistgan.seeds import MAX_CLASSES
 from mnistgan.errors import CheckpointError, MnistganError, RunError, UsageError, arg
-from mnistgan.projection import prepare_image
+from mnistgan.monitoring import best_epoch
+from mnistgan.projection import Projection, prepare_image
 from mnistgan.runs import epoch_choice
 
 SCALE = 2  # `mnistgan sample`'s default --scale, so the page's grid is the command's bytes
 CACHED_GENERATORS = 4
 # What one request may ask of the server, whatever the page's widgets allow (a request can be
 # made without them): images per grid (per row with "all"), frames between two walk points,
-# points of a walk, pixels of a drawing or an uploaded image.
+# points of a walk, pixels of a drawing or an uploaded image. A grid of every class and a walk
+# whose frames show every class grow with the class count: they are bounded in all by what
+# MNIST's ten digits reach at the limits above (1,000 images a grid; 6,000 images a walk, about
+# 75 MB of frames kept in each browser session's state).
 MAX_IMAGES, MAX_FRAMES, MAX_POINTS, MAX_PIXELS = 100, 60, 10, 4096 * 4096
+MAX_GRID_IMAGES, MAX_WALK_IMAGES = 10 * MAX_IMAGES, 10 * MAX_FRAMES * MAX_POINTS
+RANDOM, ALL, BY_NOISE = "random", "all", "by noise"  # the pickers' words beside the classes and clusters
 KEPT_FILES = 64  # the page's newest pictures kept on disk; older ones are removed
 EXTRA = 'pip install "mnistgan[explore]"'
 MAX_UPLOAD = "5mb"  # larger files are refused in the page
@@ -69,24 +76,59 @@ def sample_command(run: Path, ckpt: str, n: int, seed: int, truncation: float, e
     """The ``mnistgan sample`` command that writes the same PNG bytes as :meth:`Explorer.samples`."""
     first, last = _shared_flags(ckpt, truncation, ema)
     words = ["mnistgan", "sample", "--run", str(run), *first, "--seed", str(seed), "-n", str(n), *last]
-    if digit == "all":
-        words += ["--digits", "all"]
+    if digit == ALL:
+        words += ["--classes", ALL]
     elif digit is not None:
-        words += ["--digit", str(digit)]
+        words += ["--class", str(digit)]
     if cluster is not None:
         words += ["--cluster", str(cluster)]
     return shlex.join([*words, "--out", out])
 
 
-def walk_command(run: Path, ckpt: str, seeds: list[int], digits: list[int] | None, frames: int,
+def walk_command(run: Path, ckpt: str, seeds: list[int], digits: list[str] | None, frames: int,
                  truncation: float, ema: bool, out: str = "walk.gif") -> str:
-    """The ``mnistgan interpolate`` command that writes the page's walk."""
+    """The ``mnistgan interpolate`` command that writes the page's walk (``digits``: the classes, as named)."""
     first, last = _shared_flags(ckpt, truncation, ema)
     words = ["mnistgan", "interpolate", "--run", str(run), *first, "--seeds", ",".join(map(str, seeds))]
     if digits:
-        words += ["--digits", ",".join(map(str, digits))]
+        words += ["--classes", ",".join(digits)]
     words += ["--frames", str(frames), *last]
     return shlex.join([*words, "--out", out])
+
+
+def again_command(run: Path, ckpt: str, ema: bool, noise: Path, digit: str | None, out: str = "again.png") -> str:
+    """The ``mnistgan sample`` command that draws a projection again from its noise file (named
+    as it is beside the page's PNG: the command is run where the file was saved)."""
+    first, last = _shared_flags(ckpt, 1.0, ema)
+    words = ["mnistgan", "sample", "--run", str(run), *first, "--noise", noise.name, *last]
+    return shlex.join([*words, *(["--class", digit] if digit is not None else []), "--out", out])
+
+
+@dataclass(frozen=True)
+class Pickers:
+    """What a run offers the page's pickers: its checkpoints, and its classes or clusters by
+    name, after the pickers' own words (``random``/``all``, ``by noise``/``all``); [] where the
+    run has none."""
+
+    checkpoints: list[str]
+    classes: list[str]
+    clusters: list[str]
+
+
+@dataclass(frozen=True)
+class Projected:
+    """A projection the page shows: the search's result, saved; the class it was found as, by
+    name (None without classes); and the command that draws it again from its noise."""
+
+    projection: Projection
+    found: str | None
+    command: str
+
+    def text(self) -> str:
+        """The line under the picture."""
+        found = f" as class {self.found}" if self.found is not None else ""
+        return (f"projected{found}: RMS difference {self.projection.error:.1f} grey levels. "
+                f"`{self.command}` draws it again.")
 
 
 @dataclass(frozen=True)
@@ -130,15 +172,19 @@ class Explorer:
         epochs = [str(e) for e in reversed(run.checkpoint_epochs())]
         return ["latest", *(["best"] if run.best_epoch is not None else []), *epochs]
 
-    def kind(self, name: str) -> tuple[bool, int]:
-        """(conditional, clusters) of a run: which picker the page shows."""
-        model = self.run(name).config.model
-        return model.conditional, model.clusters
+    def conditioning(self, name: str) -> Conditioning:
+        """How the run's networks are conditioned: which picker the page shows."""
+        return self.run(name).config.model.conditioning
 
     def classes(self, name: str) -> list[str]:
-        """A conditional run's classes to choose from, by number: 0-9 for MNIST's digits."""
-        model = self.run(name).config.model
-        return [str(c) for c in range(model.num_classes)] if model.conditional else []
+        """A conditional run's classes to choose from, by name (numbers where the data has none)."""
+        labels = self.conditioning(name)
+        return labels.choices() if labels.classes else []
+
+    def pickers(self, name: str) -> Pickers:
+        labels = self.conditioning(name)
+        return Pickers(self.checkpoints(name), [RANDOM, ALL, *labels.choices()] if labels.classes else [],
+                       [BY_NOISE, ALL, *labels.choices()] if labels.clusters else [])
 
     def generator(self, name: str, ckpt: str, ema: bool):
         """``Run.generator(ckpt, ema)``, cached; ``latest`` and ``best`` are read again once
@@ -179,12 +225,18 @@ class Explorer:
     def samples(self, name: str, ckpt: str = "latest", n: int = 16, seed: int = 0, truncation: float = 1.0,
                 ema: bool = True, digit: int | str | None = None, cluster: int | str | None = None) -> Picture:
         """The grid ``mnistgan sample`` draws with these settings, as a PNG, and that command.
-        ``digit``/``cluster``: one of them, or ``"all"`` for a row of ``n`` per digit or cluster."""
-        _bounded(n, "images", 1, MAX_IMAGES)
+        ``digit``: a class by number or name, ``"all"`` for a row of ``n`` per class, or None
+        or ``"random"``; ``cluster`` likewise (None or ``"by noise"``). Either is ignored on a
+        run that has no classes or clusters (the page's picker for it is hidden)."""
+        labels = self.conditioning(name)
+        digit = None if not labels.classes or digit == RANDOM else digit
+        cluster = None if not labels.clusters or cluster == BY_NOISE else cluster
+        rows = labels.count if ALL in (digit, cluster) else 1
+        _bounded(n, "images" + (" a row" if rows > 1 else ""), 1, min(MAX_IMAGES, max(1, MAX_GRID_IMAGES // rows)))
         _bounded(seed, "the seed", 0, 2**32 - 1)
         sheet = self.generator(name, ckpt, ema).sample_sheet(
-            n, seed, None if digit == "all" else digit, truncation, None if cluster == "all" else cluster,
-            all_digits=digit == "all", all_clusters=cluster == "all")
+            n, seed, None if digit == ALL else digit, truncation, None if cluster == ALL else cluster,
+            all_digits=digit == ALL, all_clusters=cluster == ALL)
         path = self._file("samples.png")
         grid(*sheet, scale=SCALE).save(path, format="PNG")
         return Picture(path, sample_command(self.runs[name].path, ckpt, n, seed, truncation, ema, digit, cluster))
@@ -195,16 +247,23 @@ class Explorer:
 
     def walk(self, name: str, ckpt: str = "latest", seeds: str = "0,1,2,3", digits: str = "", frames: int = 24,
              truncation: float = 1.0, ema: bool = True) -> tuple[Picture, np.ndarray]:
-        """A latent walk as a looping GIF (``mnistgan interpolate``) and its frames."""
+        """A latent walk as a looping GIF (``mnistgan interpolate``) and its frames. ``digits``:
+        classes to walk between, by number or name ('3,8', 'cat,bird'); ignored on a run
+        without classes (the page hides the box)."""
 
+        labels = self.conditioning(name)
         seed_list = number_list(seeds, "seeds", 0, 2**32 - 1)
-        digit_list = number_list(digits, "digits", 0, MAX_CLASSES - 1) or None
+        digit_list = labels.labels(digits, "digits") if labels.classes and digits.strip() else None
         _bounded(len(seed_list), "seeds to walk through", 1, MAX_POINTS)
-        _bounded(len(digit_list or []), "digits to walk between", 0, MAX_POINTS)
+        _bounded(len(digit_list or []), "classes to walk between", 0, MAX_POINTS)
         _bounded(frames, "frames", 2, MAX_FRAMES)
+        # A walk through seeds shows every class in each frame: its frames are bounded by the images.
+        points, tiles = (len(digit_list), 1) if digit_list else (len(seed_list), labels.count if labels.classes else 1)
+        _bounded(frames * points * tiles, "images in the walk (frames times points times classes)", 1, MAX_WALK_IMAGES)
         result = interpolation.walk(self.generator(name, ckpt, ema), seed_list, frames, digits=digit_list,
-                             truncation=truncation).save(self._file("walk.gif"))
-        command = walk_command(self.runs[name].path, ckpt, seed_list, digit_list, frames, truncation, ema)
+                                    truncation=truncation).save(self._file("walk.gif"))
+        named = None if digit_list is None else [labels.name(d) for d in digit_list]
+        command = walk_command(self.runs[name].path, ckpt, seed_list, named, frames, truncation, ema)
         return Picture(result.path, command), result.frames
 
     def training(self, name: str) -> dict:
@@ -219,9 +278,10 @@ class Explorer:
                         f"{last['images_per_second']:.0f} images/s")
         else:
             summary += "; no epoch has finished yet: its losses and grid appear here when one has"
-        if scores:
-            best = min(scores, key=lambda r: r["fid"])
-            summary += f"; lowest FID {best['fid']:.1f} (epoch {best['epoch']})"
+        best = best_epoch(scores)  # NaN rows (a diverged epoch) are passed over
+        if best is not None:
+            fid = next(r["fid"] for r in scores if r["epoch"] == best)
+            summary += f"; lowest FID {fid:.1f} (epoch {best})"
         elif run.config.train.eval_every is not None:
             summary += f"; no scores yet (one every {run.config.train.eval_every} epochs)"
         return {"metrics": metrics, "scores": scores, "grids": run.grid_epochs(), "summary": summary}
@@ -233,18 +293,24 @@ class Explorer:
         return path
 
     def project(self, name: str, image: np.ndarray | Path | str, ckpt: str = "latest", ema: bool = True,
-                digit: int | None = None, steps: int = 300, starts: int = 8):
+                digit: int | str | None = None, steps: int = 300, starts: int = 8):
         """``mnistgan project`` of a drawn (array) or uploaded (file) digit: the Projection,
-        saved as a side-by-side PNG with its noise (.npy) beside it (``steps`` and ``starts``
-        as for :func:`mnistgan.project`; the page uses their defaults)."""
+        saved as a side-by-side PNG with its noise (.npy) beside it, the class it was found as
+        and the command that draws it again. ``digit``: the class to search, by number or name; None,
+        ``"random"`` or ``"all"`` search every class (``steps`` and ``starts`` as for
+        :func:`mnistgan.project`; the page uses their defaults)."""
 
+        labels = self.conditioning(name)
+        digit = None if not labels.classes or digit in (RANDOM, ALL) else digit
         if isinstance(image, np.ndarray):
-            _bounded(int(np.prod(image.shape[:2])), "pixels of the drawing", 1, MAX_PIXELS)
             image = drawing_to_grey(image)
         else:
             image = prepare_image(image, MAX_PIXELS)
-        result = project(self.generator(name, ckpt, ema), image, digit=digit, steps=steps, starts=starts)
-        return result.save(self._file("projection.png"))
+        generator = self.generator(name, ckpt, ema)
+        result = project(generator, image, digit=digit, steps=steps, starts=starts).save(self._file("projection.png"))
+        found = None if result.digit is None else labels.name(result.digit)
+        again = again_command(self.runs[name].path, ckpt, ema, result.path.with_suffix(".npy"), found)
+        return Projected(result, found, again)
 
 
 def _bounded(value: int, what: str, lo: int, hi: int) -> None:
@@ -264,12 +330,14 @@ def epoch_strip(grids: list[int]) -> tuple[int, int, bool]:
 
 def drawing_to_grey(pixels: np.ndarray) -> np.ndarray:
     """A drawing (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA with unpainted pixels transparent,
-    as grey levels on white paper."""
+    as grey levels on white paper. Its shape and size are checked before a copy is made."""
+    shape = np.shape(pixels)
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (3, 4)):
+        raise UsageError(f"a drawing must be a greyscale or colour image, not an array of shape {shape}")
+    _bounded(int(np.prod(shape[:2])), "pixels of the drawing", 1, MAX_PIXELS)
     x = np.asarray(pixels, np.float64)
     if x.ndim == 2:
         return x
-    if x.ndim != 3 or x.shape[2] not in (3, 4):
-        raise UsageError(f"a drawing must be a greyscale or colour image, not an array of shape {x.shape}")
     grey = x[..., :3].mean(axis=2)
     if x.shape[2] == 4:  # transparent = white paper
         alpha = x[..., 3] / 255.0
@@ -321,30 +389,25 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
     first = names[0]
 
     def pickers(name):
-        conditional, clusters = explorer.kind(name)
-        ckpts = explorer.checkpoints(name)
+        offered = explorer.pickers(name)
         return (
-            gr.update(choices=ckpts, value="latest"),
-            gr.update(visible=conditional, value="random", choices=["random", "all", *explorer.classes(name)]),
-            gr.update(visible=bool(clusters), choices=["by noise", "all", *map(str, range(clusters))],
-                      value="by noise"),
-            gr.update(visible=conditional),
+            gr.update(choices=offered.checkpoints, value="latest"),
+            gr.update(visible=bool(offered.classes), value=RANDOM, choices=offered.classes),
+            gr.update(visible=bool(offered.clusters), value=BY_NOISE, choices=offered.clusters),
+            gr.update(visible=bool(offered.classes)),
         )
 
     def draw(name, ckpt, n, seed, truncation, ema, digit, cluster):
-        conditional, clusters = explorer.kind(name)
-        d = None if not conditional or digit == "random" else digit if digit == "all" else int(digit)
-        c = None if not clusters or cluster == "by noise" else cluster if cluster == "all" else int(cluster)
         try:
-            picture = explorer.samples(name, ckpt, int(n), int(seed), round(float(truncation), 2), bool(ema), d, c)
+            picture = explorer.samples(name, ckpt, int(n), int(seed), round(float(truncation), 2), bool(ema), digit,
+                                       cluster)
         except CheckpointError as exc:  # no checkpoint yet (or a damaged one): said where the grid would be
             return None, exc.render()
         return str(picture.path), picture.command
 
     def walk(name, ckpt, seeds, digits, frames, truncation, ema):
-        conditional, _ = explorer.kind(name)
-        picture, frames_ = explorer.walk(name, ckpt, seeds, digits if conditional else "", int(frames),
-                                         round(float(truncation), 2), bool(ema))
+        picture, frames_ = explorer.walk(name, ckpt, seeds, digits, int(frames), round(float(truncation), 2),
+                                         bool(ema))
         return (str(picture.path), picture.command, frames_,
                 gr.update(maximum=len(frames_) - 1, value=0), frames_[0])
 
@@ -376,23 +439,17 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
             image = np.asarray(drawing["composite"])
         else:
             raise UsageError("draw a digit or upload an image first")
-        conditional, _ = explorer.kind(name)
-        one = int(digit) if conditional and digit not in ("random", "all") else None  # else every digit
-        result = explorer.project(name, image, ckpt, bool(ema), one)
-        found = f" as digit {result.digit}" if result.digit is not None else ""
-        again = shlex.join(["mnistgan", "sample", "--run", str(explorer.runs[name].path), "--noise",
-                            result.path.with_suffix(".npy").name,
-                            *(["--digit", str(result.digit)] if result.digit is not None else [])])
-        text = f"projected{found}: RMS difference {result.error:.1f} grey levels. `{again}` draws it again."
-        return str(result.path), str(result.path.with_suffix(".npy")), text
+        result = explorer.project(name, image, ckpt, bool(ema), digit)  # random or all: every class
+        path = result.projection.path
+        return str(path), str(path.with_suffix(".npy")), result.text()
 
-    conditional, clusters = explorer.kind(first)
+    offered = explorer.pickers(first)
     # Gradio's copies of the pictures: those older than an hour go, and all of them at the next start.
     with gr.Blocks(title="mnistgan explore", analytics_enabled=False, delete_cache=(600, 3600)) as page:
         gr.Markdown(f"## mnistgan explore: {html.escape(str(explorer.path))}")
         with gr.Row():
             run = gr.Dropdown(names, value=first, label="run", visible=len(names) > 1, elem_id="run")
-            ckpt = gr.Dropdown(explorer.checkpoints(first), value="latest", label="checkpoint", elem_id="ckpt")
+            ckpt = gr.Dropdown(offered.checkpoints, value="latest", label="checkpoint", elem_id="ckpt")
             ema = gr.Checkbox(True, label="averaged generator (--ema)", elem_id="ema")
         with gr.Tab("Samples"):
             with gr.Row():
@@ -401,10 +458,10 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
                     truncation = gr.Slider(0.05, 1.0, 1.0, step=0.05, label="truncation (psi)",
                                            elem_id="truncation")
                     n = gr.Slider(1, 100, 16, step=1, label="images (per row with 'all')", elem_id="n")
-                    digit = gr.Dropdown(["random", "all", *explorer.classes(first)], value="random", label="digit",
-                                        visible=conditional, elem_id="digit")
-                    cluster = gr.Dropdown(["by noise", "all", *map(str, range(clusters))], value="by noise",
-                                          label="cluster", visible=bool(clusters), elem_id="cluster")
+                    digit = gr.Dropdown(offered.classes, value=RANDOM, label="class", visible=bool(offered.classes),
+                                        elem_id="digit")
+                    cluster = gr.Dropdown(offered.clusters, value=BY_NOISE, label="cluster",
+                                          visible=bool(offered.clusters), elem_id="cluster")
                 with gr.Column(scale=2):
                     picture = gr.Image(label="samples", type="filepath", format="png", elem_id="grid",
                                        interactive=False, height=480, buttons=BUTTONS)
@@ -414,8 +471,8 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
             with gr.Row():
                 with gr.Column(scale=1):
                     seeds = gr.Textbox("0,1,2,3", label="seeds to walk through", elem_id="walk-seeds")
-                    digits = gr.Textbox("", label="or digits to walk between (conditional runs), e.g. 3,8",
-                                        visible=conditional, elem_id="walk-digits")
+                    digits = gr.Textbox("", label="or classes to walk between (conditional runs), e.g. 3,8",
+                                        visible=bool(offered.classes), elem_id="walk-digits")
                     frames = gr.Slider(2, 60, 24, step=1, label="frames from one to the next")
                     walk_truncation = gr.Slider(0.05, 1.0, 1.0, step=0.05, label="truncation (psi)")
                     walk_button = gr.Button("walk", variant="primary", elem_id="walk")
@@ -438,7 +495,7 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
                                      elem_id="epoch-grid", height=400, buttons=BUTTONS)
         with gr.Tab("Project"):
             gr.Markdown("Draw a digit, or upload an image of one: the generator's closest image, and its noise. "
-                        "On a conditional run, the digit picked under Samples is the one searched (every digit "
+                        "On a conditional run, the class picked under Samples is the one searched (every class "
                         "when it is random or all).")
             with gr.Row():
                 sketch = gr.Sketchpad(label="draw (pick the brush on the left)", type="numpy", image_mode="RGBA",
@@ -551,7 +608,7 @@ def explore(path: Path | str = "out", host: str = "127.0.0.1", port: int | None 
         raise MnistganError(f"explore needs Gradio, which the core install leaves out: {EXTRA}") from None
     if port is not None and not port_free(host, port):  # Gradio would try for half a minute, then give advice
         explorer.close()
-        raise UsageError(f"port {port} on {host} is in use; give another {arg.port}, or none for the first free one")
+        raise UsageError(f"port {port} on {host} is in use; give another {arg('port')}, or none for the first free one")
     try:
         explorer.generator(next(iter(explorer.runs)), "latest", True)  # the first picture comes fast
     except MnistganError:

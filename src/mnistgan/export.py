@@ -55,7 +55,7 @@ def default_path(fmt: str) -> Path:
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise UsageError(f"{arg.fmt} must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise UsageError(f"{arg('fmt')} must be one of {', '.join(FORMATS)}, not {fmt!r}")
     return fmt
 
 
@@ -63,12 +63,12 @@ def check_export_path(path: Path, fmt: str) -> Path:
     """Refuse a path that exists (an export is never overwritten) or has the wrong suffix."""
     path = Path(path)
     if path.exists():
-        raise UsageError(f"{path} already exists; give another {arg.out} or remove it")
+        raise UsageError(f"{path} already exists; give another {arg('out')} or remove it")
     suffix = SUFFIXES[check_format(fmt)]
     if suffix and path.suffix != suffix:
-        raise UsageError(f"a {fmt} export is a {suffix} file; {arg.out} {path} does not end in {suffix}")
+        raise UsageError(f"a {fmt} export is a {suffix} file; {arg('out')} {path} does not end in {suffix}")
     if not suffix and path.suffix:
-        raise UsageError(f"a savedmodel export is a folder; {arg.out} {path} looks like a file name")
+        raise UsageError(f"a savedmodel export is a folder; {arg('out')} {path} looks like a file name")
     return check_output_file(path)
 
 

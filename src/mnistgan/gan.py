@@ -55,8 +55,6 @@ class Epoch:
     steps: int
 
 
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return -(-n // batch_size)
 
 
 def shard(x: tf.Tensor, replica: tf.Tensor, replicas: int) -> tf.Tensor:
@@ -101,8 +99,7 @@ class DCGAN:
         self.train_cfg = train_cfg
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
-        if train_cfg.batch_size % self.replicas:
-            raise ValueError(f"batch size {train_cfg.batch_size} does not split into {self.replicas} replicas")
+        # The batch splits evenly over the replicas: training.place checks it, with the user's words.
         with self.strategy.scope():  # variables created here are mirrored on every replica
             self._build_state(model_cfg, train_cfg)
         # The run's config.json travels in every checkpoint. A string: created outside the
@@ -286,7 +283,7 @@ class DCGAN:
         full, rest = seeds.epoch_batches(n, self.train_cfg.batch_size, self.train_cfg.seed, epoch)
         if self.steps_done() == 0:  # not an epoch resumed mid-way
             self.loss_sums.assign([0.0, 0.0])
-        return Epoch(epoch, data, tf.constant(full), tf.constant(rest), steps_per_epoch(n, self.train_cfg.batch_size))
+        return Epoch(epoch, data, tf.constant(full), tf.constant(rest), seeds.steps_per_epoch(n, self.train_cfg.batch_size))
 
     def steps_done(self) -> int:
         """Steps done in the epoch in progress."""
@@ -297,8 +294,9 @@ class DCGAN:
         epoch's short last batch); returns the steps done in the epoch."""
         done, full = self.steps_done(), int(epoch.full.shape[0])
         number = tf.constant(epoch.number, tf.int64)
-        if self.train_cfg.lr_drop_after is not None:  # decided at each chunk's start: resumes exactly
-            self._set_learning_rates(((epoch.number - 1) * epoch.steps + done) * self.train_cfg.batch_size)
+        # Decided at each chunk's start, so a resume repeats it exactly; with no drop too, so a resume
+        # that switches the drop off (lr_drop_after 0) trains at the full rates again.
+        self._set_learning_rates(((epoch.number - 1) * epoch.steps + done) * self.train_cfg.batch_size)
         # The first call of each compiled function builds its graph; hold back the optimizer's
         # harmless complaints while it does.
         with native_stderr_filtered() if not self._built else contextlib.nullcontext():
@@ -314,7 +312,7 @@ class DCGAN:
         """Both optimizers' learning rates after ``images`` training images: the configured ones,
         a tenth of them from ``lr_drop_after`` images on (they live in the checkpoint)."""
         cfg = self.train_cfg
-        factor = LR_DROP if images >= cfg.lr_drop_after else 1.0
+        factor = LR_DROP if cfg.lr_drop_after is not None and images >= cfg.lr_drop_after else 1.0
         if factor == self._lr_factor:  # set already (a restore brings the checkpoint's: set once after it)
             return
         self._lr_factor = factor

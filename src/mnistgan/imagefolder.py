@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mnistgan.config import FOLDER_SETTINGS, TrainConfig, annotation, problem
 from mnistgan.errors import DataError, UsageError, arg
 from mnistgan.files import atomic_path, cache_root
 from mnistgan.images import MAX_PIXELS
@@ -42,16 +44,20 @@ SIZE = 28
 
 @dataclass(frozen=True)
 class Conversion:
-    """How a folder's images become MNIST-like pictures, and which of them are held out."""
+    """How a folder's images become MNIST-like pictures, and which of them are held out: the
+    settings of these names of a run (config.TrainConfig declares, documents and checks them;
+    ``Conversion(**config.folder_settings)`` makes this from them)."""
 
-    invert: bool = False  # dark ink on light paper: invert
-    center: bool = False  # move each picture's centre of mass to its centre
-    test_fraction: float = 0.1  # held out of each class as the test set; 0: none
-    skip_unreadable: bool = False  # files named like images that cannot be decoded: skip them (else refuse)
+    invert: bool = TrainConfig.model_fields["invert"].default
+    center: bool = TrainConfig.model_fields["center"].default
+    test_fraction: float = TrainConfig.model_fields["test_fraction"].default
+    skip_unreadable: bool = TrainConfig.model_fields["skip_unreadable"].default
 
     def __post_init__(self) -> None:
-        if not 0 <= self.test_fraction < 1:  # also refuses nan
-            raise UsageError(f"{arg.test_fraction} must be at least 0 and below 1, not {self.test_fraction!r}")
+        for name in FOLDER_SETTINGS:  # the config's own check of each, for a Conversion made directly
+            wrong = problem(annotation(TrainConfig, name), getattr(self, name))
+            if wrong:
+                raise UsageError(f"{arg(name)} {wrong}, not {getattr(self, name)!r}")
 
     def key(self) -> str:
         """What the cache of a conversion is keyed by, besides the files."""
@@ -90,7 +96,9 @@ def load_folder(folder: Path, conversion: Conversion = Conversion()) -> FolderDa
     digest = hashlib.sha256(conversion.key().encode())
     for path, label in files:  # one file at a time: a folder of photos need not fit in memory
         data = _read_bytes(path)
-        digest.update(f"\0{path.relative_to(folder).as_posix()}\0{label}\0{len(data)}\0".encode())
+        # The name as the file system's bytes: a name that is not valid UTF-8 (old archives) is
+        # decoded by Python with surrogates, which str.encode() refuses.
+        digest.update(b"\0" + os.fsencode(path.relative_to(folder).as_posix()) + f"\0{label}\0{len(data)}\0".encode())
         digest.update(data)
     cache = cache_root() / "folders" / f"{digest.hexdigest()[:32]}.npz"
     cached = _read_cache(cache, classes)
@@ -106,7 +114,7 @@ def load_folder(folder: Path, conversion: Conversion = Conversion()) -> FolderDa
     if unreadable and not conversion.skip_unreadable:
         path, why = unreadable[0]
         raise DataError(f"{len(unreadable)} of the {len(files)} image files in {folder} cannot be read, the first "
-                        f"{path.relative_to(folder)} ({why}); remove them, or skip them with {arg.skip_unreadable}")
+                        f"{path.relative_to(folder)} ({why}); remove them, or skip them with {arg('skip_unreadable')}")
     x = np.stack(pictures) if pictures else np.zeros((0, SIZE, SIZE), np.uint8)
     y = np.asarray(labels, np.int64)
     _check_counts(folder, y, classes)
@@ -127,19 +135,26 @@ def _layout(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:
         raise DataError(f"{folder} is not a folder")
     top_images, subfolders, others = _entries(folder)
     below = {d.name: _images_below(d, {folder.resolve()}) for d in subfolders}
-    classes = sorted(name for name, images in below.items() if images)
+    classes = sorted(name for name, images in below.items() if images)  # as strings: '10' before '2'
     if top_images and classes:
         raise DataError(f"{folder} holds images at its top and in subfolders ({', '.join(classes[:3])}...); put all "
                         "of them at the top (no labels) or each in its class's subfolder")
     if len(classes) > MAX_CLASSES:
         raise DataError(f"{folder} has {len(classes)} class folders; mnistgan takes at most {MAX_CLASSES} classes")
     if classes:
-        return [(path, label) for label, name in enumerate(classes) for path in below[name]], classes
+        return [(path, label) for label, name in enumerate(classes) for path in below[name]], \
+            [shown_name(name) for name in classes]
     if not top_images:
         kinds = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
         found = f"{others} other file{'s' if others != 1 else ''}, " if others else ""
         raise DataError(f"{folder} holds no image files ({found}none ending in {kinds}) and no MNIST IDX files")
     return [(path, 0) for path in top_images], []
+
+
+def shown_name(name: str) -> str:
+    """A file or folder name as text: bytes that are not UTF-8 (which Python keeps as
+    surrogates, and which cannot be printed or saved as text) become U+FFFD."""
+    return os.fsencode(name).decode("utf-8", "replace")
 
 
 def _entries(folder: Path) -> tuple[list[Path], list[Path], int]:
@@ -273,8 +288,8 @@ def _read_cache(path: Path, classes: list[str]) -> FolderData | None:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError):
-        return None  # missing or damaged: converted again
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # missing or damaged (a truncated file, say): converted again, and the cache rewritten
     try:
         labelled = bool(classes)
         return FolderData(

@@ -68,18 +68,18 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: str |
 
     if points is not None:
         if len(points) < 2 or digits is not None:
-            raise UsageError(f"a walk between given noise vectors needs two of them, and no {arg.digits}")
+            raise UsageError(f"a walk between given noise vectors needs two of them, and no {arg('digits')}")
         if any(np.size(p) != generator.noise_dim for p in points):
             raise UsageError(f"each end of a walk is one noise vector of length {generator.noise_dim}")
         points = [np.reshape(p, -1) for p in points]
     elif len(seeds) < 1 or (digits is None and len(seeds) < 2):
-        raise UsageError(f"{arg.seeds} needs at least two seeds (or one seed with {arg.digits})")
+        raise UsageError(f"{arg('seeds')} needs at least two seeds (or one seed with {arg('digits')})")
     if digits is not None:
         digits = generator.labels(digits, "digits")
         if len(digits) < 2:
-            raise UsageError(f"{arg.digits} needs at least two classes to walk between")
+            raise UsageError(f"{arg('digits')} needs at least two classes to walk between")
     if frames < 2:
-        raise UsageError(f"{arg.frames} must be at least 2")
+        raise UsageError(f"{arg('frames')} must be at least 2")
     if digits is not None:
         # Noise fixed (first seed); the one-hot label moves linearly from digit to digit.
         embs = _path(list(one_hot(digits, generator.classes)), frames, lambda a, b, t: (1 - t) * a + t * b)

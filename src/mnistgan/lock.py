@@ -76,7 +76,7 @@ class RunLock:
         os.close(fd)
         who = f"process {holder}" if holder else "another process"
         raise RunError(f"{self.path.parent} is being written by {who} (mnistgan train); wait for it to "
-                       f"finish or stop it, or give another {arg.out}")
+                       f"finish or stop it, or give another {arg('out')}")
 
     def release(self) -> None:
         if self._fd is not None:

@@ -77,7 +77,7 @@ def noise_path(out: Path) -> Path:
 
 def check_png_path(out: Path) -> Path:
     if Path(out).suffix.lower() != ".png":
-        raise UsageError(f"{arg.out} must end in .png (the noise is saved beside it as .npy), got {out}")
+        raise UsageError(f"{arg('out')} must end in .png (the noise is saved beside it as .npy), got {out}")
     return check_output_file(Path(out))
 
 
@@ -162,9 +162,9 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
     makes a file (an MNIST image stays as it is). ``record``: keep the winning start's images during the search (``frames``).
     """
     if steps < 1:
-        raise UsageError(f"{arg.steps} must be at least 1")
+        raise UsageError(f"{arg('steps')} must be at least 1")
     if starts < 1:
-        raise UsageError(f"{arg.starts} must be at least 1")
+        raise UsageError(f"{arg('starts')} must be at least 1")
     if isinstance(target, (str, Path)):
         target = prepare_image(target)
     target = np.asarray(target)

@@ -66,7 +66,7 @@ def check_choice(layout: RunLayout, ckpt: str) -> None:
         raise no_checkpoint_yet(layout)
     if ckpt == BEST and not _has_files(layout.best):
         raise CheckpointError(f"{layout.root} has no best checkpoint: one is kept only by runs trained "
-                              f"with {arg.eval_every}, once an epoch has been scored")
+                              f"with {arg('eval_every')}, once an epoch has been scored")
     epoch = epoch_choice(ckpt)
     if epoch is not None and epoch not in layout.checkpoint_epochs():
         have = ", ".join(map(str, layout.checkpoint_epochs())) or "none"

@@ -40,7 +40,7 @@ def check_truncation(truncation: float) -> float:
     """``truncation`` if it is a valid psi, else a UsageError naming the argument."""
     problem = truncation_problem(truncation)
     if problem:
-        raise UsageError(f"{arg.truncation} {problem}, not {truncation:g}")
+        raise UsageError(f"{arg('truncation')} {problem}, not {truncation:g}")
     return float(truncation)
 
 
@@ -145,7 +145,7 @@ class Generator:
         """The cluster ``cluster`` asks for (a number, or its digits as text; None: any), or a
         UsageError if the generator does not have it."""
         if not self.clusters:
-            raise UsageError(f"{self.source} has no clusters; {arg.cluster} needs a run trained with {arg.clusters}")
+            raise UsageError(f"{self.source} has no clusters; {arg('cluster')} needs a run trained with {arg('clusters')}")
         return None if cluster is None else self.conditioning.label(cluster, "cluster")
 
     def label(self, value: int | str, argument: str = "digit") -> int:
@@ -161,11 +161,11 @@ class Generator:
         return self.conditioning.labels(values, argument)
 
     def require_conditional(self, what: str) -> None:
-        """Refuse ``what`` (an argument, as ``arg.name`` writes it) unless the generator draws the
+        """Refuse ``what`` (an argument, as ``arg("name")`` writes it) unless the generator draws the
         class it is asked for."""
         if not self.conditional:
             raise UsageError(f"{self.source} is an unconditional generator; {what} needs a run trained with "
-                             f"{arg.conditional}")
+                             f"{arg('conditional')}")
 
     def describe(self, *details: str) -> str:
         """Where the weights come from: 'out/checkpoints/ckpt-5 (epoch 5, averaged generator)',
@@ -189,7 +189,7 @@ class Generator:
         the generator's input. Cleaner, more typical digits, less variety; 1 = none.
         """
         if n < 1:
-            raise UsageError(f"{arg.n} must be at least 1, not {n}")
+            raise UsageError(f"{arg('n')} must be at least 1, not {n}")
         return self.truncated(seeds.sample_noise(seed, n, self.noise_dim), truncation)
 
     @staticmethod
@@ -251,7 +251,7 @@ class Generator:
         if noise is not None:
             noise = np.asarray(noise, np.float32).reshape(-1, np.shape(noise)[-1])
             if noise.shape[1] != self.noise_dim or not len(noise):
-                raise UsageError(f"{arg.noise} holds vectors of length {noise.shape[1]}; this generator takes "
+                raise UsageError(f"{arg('noise')} holds vectors of length {noise.shape[1]}; this generator takes "
                                  f"{self.noise_dim}")
             n = len(noise)
         if digit is not None:
@@ -271,19 +271,19 @@ class Generator:
         of ``n`` per class or cluster; otherwise :meth:`sample`, ``cols`` images a row (or as
         square as the images allow)."""
         if all_digits and classes is not None and classes != "all":
-            raise UsageError(f"give all_digits or {arg.classes}, not both")
+            raise UsageError(f"give all_digits or {arg('classes')}, not both")
         classes = "all" if all_digits else classes
         rows = classes is not None or all_clusters
         if cols is not None and rows:
-            raise UsageError(f"{arg.cols} does not apply to a grid with a row per class or cluster")
+            raise UsageError(f"{arg('cols')} does not apply to a grid with a row per class or cluster")
         if cols is not None and cols < 1:
-            raise UsageError(f"{arg.cols} must be at least 1, not {cols}")
+            raise UsageError(f"{arg('cols')} must be at least 1, not {cols}")
         if classes is not None and digit is not None:
-            raise UsageError(f"give one {arg.digit} or a row per class ({arg.classes}), not both")
+            raise UsageError(f"give one {arg('digit')} or a row per class ({arg('classes')}), not both")
         if all_clusters and cluster is not None:
-            raise UsageError(f"give one {arg.cluster} or {arg.all_clusters}, not both")
+            raise UsageError(f"give one {arg('cluster')} or {arg('all_clusters')}, not both")
         if noise is not None and rows:
-            raise UsageError(f"{arg.noise} cannot be combined with a grid of every class or cluster")
+            raise UsageError(f"{arg('noise')} cannot be combined with a grid of every class or cluster")
         if classes is not None:
             labels = self.labels(classes, "classes")
             return Sheet(self.class_rows(self.noise(n, seed, truncation), labels), len(labels), n)
@@ -301,7 +301,7 @@ class Generator:
     def sample_all_digits(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Conditional generators: every class from the same ``n`` noise vectors, (K * n) images
         for K classes, class-major (reshape to (K, n, 28, 28) for one row per class)."""
-        self.require_conditional(arg.all_digits)
+        self.require_conditional(arg("all_digits"))
         return self.digit_rows(self.noise(n, seed, truncation))
 
     def digit_rows(self, noise: np.ndarray) -> np.ndarray:
@@ -331,7 +331,7 @@ class Generator:
         the first time."""
 
         if n < 2:
-            raise UsageError(f"{arg.n} must be at least 2")
+            raise UsageError(f"{arg('n')} must be at least 2")
         images, digits = self.scored(self.noise(n, seed, truncation))
         source = self.describe(f"seed {seed}", *([f"truncation {truncation:g}"] if truncation != 1 else []))
         data = data if data is not None else saved_source(self.config)
@@ -373,8 +373,8 @@ def _restore_generator(layout: RunLayout, ckpt: str, ema: bool | None, config: R
         config = (RunConfig.from_dict(json.loads(info.config), info.prefix) if info.config
                   else layout.load_config())
     if ema and not info.has_average:
-        raise UsageError(f"{info.prefix} has no averaged generator (the run was trained with {arg.ema_decay} 0 "
-                         f"or before mnistgan 0.3.0); drop {arg.ema} to use the trained one")
+        raise UsageError(f"{info.prefix} has no averaged generator (the run was trained with {arg('ema_decay')} 0 "
+                         f"or before mnistgan 0.3.0); drop {arg('ema')} to use the trained one")
     averaged = info.has_average if ema is None else ema
     model = build_generator(config.model, config.train.seed)
     key = checkpoints.AVERAGE_KEY if averaged else "generator"
@@ -388,7 +388,7 @@ def _restore_generator(layout: RunLayout, ckpt: str, ema: bool | None, config: R
 def check_sample_output(out: Path | str) -> Path:
     """``out`` if ``save_images`` can write it: a .png or .npy path in a writable folder."""
     if Path(out).suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UsageError(f"{arg.out} must end in .png (an image grid) or .npy (the raw uint8 array), got {out}")
+        raise UsageError(f"{arg('out')} must end in .png (an image grid) or .npy (the raw uint8 array), got {out}")
     return check_output_file(Path(out))
 
 

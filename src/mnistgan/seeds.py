@@ -34,6 +34,11 @@ def fixed_noise(seed: int, count: int, noise_dim: int) -> np.ndarray:
     return np.random.default_rng([seed, 0x6E6F]).standard_normal((count, noise_dim), dtype=np.float32)
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """The steps of an epoch over ``n`` images: the full batches and, if any, the short last one."""
+    return -(-n // batch_size)
+
+
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """A fresh shuffle of ``n`` image indices for ``epoch`` (1-based), cut into batches.
 

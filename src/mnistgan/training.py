@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnistgan import checkpoints, clusters, distribute
+from mnistgan import checkpoints, clusters, distribute, seeds
 from mnistgan.backend import check_cpu_precision, dtype_policy, import_tensorflow, select_device
 from mnistgan.config import Positive, RunConfig, build_configs, problem, resumable
 from mnistgan.data import KERAS_SOURCE, load_mnist
@@ -86,13 +86,13 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
     """
     layout = RunLayout(request.out)
     if request.resume and request.overwrite:
-        raise UsageError(f"{arg.resume} and {arg.overwrite} contradict each other; choose one")
+        raise UsageError(f"{arg('resume')} and {arg('overwrite')} contradict each other; choose one")
     if request.switch_data and not request.resume:
-        raise UsageError(f"{arg.switch_data} goes with {arg.resume}")
+        raise UsageError(f"{arg('switch_data')} goes with {arg('resume')}")
     if request.minutes is not None:
         wrong = problem(Positive, request.minutes)
         if wrong:
-            raise UsageError(f"{arg.minutes} {wrong}, not {request.minutes!r}")
+            raise UsageError(f"{arg('minutes')} {wrong}, not {request.minutes!r}")
     if request.resume:
         saved = layout.load_config()
         saved_values = {**dict(saved.model), **dict(saved.train)}
@@ -109,7 +109,7 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
         if request.mixed_precision is not None and request.mixed_precision != (
             saved.model.dtype_policy != "float32"
         ):
-            conflicts.append(f"{arg.mixed_precision} (the run uses {saved.model.dtype_policy})")
+            conflicts.append(f"{arg('mixed_precision')} (the run uses {saved.model.dtype_policy})")
         if conflicts:
             raise UsageError(f"cannot resume {layout.root} with different settings: {'; '.join(conflicts)}")
         changes = {k: v for k, v in request.settings.items() if k in may_change}
@@ -128,8 +128,8 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
 
 
 def _run_exists(layout: RunLayout) -> RunError:
-    return RunError(f"{layout.root} already holds a run; use {arg.resume} to continue it, "
-                    f"{arg.overwrite} to replace it, or {arg.out} for a new folder")
+    return RunError(f"{layout.root} already holds a run; use {arg('resume')} to continue it, "
+                    f"{arg('overwrite')} to replace it, or {arg('out')} for a new folder")
 
 
 def _versions() -> dict[str, str]:
@@ -226,21 +226,21 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan:
     for note in mnist.notes:
         reporter.message(note)
     if asked.model.conditional:
-        mnist.require_labels(f"{arg.conditional} draws the class it is asked for; train without it (the fast recipe "
+        mnist.require_labels(f"{arg('conditional')} draws the class it is asked for; train without it (the fast recipe "
                              "finds clusters in the images instead)")
     if asked.train.eval_every is not None:  # refused now, not after the first epochs
-        mnist.require_labels(f"{arg.eval_every} scores samples with a classifier trained on the labels")
-        mnist.require_test_set(f"{arg.eval_every} scores samples against it")
+        mnist.require_labels(f"{arg('eval_every')} scores samples with a classifier trained on the labels")
+        mnist.require_test_set(f"{arg('eval_every')} scores samples against it")
     images = mnist.x_train
     labels = mnist.y_train if mnist.labelled else np.zeros(len(images), np.uint8)  # unread by unconditional runs
     if asked.train.subset is not None:
         if asked.train.subset > len(images):
-            raise UsageError(f"{arg.subset} {asked.train.subset} exceeds the {len(images)} training images")
+            raise UsageError(f"{arg('subset')} {asked.train.subset} exceeds the {len(images)} training images")
         images, labels = images[: asked.train.subset], labels[: asked.train.subset]
     model = {}
     if asked.model.conditional and not request.resume:  # the data's classes, which a resume keeps
         if mnist.classes < 2:
-            raise DataError(f"{mnist.source} has one class; {arg.conditional} needs at least two")
+            raise DataError(f"{mnist.source} has one class; {arg('conditional')} needs at least two")
         model.update(num_classes=mnist.classes, class_names=mnist.class_names)
     if asked.model.clusters:  # the clusters stand in for the labels, which are never read
         found = clusters.for_run(asked, layout, images, request.resume, "clusters" in request.settings,
@@ -276,14 +276,14 @@ def place(plan: Plan) -> Placement:
                          "unset TF_CONFIG or use --strategy multi-worker")
     if tcfg.batch_size % dist.replicas:
         raise UsageError(
-            f"{arg.batch_size} {tcfg.batch_size} does not split evenly over {dist.replicas} replicas "
+            f"{arg('batch_size')} {tcfg.batch_size} does not split evenly over {dist.replicas} replicas "
             "(it is the global batch); choose a multiple of the replica count"
         )
     if tcfg.jit_compile and dist.replicas > 1:
-        raise UsageError(f"{arg.jit_compile} works with one replica only; drop it or use {arg.strategy} default")
+        raise UsageError(f"{arg('jit_compile')} works with one replica only; drop it or use {arg('strategy')} default")
     if device.device != _planned_device(plan.request) and plan.config.model.dtype_policy == "mixed_bfloat16" \
             and not plan.request.resume and "dtype_policy" not in plan.request.settings:
-        raise UsageError(f"{arg.mixed_precision} chose bfloat16 for the CPU, but TensorFlow found a GPU: add {arg.gpu} "
+        raise UsageError(f"{arg('mixed_precision')} chose bfloat16 for the CPU, but TensorFlow found a GPU: add {arg('gpu')} "
                          "to train in float16 on it")
     return Placement(device, dist)
 
@@ -356,7 +356,7 @@ def _train(plan: Plan, placement: Placement, own: RunLayout, reporter: Reporter)
         config.save(layout.config)  # --epochs raised etc.
 
     n, bs = len(data.images), tcfg.batch_size
-    steps = -(-n // bs)
+    steps = seeds.steps_per_epoch(n, bs)
     reporter.message(
         f"training on {n} images, {steps} steps of {bs} per epoch, on {placement.device.device}"
         f" ({config.model.dtype_policy}{', conditional' if config.model.conditional else ''}),"
@@ -430,7 +430,7 @@ class NonFiniteGuard(Callback):
         if not np.all(np.isfinite(self.gan.loss_sums.numpy())):
             kept = f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 else "no checkpoint was saved"
             raise TrainingDiverged(f"losses became non-finite in epoch {epoch} (step {step}); stopped, {kept}. "
-                                   f"Start a new run with a lower {arg.learning_rate} or another {arg.seed}")
+                                   f"Start a new run with a lower {arg('learning_rate')} or another {arg('seed')}")
 
 
 class Statistics(Callback):
@@ -553,9 +553,9 @@ def _check_same_data(config: RunConfig, mnist, request: TrainRequest) -> None:
         return
     if not request.switch_data:
         raise UsageError(f"{mnist.source} holds other data than {request.out} was trained on "
-                         f"({config.train.data}); give {arg.data} with that data, or {arg.switch_data} to continue on this")
+                         f"({config.train.data}); give {arg('data')} with that data, or {arg('switch_data')} to continue on this")
     if config.model.clusters:
-        raise UsageError(f"a run with {arg.clusters} cannot switch data: its clusters are those of its first data")
+        raise UsageError(f"a run with {arg('clusters')} cannot switch data: its clusters are those of its first data")
 
 
 def _restore(gan, plan: Plan, reporter: Reporter) -> None:
@@ -591,5 +591,5 @@ def _check_free_space(layout: RunLayout, checkpoint_bytes: int, keep: int) -> No
     if free < needed:
         raise RunError(
             f"only {free / 2**20:.0f} MiB free under {layout.root}; keeping {keep} checkpoints of "
-            f"{checkpoint_bytes / 2**20:.0f} MiB needs {needed / 2**20:.0f} MiB more (a smaller {arg.keep} needs less)"
+            f"{checkpoint_bytes / 2**20:.0f} MiB needs {needed / 2**20:.0f} MiB more (a smaller {arg('keep')} needs less)"
         )
