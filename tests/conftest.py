@@ -71,6 +71,12 @@ def isolated_env(tmp_path_factory, monkeypatch):
     yield
 
 
+def no_traceback(result) -> bool:
+    """A CliRunner result that ended as a command ends (exit, or nothing raised), not with an
+    uncaught exception. CliRunner prints no traceback: it keeps the exception in ``exception``."""
+    return result.exception is None or isinstance(result.exception, SystemExit)
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_once, snapshot, write_npz
+from conftest import build_once, no_traceback, snapshot, write_npz
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -46,7 +46,9 @@ class Kind:
     epochs: int = 1  # complete epochs; 0: stopped (--minutes) before its first was complete
     scored: bool = False  # --eval-every 1: scores, and a best checkpoint once an epoch is done
     test_set: bool = True  # its data has x_test and y_test
-    folder: bool = False  # its data is a flat folder of PNGs (no labels), read with --invert
+    folder: bool = False  # its data is a folder of PNGs (no labels unless `classes` names the class folders)
+    data: str = "npz"  # which data: npz, train-only (an npz without a test set), folder, unicode-classes, npz62
+    classes: int = 10  # the classes its data has (a conditional run draws them)
 
     @property
     def has_best(self) -> bool:
@@ -65,13 +67,29 @@ KINDS = [
     Kind("fast-1", ("--recipe", "fast", *SMALL, "--epochs", "1"), clustered=True),
     Kind("fast-conditional-3-scored", ("--recipe", "fast", "--conditional", *SMALL, "--epochs", "3", *SCORED),
          conditional=True, epochs=3, scored=True),
-    Kind("fast-3-no-test", ("--recipe", "fast", *SMALL, "--epochs", "3"), clustered=True, epochs=3, test_set=False),
+    Kind("fast-3-no-test", ("--recipe", "fast", *SMALL, "--epochs", "3"), clustered=True, epochs=3, test_set=False,
+         data="train-only"),
     Kind("report-conditional-1-no-test", (*SMALL, "--epochs", "1", "--conditional"), conditional=True,
-         test_set=False),
+         test_set=False, data="train-only"),
     Kind("fast-stopped-no-test", ("--recipe", "fast", *STOPPED, "--epochs", "2"), clustered=True, epochs=0,
-         test_set=False),
-    Kind("fast-1-folder", ("--recipe", "fast", *SMALL, "--epochs", "1", "--invert"), clustered=True, folder=True),
+         test_set=False, data="train-only"),
+    Kind("fast-1-folder", ("--recipe", "fast", *SMALL, "--epochs", "1", "--invert"), clustered=True, folder=True,
+         data="folder"),
+    # Other class counts (issue 43): three class folders named in Unicode, scored while training;
+    # an npz of 62 classes (EMNIST's count), scored; a folder run stopped before its first epoch;
+    # a folder without labels and without a test set.
+    Kind("report-conditional-unicode-3-scored", ("--batch-size", "8", "--seed", "3", "--keep", "2", "--epochs", "1",
+                                                 "--conditional", *SCORED),
+         conditional=True, scored=True, folder=True, data="unicode-classes", classes=3),
+    Kind("fast-conditional-62-scored", ("--recipe", "fast", "--conditional", "--batch-size", "32", "--seed", "3",
+                                        "--keep", "2", "--epochs", "1", "--eval-every", "1", "--eval-samples", "124"),
+         conditional=True, scored=True, data="npz62", classes=62),
+    Kind("fast-stopped-folder", ("--recipe", "fast", *STOPPED, "--epochs", "2", "--invert"), clustered=True, epochs=0,
+         folder=True, data="folder"),
+    Kind("fast-1-folder-no-test", ("--recipe", "fast", *SMALL, "--epochs", "1", "--invert", "--test-fraction", "0"),
+         clustered=True, folder=True, test_set=False, data="folder"),
 ]
+UNICODE_CLASSES = ("smile 🙂", "zéro", "一")  # as the folder lists them: sorted as strings
 
 
 @dataclass(frozen=True)
@@ -124,12 +142,45 @@ def image_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def matrix_runs(tmp_path_factory, session_npz, train_only_npz, image_folder, classifier_cache):
+def unicode_class_folder(tmp_path_factory) -> Path:
+    """Three class folders named in Unicode (the synthetic digits 0, 1 and 2), 8 images each."""
+    from conftest import make_digits
+
+    def write(folder: Path) -> None:
+        images, labels = make_digits(8)
+        for label, name in enumerate(UNICODE_CLASSES):
+            (folder / name).mkdir(parents=True)
+            for i, image in enumerate(images[labels == label]):
+                Image.fromarray(image).save(folder / name / f"{i}.png")
+
+    return build_once(tmp_path_factory, "unicode_classes", write)
+
+
+@pytest.fixture(scope="session")
+def npz62(tmp_path_factory) -> Path:
+    """62 classes, 4 training and 2 test images each: class c is a bright block at its own place."""
+
+    def write(path: Path) -> None:
+        rng = np.random.default_rng(62)
+        labels = np.tile(np.arange(62, dtype=np.uint8), 6)
+        images = rng.integers(0, 40, size=(len(labels), 28, 28), dtype=np.uint8)
+        for i, c in enumerate(labels):
+            row, col = divmod(int(c), 8)
+            images[i, 2 + 3 * row: 5 + 3 * row, 2 + 3 * col: 5 + 3 * col] = 255
+        np.savez(path, x_train=images[:248], y_train=labels[:248], x_test=images[248:], y_test=labels[248:])
+
+    return build_once(tmp_path_factory, "classes62.npz", write)
+
+
+@pytest.fixture(scope="session")
+def matrix_runs(tmp_path_factory, session_npz, train_only_npz, image_folder, unicode_class_folder, npz62,
+                classifier_cache):
     """kind -> its run folder, trained on first use by whichever worker asks first."""
 
     def build(kind: Kind) -> Path:
         def train(run: Path) -> None:
-            data = image_folder if kind.folder else session_npz if kind.test_set else train_only_npz
+            data = {"npz": session_npz, "train-only": train_only_npz, "folder": image_folder,
+                    "unicode-classes": unicode_class_folder, "npz62": npz62}[kind.data]
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("XDG_CACHE_HOME", str(classifier_cache))  # --eval-every: the session's classifier
                 result = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(run), *kind.args])
@@ -156,6 +207,19 @@ def _unconditional(what: str) -> Callable[[Kind], Expect]:
 
 def _clusters(kind: Kind) -> Expect:
     return OK if kind.clustered else Expect(2, "has no clusters; --cluster needs a run trained with --clusters")
+
+
+def _class_3(kind: Kind) -> Expect:
+    if not kind.conditional:
+        return _unconditional("--class")(kind)
+    return OK if kind.classes > 3 else Expect(2, f"--class must be one of the run's {kind.classes} classes: 0 smile 🙂, 1 zéro, 2 一; not '3'")
+
+
+def _named(kind: Kind) -> Expect:
+    if not kind.conditional:
+        return _unconditional("--class")(kind)
+    return OK if kind.data == "unicode-classes" else Expect(2, f"--class must be one of the run's {kind.classes} "
+                                                                f"classes: 0 to {kind.classes - 1}; not '一'")
 
 
 def _test_set(kind: Kind, code: int = 1) -> Expect:
@@ -194,10 +258,10 @@ def _npy(kind: Kind, run: Path, scratch: Path) -> None:
 
 def _evaluated(kind: Kind, run: Path, scratch: Path) -> None:
     scores = json.loads((scratch / "stdout").read_text())
-    if kind.folder:  # no labels, no classifier: the memorization check only
+    if kind.folder and not kind.conditional:  # no labels, no classifier: the memorization check only
         assert scores["count"] == 20 and scores["fid"] is None and scores["memorization_ratio"] > 0
         return
-    assert scores["count"] == 20 and 0 <= scores["coverage"] <= 1
+    assert scores["count"] == 20 and 0 <= scores["coverage"] <= 1 and len(scores["classes"]) == kind.classes
     assert (scores["conditional_accuracy"] is not None) == kind.conditional
 
 
@@ -205,6 +269,12 @@ def _exists(name: str) -> Callable[[Kind, Path, Path], None]:
     def check(kind: Kind, run: Path, scratch: Path) -> None:
         assert (scratch / name).exists()
     return check
+
+
+def _preview_rows(kind: Kind) -> int:
+    if kind.data == "folder":
+        return 9 if kind.test_set else 10
+    return kind.classes
 
 
 def _resumed(kind: Kind, run: Path, scratch: Path) -> None:
@@ -223,8 +293,10 @@ def _scoring_stopped(kind: Kind, run: Path, scratch: Path) -> None:
 CELLS = [
     Cell("sample", _sample(), check=_png(4, 4)),
     Cell("sample -n 3 --seed 5 .npy", _sample("-n", "3", "--seed", "5", out="out.npy"), check=_npy),
-    Cell("sample --digit 3", _sample("--digit", "3", "-n", "4"), _unconditional("--class"), _png(2, 2)),
-    Cell("sample --digits all", _sample("--digits", "all", "-n", "2"), _unconditional("--classes"), _png(10, 2)),
+    Cell("sample --digit 3", _sample("--digit", "3", "-n", "4"), _class_3, _png(2, 2)),
+    Cell("sample --class NAME", _sample("--class", UNICODE_CLASSES[1], "-n", "4"), _named, _png(2, 2)),
+    Cell("sample --digits all", _sample("--digits", "all", "-n", "2"), _unconditional("--classes"),
+         lambda kind, run, scratch: _png(kind.classes, 2)(kind, run, scratch)),
     Cell("sample --digit --digits", _sample("--digit", "3", "--digits", "all"),
          lambda kind: Expect(2, "give one --class or a row per class (--classes), not both (see 'mnistgan sample -h')")),
     Cell("sample --cols --digits", _sample("--cols", "3", "--digits", "all"),
@@ -258,8 +330,9 @@ CELLS = [
          lambda kind: OK if kind.epochs else Expect(1, "has no epoch PNGs"), _exists("a.gif")),
     Cell("preview-dataset", lambda kind, run, scratch: ["preview-dataset", "--data",
                                                         mnistgan.open_run(run).config.train.data, *_out()(kind, run, scratch)],
-         # a row per digit; a folder without labels: its first 200 training images (180 here), 20 a row
-         check=lambda kind, run, scratch: _png(9 if kind.folder else 10, 20, scale=1)(kind, run, scratch)),
+         # a row per class; a folder without labels: its first 200 training images (180, or 200 without a
+         # test set, here), 20 a row
+         check=lambda kind, run, scratch: _png(_preview_rows(kind), 20, scale=1)(kind, run, scratch)),
     Cell("train again", lambda kind, run, scratch: ["train", "--out", str(run)], lambda kind: Expect(1, "already holds a run")),
     Cell("train --resume", lambda kind, run, scratch: ["train", "--out", str(run), "--resume", "--epochs",
                                                        str(kind.epochs + 1)], check=_resumed, changes_run=True),
@@ -284,7 +357,7 @@ def test_every_command_on_every_kind_of_run(matrix_run, cell, request, tmp_path)
     before = snapshot(matrix_run)
     result = CliRunner().invoke(app, cell.argv(kind, run, scratch))
     expect = cell.expect(kind)
-    assert "Traceback" not in result.output, result.output
+    assert no_traceback(result), result.output
     assert result.exit_code == expect.code, result.output
     if expect.code:
         errors = result.stderr.strip().splitlines()
@@ -310,7 +383,9 @@ def test_the_explorer_on_every_kind_of_run(matrix_run, request):
         choices = explorer.checkpoints(name)
         assert choices[0] == "latest" and ("best" in choices) == kind.has_best
         assert choices[1 + kind.has_best:] == [str(e) for e in reversed(range(max(1, kind.epochs - 1), kind.epochs + 1))]
-        picture = explorer.samples(name, n=4, seed=1, digit=3 if kind.conditional else None,
+        assert explorer.classes(name) == (list(UNICODE_CLASSES) if kind.data == "unicode-classes" else
+                                          [str(c) for c in range(kind.classes)] if kind.conditional else [])
+        picture = explorer.samples(name, n=4, seed=1, digit=explorer.classes(name)[-1] if kind.conditional else None,
                                    cluster="all" if kind.clustered else None)
         assert picture.path.is_file() and picture.command.startswith("mnistgan sample")
         picture, frames = explorer.walk(name, seeds="0,1", frames=2)
@@ -325,7 +400,9 @@ def test_the_explorer_on_every_kind_of_run(matrix_run, request):
             assert explorer.epoch_grid(name, epoch).is_file()
         drawing = np.zeros((280, 280, 4), np.uint8)
         drawing[60:220, 130:150] = (0, 0, 0, 255)
-        assert explorer.project(name, drawing, steps=2, starts=1).image.shape == (28, 28)
+        projected = explorer.project(name, drawing, steps=2, starts=1)
+        assert projected.projection.image.shape == (28, 28)
+        assert (projected.found in explorer.classes(name)) == kind.conditional
         with pytest.raises(mnistgan.UsageError, match="has no checkpoint '99' to choose"):
             explorer.samples(name, "99")
     finally:

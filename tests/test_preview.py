@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import numpy as np
-from conftest import snapshot, write_npz
+from conftest import no_traceback, snapshot, write_npz
 from PIL import Image
 
 from mnistgan.cli import app
@@ -65,7 +65,7 @@ def test_preview_bad_inputs_one_line_and_nothing_written(runner, tmp_path):
         result = runner.invoke(app, ["preview-dataset", "--out", str(tmp_path / "p.png"), *args])
         assert result.exit_code == code, (args, result.output)
         assert text in result.stderr
-        assert "Traceback" not in result.output
+        assert no_traceback(result)
         errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error")]
         assert len(errors) == 1
     assert snapshot(tmp_path) == before

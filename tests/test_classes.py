@@ -1,0 +1,180 @@
+"""Any classes, by number or by name (issue 43): one conditioning value, read everywhere.
+
+The kinds of run with other class counts (3 classes named in Unicode, 62 classes) are rows of the
+run-state matrix (test_matrix.py); here are the parser of class names, the guard against a count
+of ten written into the code, and the failures found by trying other data, each with the test
+that failed before its fix.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY, make_digits
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+import mnistgan
+from mnistgan.cli import app
+from mnistgan.conditioning import Conditioning
+from mnistgan.errors import UsageError
+
+PACKAGE = Path(mnistgan.__file__).parent
+PETS = Conditioning("classes", 3, ("bird", "cat", "dog"))
+
+
+@pytest.mark.parametrize(("value", "label"), [
+    ("cat", 1), ("dog", 2), (0, 0), ("2", 2), (np.int64(1), 1), ("00", 0),
+])
+def test_a_class_is_asked_for_by_name_or_by_number(value, label):
+    assert PETS.label(value, "digit") == label
+
+
+@pytest.mark.parametrize("value", ["Cat", " cat", "cat ", "3", "-1", 3, -1, "²", "٣", "", True, 1.0, "1.0", "all"])
+def test_a_class_the_run_does_not_have_is_refused_with_the_run_s_classes(value):
+    with pytest.raises(UsageError) as caught:
+        PETS.label(value, "digit")
+    assert str(caught.value) == f"digit must be one of the run's 3 classes: 0 bird, 1 cat, 2 dog; not {value!r}"
+
+
+def test_names_are_matched_exactly_and_numbers_are_always_indices():
+    names = ("10", "2", "smile 🙂", "zéro", "一")  # as a folder sorts them: as strings
+    labels = Conditioning("classes", 5, names)
+    assert [labels.label(n, "digit") for n in ("smile 🙂", "zéro", "一")] == [2, 3, 4]
+    assert labels.label("2", "digit") == 2  # the index: the class named '10' is class 0, asked for as '0'
+    with pytest.raises(UsageError, match="5 classes: 0 10, 1 2, 2 smile 🙂, 3 zéro, 4 一; not '10'"):
+        labels.label("10", "digit")
+    assert labels.labels("一,zéro", "digits") == [4, 3] and labels.labels("all", "digits") == [0, 1, 2, 3, 4]
+
+
+def test_a_long_list_of_classes_shows_the_first_twenty_and_the_count():
+    many = Conditioning("classes", 62, tuple(f"c{i:02d}" for i in range(62)))
+    with pytest.raises(UsageError, match=r"0 c00, 1 c01, .*, 19 c19, \.\.\. \(62 in all\); not 'nope'$"):
+        many.label("nope", "digit")
+    with pytest.raises(UsageError, match=r"must be one of the run's 62 classes: 0 to 61; not 62$"):
+        Conditioning("classes", 62).label(62, "digit")
+
+
+@given(st.text())
+def test_any_text_is_a_class_or_one_clear_refusal(text):
+    try:
+        label = PETS.label(text, "digit")
+    except UsageError as exc:
+        assert "must be one of the run's 3 classes" in str(exc) and "\n" not in str(exc).replace(repr(text), "")
+    else:
+        assert PETS.name(label) == text or str(label) == text.lstrip("0").rjust(1, "0")
+
+
+def test_no_function_defaults_a_class_count_and_no_constant_names_ten_classes():
+    """A default such as ``classes=10`` decides the count silently, in the wrong place."""
+    found = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+                defaults = [*node.args.defaults, *node.args.kw_defaults]
+                for a, d in zip(args[len(args) - len(defaults):] if not node.args.kwonlyargs else
+                                [*args[len(node.args.posonlyargs) + len(node.args.args) - len(node.args.defaults):]],
+                                defaults):
+                    if "class" in a.arg and isinstance(d, ast.Constant) and d.value:
+                        found.append(f"{path.name}:{node.lineno} {node.name}({a.arg}={d.value})")
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
+                    and "class" in node.target.id and isinstance(node.value, ast.Constant) and node.value.value == 10:
+                found.append(f"{path.name}:{node.lineno} {node.target.id} = 10")
+        if "NUM_CLASSES" in path.read_text():
+            found.append(f"{path.name}: NUM_CLASSES")
+    assert not found
+
+
+def test_a_users_text_in_a_message_is_never_taken_for_an_argument(runner, tmp_path):
+    """Messages name arguments with a mark no path can hold: '{seeds}' in a folder's name stays."""
+    missing = tmp_path / "{seeds}" / "{out}"
+    result = runner.invoke(app, ["sample", "--run", str(missing)])
+    assert result.exit_code == 2 and f"{missing} does not exist" in result.stderr, result.output
+
+
+@pytest.mark.slow
+def test_superscript_digits_are_no_numbers_for_cluster_or_ckpt(runner, trained_run, tmp_path):
+    """'²'.isdigit() is true, but int('²') fails: both options gave a traceback."""
+    out = str(tmp_path / "s.png")
+    result = runner.invoke(app, ["sample", "--run", str(trained_run), "--cluster", "²", "--out", out])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 2, result.output
+    assert "has no clusters" in result.stderr
+    result = runner.invoke(app, ["sample", "--run", str(trained_run), "--ckpt", "²", "--out", out])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, result.output
+    assert len(result.stderr.splitlines()) == 1 and "²" in result.stderr
+
+
+def _class_folder(folder: Path, names: list[bytes]) -> Path:
+    images, labels = make_digits(4)
+    for label, name in enumerate(names):
+        sub = os.fsdecode(os.fsencode(folder) + b"/" + name)
+        os.makedirs(sub)
+        for i, image in enumerate(images[labels == label]):
+            Image.fromarray(image).save(os.path.join(sub, f"{i}.png"))
+    return folder
+
+
+def test_a_damaged_folder_cache_is_converted_again(runner, tmp_path):
+    folder = _class_folder(tmp_path / "pets", [b"bird", b"cat", b"dog"])
+    args = ["preview-dataset", "--data", str(folder), "--out"]
+    assert runner.invoke(app, [*args, str(tmp_path / "a.png")]).exit_code == 0
+    [cache] = (Path(os.environ["XDG_CACHE_HOME"]) / "mnistgan" / "folders").glob("*.npz")
+    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # cut short, as a full disk leaves it
+    result = runner.invoke(app, [*args, str(tmp_path / "b.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert mnistgan.load_mnist(folder).class_names == ("bird", "cat", "dog")  # the cache was written anew
+
+
+def test_class_folders_whose_names_are_not_utf8_are_read_and_shown_with_replacement_characters(runner, tmp_path):
+    folder = _class_folder(tmp_path / "old", [b"caf\xe9", b"na\xefve"])
+    assert mnistgan.load_mnist(folder).class_names == ("caf\ufffd", "na\ufffdve")
+    result = runner.invoke(app, ["preview-dataset", "--data", str(folder), "--out", str(tmp_path / "p.png")])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.slow
+def test_a_resume_whose_data_is_gone_names_the_run_s_data(runner, tmp_path, npz, session_npz, monkeypatch):
+    data = tmp_path / "mine.npz"
+    shutil.copy(npz, data)
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", "--data", str(data), "--out", str(run), *TINY, "--epochs", "1"]).exit_code == 0
+    data.unlink()
+    for env in (None, str(session_npz)):  # Keras's download, or $MNISTGAN_DATA, must not stand in
+        if env:
+            monkeypatch.setenv("MNISTGAN_DATA", env)
+        for command in (["train", "--out", str(run), "--resume", "--epochs", "2"],
+                        ["evaluate", "--run", str(run), "-n", "20"],
+                        ["project", "--run", str(run), "--test-index", "0", "--steps", "1"]):
+            result = runner.invoke(app, command)
+            assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+            assert f"the run's data, {data}, is gone" in result.stderr and "--data" in result.stderr, result.stderr
+    assert mnistgan.open_run(run).epochs_done == 1
+
+
+@pytest.mark.slow
+def test_a_resume_with_the_drop_switched_off_trains_at_the_full_rates_again(runner, tmp_path, npz):
+    """The rates live in the checkpoint: after the drop, --lr-drop-after 0 must set them back."""
+    import tensorflow as tf
+
+    run = tmp_path / "run"
+    common = ["--data", str(npz), "--out", str(run), *TINY]
+    assert runner.invoke(app, ["train", *common, "--recipe", "fast", "--clusters", "0", "--lr-drop-after", "1",
+                               "--epochs", "1"]).exit_code == 0
+    result = runner.invoke(app, ["train", *common, "--resume", "--epochs", "2", "--lr-drop-after", "0"])
+    assert result.exit_code == 0, result.output
+
+    def rates(epoch: int) -> list[float]:
+        reader = tf.train.load_checkpoint(str(run / "checkpoints" / f"ckpt-{epoch}"))
+        return sorted(float(reader.get_tensor(name)) for name in reader.get_variable_to_shape_map()
+                      if "learning_rate" in name)
+
+    assert rates(1) == pytest.approx([1e-4, 1e-4]) and rates(2) == pytest.approx([1e-3, 1e-3])
