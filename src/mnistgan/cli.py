@@ -462,14 +462,16 @@ def evaluate_command(
     truncation: TruncationOpt = 1.0,
     **folder_settings: typing.Any,
 ) -> None:
-    """Score generated digits with an MNIST classifier trained locally (cached after first use).
+    """Score generated images with a classifier of the data's classes, trained locally on the
+    data's labels (cached after first use).
 
-    fid: Frechet distance between classifier features of the samples and of the MNIST test set
-    (lower is better). inception_score: exp E[KL(p(y|x) || p(y))], 1 to 10 (higher is better).
-    classes / coverage: the share of samples per digit and its normalized entropy (1 = all ten
-    digits equally often). confident: share of samples the classifier puts at >= 90% on one
-    digit. memorization_ratio: median distance from a sample to its nearest training image over
-    the same for real test images (well below 1 suggests copies of training images).
+    fid: Frechet distance between classifier features of the samples and of the data's test set
+    (lower is better). inception_score: exp E[KL(p(y|x) || p(y))], 1 to the number of classes
+    (higher is better). classes / coverage: the share of samples per class and its normalized
+    entropy (1 = every class equally often). confident: share of samples the classifier puts at
+    >= 90% on one class. memorization_ratio: median distance from a sample to its nearest
+    training image over the same for real test images (well below 1 suggests copies of training
+    images). Data without labels gets the memorization check only.
 
     \b
     Example:
