@@ -167,9 +167,10 @@ def test_a_resume_with_the_drop_switched_off_trains_at_the_full_rates_again(runn
 
     run = tmp_path / "run"
     common = ["--data", str(npz), "--out", str(run), *TINY]
+    # The drop is decided at each chunk's start: epoch 1 trains at the full rates, epoch 2 after the drop.
     assert runner.invoke(app, ["train", *common, "--recipe", "fast", "--clusters", "0", "--lr-drop-after", "1",
-                               "--epochs", "1"]).exit_code == 0
-    result = runner.invoke(app, ["train", *common, "--resume", "--epochs", "2", "--lr-drop-after", "0"])
+                               "--epochs", "2"]).exit_code == 0
+    result = runner.invoke(app, ["train", *common, "--resume", "--epochs", "3", "--lr-drop-after", "0"])
     assert result.exit_code == 0, result.output
 
     def rates(epoch: int) -> list[float]:
@@ -177,4 +178,4 @@ def test_a_resume_with_the_drop_switched_off_trains_at_the_full_rates_again(runn
         return sorted(float(reader.get_tensor(name)) for name in reader.get_variable_to_shape_map()
                       if "learning_rate" in name)
 
-    assert rates(1) == pytest.approx([1e-4, 1e-4]) and rates(2) == pytest.approx([1e-3, 1e-3])
+    assert rates(2) == pytest.approx([1e-4, 1e-4]) and rates(3) == pytest.approx([1e-3, 1e-3])

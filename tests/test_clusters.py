@@ -97,7 +97,7 @@ def test_a_clustered_run_samples_like_an_unconditional_one_and_resumes_exactly(r
                                "--out", str(one)]).exit_code == 0
     assert np.array_equal(np.load(one), np.load(rows)[8:])  # cluster 2's row, from the same noise
 
-    for bad, says in ((["--cluster", "3"], "between 0 and 2"), (["--cluster", "x"], "'all'"),
+    for bad, says in ((["--cluster", "3"], "3 clusters: 0 to 2; not '3'"), (["--cluster", "x"], "not 'x'"),
                       (["--digit", "1"], "unconditional")):
         result = runner.invoke(app, ["sample", "--run", str(straight), *bad, "--out", str(tmp_path / "bad.png")])
         assert result.exit_code == 2 and says in result.stderr and len(result.stderr.splitlines()) == 1, bad

@@ -91,7 +91,7 @@ def test_the_grid_and_its_command_give_the_same_bytes(conditional_run, tmp_path)
             result = run_command(picture.command, tmp_path)
             assert result.returncode == 0, result.stderr
             assert (tmp_path / "samples.png").read_bytes() == picture.path.read_bytes(), picture.command
-        assert "-n 3 --digits all" in picture.command
+        assert "-n 3 --classes all" in picture.command
         again = explorer.samples(name, seed=1)
         assert again.path.read_bytes() != explorer.samples(name, seed=2).path.read_bytes()
     finally:

@@ -219,7 +219,7 @@ def _named(kind: Kind) -> Expect:
     if not kind.conditional:
         return _unconditional("--class")(kind)
     return OK if kind.data == "unicode-classes" else Expect(2, f"--class must be one of the run's {kind.classes} "
-                                                                f"classes: 0 to {kind.classes - 1}; not '一'")
+                                                                f"classes: 0 to {kind.classes - 1}; not 'zéro'")
 
 
 def _test_set(kind: Kind, code: int = 1) -> Expect:
@@ -272,8 +272,8 @@ def _exists(name: str) -> Callable[[Kind, Path, Path], None]:
 
 
 def _preview_rows(kind: Kind) -> int:
-    if kind.data == "folder":
-        return 9 if kind.test_set else 10
+    if kind.data == "folder":  # preview-dataset reads the folder with the default --test-fraction
+        return 9
     return kind.classes
 
 
@@ -330,8 +330,7 @@ CELLS = [
          lambda kind: OK if kind.epochs else Expect(1, "has no epoch PNGs"), _exists("a.gif")),
     Cell("preview-dataset", lambda kind, run, scratch: ["preview-dataset", "--data",
                                                         mnistgan.open_run(run).config.train.data, *_out()(kind, run, scratch)],
-         # a row per class; a folder without labels: its first 200 training images (180, or 200 without a
-         # test set, here), 20 a row
+         # a row per class; a folder without labels: its first 200 training images (180 here), 20 a row
          check=lambda kind, run, scratch: _png(_preview_rows(kind), 20, scale=1)(kind, run, scratch)),
     Cell("train again", lambda kind, run, scratch: ["train", "--out", str(run)], lambda kind: Expect(1, "already holds a run")),
     Cell("train --resume", lambda kind, run, scratch: ["train", "--out", str(run), "--resume", "--epochs",
