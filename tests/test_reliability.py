@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import TINY, no_traceback
 
+import mnistgan
 from mnistgan.cli import app
 
 TIMEOUT = 120  # seconds any one child process may take before the test fails
@@ -104,8 +105,10 @@ def test_a_time_budget_stops_cleanly_and_resume_adds_more_and_is_exact(session_n
 
     in_process("train", "--out", run, "--resume")  # no budget: on to the run's 3 epochs
     assert np.array_equal(samples(straight, tmp_path, "a"), samples(run, tmp_path, "b"))
-    for name in ("epoch_0001.png", "epoch_0002.png", "epoch_0003.png"):
+    for name in ("epoch_0001.png", "epoch_0002.png", "epoch_0003.png", "../losses.csv"):
         assert (straight / "images" / name).read_bytes() == (run / "images" / name).read_bytes(), name
+    # The losses of each chunk of 10 steps: a curve within each epoch (the explorer's, issue 43).
+    assert mnistgan.open_run(run).losses().column("epochs") == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0]
 
 
 @pytest.mark.slow
@@ -123,6 +126,7 @@ def test_kill_9_mid_training_leaves_a_resumable_run_that_ends_exact(session_npz,
     assert "resuming" in result.stderr
     lines = (run / "metrics.csv").read_text().splitlines()
     assert [ln.split(",")[0] for ln in lines] == ["epoch", "1", "2", "3"]
+    assert (run / "losses.csv").read_bytes() == (straight / "losses.csv").read_bytes()  # no row of the lost part
     assert not list(run.rglob(".*.tmp-*")), "temporary files were left behind"
     assert np.array_equal(samples(straight, tmp_path, "a"), samples(run, tmp_path, "b"))
 

@@ -24,7 +24,7 @@ import numpy as np
 from mnistgan.config import FOLDER_SETTINGS, RunConfig, TrainConfig
 from mnistgan.console import TrainingReporter
 from mnistgan.data import preview_sheet as data_sheet
-from mnistgan.epochlog import METRIC_FIELDS, Reporter, read_rows
+from mnistgan.epochlog import CHUNK_FIELDS, METRIC_FIELDS, Reporter, read_rows
 from mnistgan.errors import RunError, UsageError
 from mnistgan.evaluation import load_samples, score_images
 from mnistgan.images import Sheet, grid_pixels
@@ -89,6 +89,12 @@ class Run:
     def metrics(self) -> Table:
         """metrics.csv: per epoch, the mean losses, seconds and images per second."""
         return Table(read_rows(self.layout.metrics, METRIC_FIELDS, up_to_epoch=10**9))
+
+    def losses(self) -> Table:
+        """losses.csv: the mean losses of each chunk of steps (``epochs``: the run's progress at
+        the chunk's end, in epochs), a finer curve than :meth:`metrics` gives; written at each
+        epoch's end and at a stop."""
+        return Table(read_rows(self.layout.chunk_losses, CHUNK_FIELDS, up_to_epoch=10**9, keys=("epoch", "step")))
 
     def evaluations(self) -> Table:
         """evaluation.csv: the scores of runs trained with ``eval_every``, and ``best``: 1 on the

@@ -18,6 +18,10 @@ from mnistgan.errors import RunError
 from mnistgan.files import write_text_atomic
 
 METRIC_FIELDS = ("epoch", "generator_loss", "discriminator_loss", "seconds", "images_per_second")
+# losses.csv: a row per chunk of steps. ``step``: the steps of the epoch done at the chunk's end;
+# ``epochs``: the run's progress there, in epochs (epoch - 1 + step / steps per epoch); the losses
+# are the chunk's means.
+CHUNK_FIELDS = ("epoch", "step", "epochs", "generator_loss", "discriminator_loss")
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,9 @@ class Callback:
         pass
 
 
-def read_rows(path: Path, fields: Sequence[str], up_to_epoch: int) -> list[dict]:
-    """Rows with ``epoch <= up_to_epoch``, values parsed (epoch as int, the rest as float).
+def read_rows(path: Path, fields: Sequence[str], up_to_epoch: int, keys: Sequence[str] = ("epoch",)) -> list[dict]:
+    """Rows with ``epoch <= up_to_epoch``, values parsed (the ``keys`` as int, the rest as float),
+    in increasing order of the keys.
 
     A line that does not parse is an error, not a line to skip: a resume rewrites the file, and
     would drop it without a word. So is a file cut short (every line is written with its end, so
@@ -110,14 +115,14 @@ def read_rows(path: Path, fields: Sequence[str], up_to_epoch: int) -> list[dict]
                        "mend or delete that line")
     rows = []
     reader = csv.DictReader(io.StringIO(text))
-    missing = [k for k in fields if k != "epoch" and k not in (reader.fieldnames or ())]  # added since it was written
+    missing = [k for k in fields if k not in keys and k not in (reader.fieldnames or ())]  # added since it was written
     for rec in reader:
         try:
             if None in rec or None in rec.values():  # more or fewer values than the header names
                 raise ValueError
-            row = {k: (int if k == "epoch" else float)(rec[k]) for k in fields if k not in missing}
+            row = {k: (int if k in keys else float)(rec[k]) for k in fields if k not in missing}
             row |= {k: float("nan") for k in missing}
-            if rows and row["epoch"] <= rows[-1]["epoch"]:
+            if rows and [row[k] for k in keys] <= [rows[-1][k] for k in keys]:
                 raise ValueError
         except (KeyError, TypeError, ValueError):
             line = ",".join(str(v) for k, v in rec.items() if k is not None)

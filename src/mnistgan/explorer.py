@@ -267,9 +267,12 @@ class Explorer:
         return Picture(result.path, command), result.frames
 
     def training(self, name: str) -> dict:
-        """The run's progress: losses and scores per epoch, the epochs that have a grid, a summary."""
+        """The run's progress: losses per chunk of steps (``losses``, ``epoch`` the progress in
+        epochs, so that a run of one epoch draws a curve; per epoch for runs written before
+        losses.csv), scores per epoch, the epochs that have a grid, a summary."""
         run = self.run(name)
         metrics, scores = run.metrics(), run.evaluations()
+        losses = [{**r, "epoch": r["epochs"]} for r in run.losses()] or metrics
         done, total = run.epochs_done, run.config.train.epochs
         summary = f"{done} of {total} epochs"
         if metrics:
@@ -284,7 +287,7 @@ class Explorer:
             summary += f"; lowest FID {fid:.1f} (epoch {best})"
         elif run.config.train.eval_every is not None:
             summary += f"; no scores yet (one every {run.config.train.eval_every} epochs)"
-        return {"metrics": metrics, "scores": scores, "grids": run.grid_epochs(), "summary": summary}
+        return {"metrics": metrics, "losses": losses, "scores": scores, "grids": run.grid_epochs(), "summary": summary}
 
     def epoch_grid(self, name: str, epoch: int) -> Path:
         """The run's fixed-noise grid after ``epoch``, as a copy the page may serve."""
@@ -416,13 +419,13 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         new epoch's grid when ``follow`` (a new run shown) or when it was at the newest one."""
         t = explorer.training(name)
         grids = t["grids"]
-        losses = _table(t["metrics"], {"generator_loss": "generator", "discriminator_loss": "discriminator"})
+        losses = _table(t["losses"], {"generator_loss": "generator", "discriminator_loss": "discriminator"})
         fid = _table(t["scores"], {"fid": "FID"})
         at_end = follow or strip_value is None or not grids or int(strip_value) >= grids[-1] - 1
         low, high, visible = epoch_strip(grids)
         strip = gr.update(minimum=low, maximum=high, visible=visible, interactive=visible,
                           **({"value": grids[-1]} if grids and at_end else {}))
-        return (t["summary"], gr.update(value=losses, visible=bool(t["metrics"])),
+        return (t["summary"], gr.update(value=losses, visible=bool(t["losses"])),
                 gr.update(value=fid, visible=bool(t["scores"])), strip)
 
     def training(name):

@@ -14,7 +14,7 @@ import numpy as np
 
 from mnistgan.backend import import_tensorflow
 from mnistgan.config import RunConfig
-from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, read_rows, write_metrics, write_rows
+from mnistgan.epochlog import CHUNK_FIELDS, Callback, EpochMetrics, Reporter, Stop, read_rows, write_metrics, write_rows
 from mnistgan.evaluation import classifier_scores
 from mnistgan.images import Sheet, save_png
 from mnistgan.plots import save_loss_curves
@@ -55,10 +55,17 @@ class RunOutputs(Callback):
     """The chief's outputs. Made after the checkpoint is restored, so it knows the epoch.
     ``history``: the run's metrics so far, the epoch's own included when it is done."""
 
-    def __init__(self, layout: RunLayout, gan, mnist, reporter: Reporter, history: list[EpochMetrics]) -> None:
+    def __init__(self, layout: RunLayout, gan, mnist, reporter: Reporter, history: list[EpochMetrics],
+                 steps: int) -> None:
         self.tf = import_tensorflow()
         self.layout, self.gan, self.tcfg, self.mnist, self.reporter = layout, gan, gan.train_cfg, mnist, reporter
-        self.history = history
+        self.history, self.steps = history, steps  # steps: of an epoch
+        # losses.csv up to where the restored state is (rows a killed run wrote past it are redone)
+        done, step = int(gan.epoch.numpy()), gan.steps_done()
+        self.chunks = [r for r in read_rows(layout.chunk_losses, CHUNK_FIELDS, up_to_epoch=done + 1,
+                                            keys=("epoch", "step"))
+                       if r["epoch"] <= done or r["step"] <= step]
+        self._sums, self._step = gan.loss_sums.numpy().copy(), step  # where the next chunk's losses start
         # What the grids and scores are drawn with: the training state's generator as `sample` draws it.
         self.generator = Generator(gan.drawn(), RunConfig(model=gan.model_cfg, train=gan.train_cfg), None,
                                    gan.average is not None, source="the training state")
@@ -86,9 +93,27 @@ class RunOutputs(Callback):
         save_png(pixels, path)
         return pixels
 
+    def epoch_started(self, epoch: int, step: int) -> None:
+        if step == 0:
+            self._sums, self._step = np.zeros(2, np.float32), 0  # the epoch's sums start again
+
+    def chunk_done(self, epoch: int, step: int) -> None:
+        """The chunk's mean losses, kept for losses.csv (loss_sums is read every chunk anyway:
+        training.NonFiniteGuard)."""
+        sums = self.gan.loss_sums.numpy()
+        g, d = (sums - self._sums) / max(step - self._step, 1)
+        self.chunks.append({"epoch": epoch, "step": step, "epochs": epoch - 1 + step / self.steps,
+                            "generator_loss": float(g), "discriminator_loss": float(d)})
+        self._sums, self._step = sums.copy(), step
+
+    def _write_chunks(self) -> None:
+        write_rows(self.layout.chunk_losses, CHUNK_FIELDS,
+                   [{k: (v if k in ("epoch", "step") else f"{v:.6f}") for k, v in r.items()} for r in self.chunks])
+
     def stopped(self, epoch: int, step: int, stop: Stop) -> None:
         """The grid where training stopped mid-epoch (images/stopped.png, until the epoch completes)."""
         self._grid(self.layout.stopped_image)
+        self._write_chunks()
 
     def epoch_done(self, epoch: int, metrics: EpochMetrics) -> None:
         """Everything an epoch adds: its grid, metrics and loss curves, TensorBoard, its scores."""
@@ -97,6 +122,7 @@ class RunOutputs(Callback):
         grid = self._grid(self.layout.epoch_image(epoch))
         self.layout.stopped_image.unlink(missing_ok=True)  # the finished epoch supersedes a mid-epoch grid
         write_metrics(self.layout.metrics, history)
+        self._write_chunks()
         save_loss_curves([m.epoch for m in history], [m.generator_loss for m in history],
                          [m.discriminator_loss for m in history], self.layout.losses_png)
         scalars = {"loss/generator": metrics.generator_loss, "loss/discriminator": metrics.discriminator_loss,

@@ -4,6 +4,8 @@
       config.json            resolved RunConfig (written once, at the start)
       clusters.npy           runs with --clusters: each training image's cluster (int32, written once)
       metrics.csv            one line per epoch
+      losses.csv             the mean losses of each chunk of steps (a curve within an epoch), written
+                             at each epoch's end and at a stop
       losses.png             loss curves, redrawn each epoch
       evaluation.csv         quality metrics every --eval-every epochs
       tensorboard/           TensorBoard event files (scalars and the epoch grids)
@@ -86,6 +88,7 @@ class RunLayout:
         self.config = root / "config.json"
         self.clusters = root / "clusters.npy"
         self.metrics = root / "metrics.csv"
+        self.chunk_losses = root / "losses.csv"
         self.losses_png = root / "losses.png"
         self.evaluation = root / "evaluation.csv"
         self.tensorboard = root / "tensorboard"
@@ -128,7 +131,8 @@ class RunLayout:
 
     def clear(self) -> None:
         """Remove what a run writes (for --overwrite); anything else in the folder stays."""
-        for path in (self.config, self.clusters, self.metrics, self.losses_png, self.evaluation, self.animation):
+        for path in (self.config, self.clusters, self.metrics, self.chunk_losses, self.losses_png, self.evaluation,
+                     self.animation):
             path.unlink(missing_ok=True)
         for folder in (self.images, self.checkpoints, self.tensorboard):
             if folder.is_dir():

@@ -345,7 +345,9 @@ def _train(plan: Plan, placement: Placement, own: RunLayout, reporter: Reporter)
     gan.run_config.assign(config.to_json())  # every checkpoint carries the config it was trained with
     start = int(gan.epoch.numpy()) + 1
     history = read_metrics(layout.metrics, start - 1)
-    outputs = RunOutputs(layout, gan, data.mnist, reporter, history) if plan.chief else NoOutputs()
+    outputs = (RunOutputs(layout, gan, data.mnist, reporter, history, seeds.steps_per_epoch(len(data.images),
+                                                                                           tcfg.batch_size))
+               if plan.chief else NoOutputs())
     # Once the checkpoint and the run's records have loaded (a refused resume leaves the run as
     # it was), and before the first step: config.json says what the run now is.
     if plan.chief and not plan.request.resume:
