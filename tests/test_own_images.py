@@ -163,8 +163,24 @@ def test_unreadable_files_can_be_skipped_saying_how_many(runner, tmp_path):
     result = runner.invoke(app, ["preview-dataset", "--data", str(data), "--skip-unreadable",
                                  "--out", str(tmp_path / "p.png")])
     assert result.exit_code == 0, result.output
-    assert mnistgan.load_mnist(data, conversion=mnistgan.Conversion(skip_unreadable=True)).notes == (
-        f"{data}: skipped 2 image files that cannot be read (the first: c0/broken.png)",)
+    skipped, *_ = mnistgan.load_mnist(data, conversion=mnistgan.Conversion(skip_unreadable=True)).notes
+    assert skipped == f"{data}: skipped 2 image files that cannot be read (the first: c0/broken.png)"
+
+
+@pytest.mark.parametrize("command", ["preview-dataset", pytest.param("train", marks=pytest.mark.slow)])
+def test_dark_ink_on_light_paper_without_invert_is_pointed_out_once(runner, tmp_path, command):
+    """Trained on as it is (issue 43): not refused, but the user hears once that --invert may be wanted."""
+    dark, light = write_folder(tmp_path / "dark"), write_folder(tmp_path / "light", dark_on_light=False)
+    note = "are dark on a light background; MNIST's digits are light on black, and these are read as they are: " \
+           "--invert inverts them"
+    extra = ["--epochs", "1", "--batch-size", "8"] if command == "train" else []
+    for data, args, said in ((dark, [], True), (dark, ["--invert"], False), (light, [], False)):
+        out = tmp_path / f"{data.name}{len(args)}{'.png' if command == 'preview-dataset' else ''}"
+        result = runner.invoke(app, [command, "--data", str(data), *args, *extra, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert result.stderr.count(note) == int(said), result.stderr
+        if said:
+            assert f"{data}: 18 of its 18 images" in result.stderr
 
 
 def test_folder_settings_on_data_that_is_not_a_folder_of_images_are_refused(runner, tmp_path, npz):

@@ -195,9 +195,11 @@ def preview_dataset(data: Path | str | None = None, scale: int = 1, **folder_set
     return grid(*preview_sheet(data, **folder_settings), scale=scale)
 
 
-def preview_sheet(data: Path | str | None = None, **folder_settings: Any) -> Sheet:
-    """The preview's images and its grid (rows, cols): see :func:`preview_dataset`."""
-    return data_sheet(None if data is None else Path(data), conversion(folder_settings))
+def preview_sheet(data: Path | str | None = None, notify: Callable[[str], None] | None = None,
+                  **folder_settings: Any) -> Sheet:
+    """The preview's images and its grid (rows, cols): see :func:`preview_dataset`. ``notify``
+    hears what reading the data has to say (files skipped, a folder that may want ``invert``)."""
+    return data_sheet(None if data is None else Path(data), conversion(folder_settings), notify)
 
 
 def conversion(folder_settings: dict[str, Any]) -> Conversion:

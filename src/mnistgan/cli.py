@@ -276,7 +276,7 @@ def preview_dataset_command(
       mnistgan preview-dataset --data mnist.npz --scale 2
       mnistgan preview-dataset --data my_images/ --invert --center
     """
-    sheet = mnistgan.preview_sheet(data, **folder_settings)  # the default out/ is created once the data has loaded
+    sheet = mnistgan.preview_sheet(data, console.info, **folder_settings)  # out/ is created once the data has loaded
     console.result(str(mnistgan.save_images(sheet.images, out, scale, rows=sheet.rows, cols=sheet.cols,
                                             make_folder=out == DEFAULT_PREVIEW)))
 

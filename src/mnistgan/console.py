@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mnistgan.epochlog import EpochMetrics, Reporter
+from mnistgan.errors import Note, option
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -28,8 +29,9 @@ def result(text: str) -> None:
 
 
 def info(text: str) -> None:
-    """Progress and notes: stderr, so stdout stays clean for scripts."""
-    err.print(text, markup=False)
+    """Progress and notes: stderr, so stdout stays clean for scripts. A Note names its
+    arguments as the command line's options."""
+    err.print(text.render(option) if isinstance(text, Note) else text, markup=False)
 
 
 def error(text: str) -> None:

@@ -21,6 +21,7 @@ import hashlib
 import os
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -171,6 +172,8 @@ def load_mnist(path: Path | None = None, run: RunConfig | None = None, conversio
         if folder.skipped:
             notes = (f"{source}: skipped {folder.skipped} image file{'s' if folder.skipped != 1 else ''} that "
                      f"cannot be read (the first: {folder.first_skipped})",)
+        light = folder.light_note(source, conversion or Conversion())
+        notes += (light,) if light else ()
     elif source.is_dir():
         arrays = _load_idx_folder(source)
         origin, names = str(source), _class_names(source / CLASS_NAMES)
@@ -341,11 +344,15 @@ def preview_indices(labels: np.ndarray, per_class: int, classes: int) -> np.ndar
     return rows
 
 
-def preview_sheet(data: Path | None = None, conversion: Conversion | None = None) -> Sheet:
+def preview_sheet(data: Path | None = None, conversion: Conversion | None = None,
+                  notify: Callable[[str], None] | None = None) -> Sheet:
     """The report's preview (``mnistgan preview-dataset``): a row per class (MNIST's digits) of
     its first 20 training images, blank where a class has fewer; for data without labels, its
-    first 200 training images in 10 rows of 20."""
+    first 200 training images in 10 rows of 20. ``notify`` hears what reading the data has to
+    say (files skipped, a folder that may want ``invert``)."""
     mnist = load_mnist(data, conversion=conversion)
+    for note in mnist.notes:
+        (notify or (lambda text: None))(note)
     if not mnist.labelled:
         return Sheet(mnist.x_train[: UNLABELLED_ROWS * PER_DIGIT], None, PER_DIGIT)
     idx = preview_indices(mnist.y_train, PER_DIGIT, mnist.classes)

@@ -21,6 +21,25 @@ def arg(name: str) -> str:
     return f"\0{name}\0"
 
 
+def option(argument: str) -> str:
+    """An argument as the command line writes it, where no command is at hand to ask: --name."""
+    return "--" + argument.replace("_", "-")
+
+
+class Note(str):
+    """A note for the user (a folder read with files skipped, say) that names arguments as
+    messages do: as a string it reads them plainly (``invert``); :meth:`render` names them as
+    a front end writes them (the CLI: ``--invert``)."""
+
+    def __new__(cls, template: str) -> Note:
+        note = super().__new__(cls, _ARGUMENT.sub(lambda m: m.group(1), template))
+        note.template = template
+        return note
+
+    def render(self, name: Callable[[str], str] = str) -> str:
+        return _ARGUMENT.sub(lambda m: name(m.group(1)), self.template)
+
+
 class MnistganError(Exception):
     """A failure the user can act on; the message is shown as it is, on one line."""
 

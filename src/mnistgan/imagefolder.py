@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistgan.config import FOLDER_SETTINGS, TrainConfig, annotation, problem
-from mnistgan.errors import DataError, UsageError, arg
+from mnistgan.errors import DataError, Note, UsageError, arg
 from mnistgan.files import atomic_path, cache_root
 from mnistgan.images import MAX_PIXELS
 from mnistgan.seeds import MAX_CLASSES, held_out
@@ -77,6 +77,16 @@ class FolderData:
     class_names: tuple[str, ...]  # () without classes
     skipped: int = 0
     first_skipped: str | None = None
+    light: int = 0  # images whose edges are light (dark ink on light paper), as read before any --invert
+
+    def light_note(self, folder: Path, conversion: Conversion) -> str | None:
+        """A word for the user when most images are dark on light paper and ``invert`` is off:
+        they are trained on as they are, unlike MNIST's light ink on black."""
+        total = len(self.x_train) + (0 if self.x_test is None else len(self.x_test))
+        if conversion.invert or not total or 2 * self.light <= total:
+            return None
+        return Note(f"{folder}: {self.light} of its {total} images are dark on a light background; MNIST's digits "
+                    f"are light on black, and these are read as they are: {arg('invert')} inverts them")
 
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -104,11 +114,13 @@ def load_folder(folder: Path, conversion: Conversion = Conversion()) -> FolderDa
     cached = _read_cache(cache, classes)
     if cached is not None:
         return cached
-    pictures, labels, unreadable = [], [], []
+    pictures, labels, unreadable, light = [], [], [], 0
     for path, label in files:
         try:
-            pictures.append(convert(_read_bytes(path), path, conversion))
+            picture, on_paper = _converted(_read_bytes(path), path, conversion)
+            pictures.append(picture)
             labels.append(label)
+            light += on_paper
         except _Unreadable as exc:
             unreadable.append((path, str(exc)))
     if unreadable and not conversion.skip_unreadable:
@@ -123,7 +135,7 @@ def load_folder(folder: Path, conversion: Conversion = Conversion()) -> FolderDa
         x_train=x[~test], y_train=y[~test] if classes else None,
         x_test=x[test] if test.any() else None, y_test=y[test] if classes and test.any() else None,
         class_names=tuple(classes), skipped=len(unreadable),
-        first_skipped=str(unreadable[0][0].relative_to(folder)) if unreadable else None)
+        first_skipped=str(unreadable[0][0].relative_to(folder)) if unreadable else None, light=light)
     _write_cache(cache, result)
     return result
 
@@ -202,6 +214,11 @@ class _Unreadable(Exception):
 
 def convert(data: bytes, path: Path, conversion: Conversion) -> np.ndarray:
     """One image file's bytes as an MNIST-like uint8 (28, 28) picture (see the module's docstring)."""
+    return _converted(data, path, conversion)[0]
+
+
+def _converted(data: bytes, path: Path, conversion: Conversion) -> tuple[np.ndarray, bool]:
+    """:func:`convert`'s picture, and whether the image is light at its edges (light paper)."""
     import io
 
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -218,10 +235,12 @@ def convert(data: bytes, path: Path, conversion: Conversion) -> np.ndarray:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise _Unreadable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    edges = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    on_paper = bool(edges.mean() > 127.5)
     if conversion.invert:
         grey = 255.0 - grey
     picture = _fit(grey)
-    return _centred(picture) if conversion.center else picture
+    return (_centred(picture) if conversion.center else picture), on_paper
 
 
 def _grey(im, background: float) -> np.ndarray:
@@ -296,14 +315,15 @@ def _read_cache(path: Path, classes: list[str]) -> FolderData | None:
             x_train=arrays["x_train"], y_train=arrays["y_train"] if labelled else None,
             x_test=arrays.get("x_test"), y_test=arrays.get("y_test") if labelled else None,
             class_names=tuple(str(n) for n in arrays["class_names"]), skipped=int(arrays["skipped"]),
-            first_skipped=str(arrays["first_skipped"]) or None)
+            first_skipped=str(arrays["first_skipped"]) or None, light=int(arrays["light"]))
     except KeyError:
         return None
 
 
 def _write_cache(path: Path, data: FolderData) -> None:
     arrays = {"x_train": data.x_train, "class_names": np.asarray(data.class_names, dtype=str),
-              "skipped": np.asarray(data.skipped), "first_skipped": np.asarray(data.first_skipped or "")}
+              "skipped": np.asarray(data.skipped), "first_skipped": np.asarray(data.first_skipped or ""),
+              "light": np.asarray(data.light)}
     for name in ("y_train", "x_test", "y_test"):
         if getattr(data, name) is not None:
             arrays[name] = getattr(data, name)

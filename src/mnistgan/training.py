@@ -223,14 +223,14 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan:
     # A resume reads the run's own data (where it still is); a folder of images as the run says.
     mnist = load_mnist(request.data, asked if request.resume else None, Conversion(**asked.train.folder_settings))
     _check_same_data(asked, mnist, request)
-    for note in mnist.notes:
-        reporter.message(note)
     if asked.model.conditional:
         mnist.require_labels(f"{arg('conditional')} draws the class it is asked for; train without it (the fast recipe "
                              "finds clusters in the images instead)")
     if asked.train.eval_every is not None:  # refused now, not after the first epochs
         mnist.require_labels(f"{arg('eval_every')} scores samples with a classifier trained on the labels")
         mnist.require_test_set(f"{arg('eval_every')} scores samples against it")
+    for note in mnist.notes:  # once the data is taken
+        reporter.message(note)
     images = mnist.x_train
     labels = mnist.y_train if mnist.labelled else np.zeros(len(images), np.uint8)  # unread by unconditional runs
     if asked.train.subset is not None:
