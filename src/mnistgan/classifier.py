@@ -23,6 +23,7 @@ import numpy as np
 from mnistgan.backend import import_tensorflow
 from mnistgan import files
 from mnistgan.data import Mnist
+from mnistgan.caches import touch
 from mnistgan.errors import MnistganError
 from mnistgan.metrics import feature_stats
 from mnistgan.seeds import classifier_order, steps_per_epoch
@@ -134,6 +135,7 @@ def load_or_train(
             tf.train.Checkpoint(model=model).read(str(root / "weights")).assert_existing_objects_matched()
             with np.load(root / "reference.npz", allow_pickle=False) as ref:
                 mean, cov = ref["mean"], ref["cov"]
+            touch(root)  # last used now (mnistgan cache)
             return Classifier(model, float(meta["test_accuracy"]), mean, cov, root)
         except Exception as exc:  # a damaged cache is rebuilt, not trusted
             notify(f"the cached classifier in {root} is unreadable ({type(exc).__name__}); retraining")

@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import sys
+import time
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ import typer
 from typer.core import TyperGroup
 
 import mnistgan
-from mnistgan import console
+from mnistgan import caches, console, files
 from mnistgan.config import (FOLDER_SETTINGS, RECIPES, ModelConfig, Positive, TrainConfig, annotation, choices,
                              number_list, options, problem, python_type)
 from mnistgan.errors import MnistganError
@@ -600,6 +601,33 @@ def explore_command(
     console.result(page.url)
     page.wait()
     console.info("stopped")
+
+
+@app.command("cache")
+def cache_command(
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the cache's entries (all of them, or with "
+                                        "--older-than those not used for that long).")] = False,
+    older_than: Annotated[Optional[float], typer.Option("--older-than", metavar="DAYS", min=0, show_default=False,
+                          help="With --clear: only the entries not used for this many days.")] = None,
+) -> None:
+    """List what mnistgan has cached (the evaluation classifier of each data set, each converted
+    folder of images), with sizes and when each was last used; --clear removes it. Everything
+    in the cache is made again when it is needed (a classifier takes minutes to train).
+
+    \b
+    Example:
+      mnistgan cache
+      mnistgan cache --clear --older-than 30
+    """
+    if older_than is not None and not clear:
+        raise typer.BadParameter("goes with --clear", param_hint="'--older-than'")
+    shown = caches.clear(older_than) if clear else caches.entries()
+    for entry in shown:
+        used = time.strftime("%Y-%m-%d", time.localtime(entry.last_used))
+        console.result(f"{entry.kind:<10} {entry.bytes / 1e6:9.1f} MB  last used {used}  {entry.path}")
+    total = sum(e.bytes for e in shown) / 1e6
+    what = "removed" if clear else "in"
+    console.info(f"{len(shown)} entr{'y' if len(shown) == 1 else 'ies'}, {total:.1f} MB, {what} {files.cache_root()}")
 
 
 def main() -> None:

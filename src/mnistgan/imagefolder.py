@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistgan.caches import touch
 from mnistgan.config import FOLDER_SETTINGS, TrainConfig, annotation, problem
 from mnistgan.errors import DataError, Note, UsageError, arg
 from mnistgan.files import atomic_path, cache_root
@@ -309,6 +310,7 @@ def _read_cache(path: Path, classes: list[str]) -> FolderData | None:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # missing or damaged (a truncated file, say): converted again, and the cache rewritten
+    touch(path)  # last used now (mnistgan cache)
     try:
         labelled = bool(classes)
         return FolderData(
