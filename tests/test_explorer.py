@@ -83,7 +83,7 @@ def test_the_grid_and_its_command_give_the_same_bytes(conditional_run, tmp_path)
     explorer = Explorer(conditional_run)
     try:
         name = conditional_run.name
-        assert explorer.conditioning(name).kind == "classes" and explorer.pickers(name).clusters == []
+        assert explorer.conditioning(name).kind == "classes" and explorer.pickers(name).clusters == ["by noise", "all"]
         assert explorer.checkpoints(name) == ["latest", "2", "1"]
         for settings in ({}, {"seed": 5, "truncation": 0.7, "digit": 3, "ema": False, "ckpt": "1"},
                          {"n": 3, "digit": "all"}):
@@ -292,7 +292,7 @@ def test_the_page_in_a_real_browser(conditional_run, tmp_path):
         digit.send_keys(Keys.CONTROL, "a")
         digit.send_keys("3", Keys.ENTER)
         third = _wait(changed(second))
-        _wait(lambda: "--digit 3" in command())
+        _wait(lambda: "--class 3" in command())
 
         shown = command()
         result = run_command(shown, tmp_path)
@@ -308,7 +308,7 @@ def test_the_page_in_a_real_browser(conditional_run, tmp_path):
             0, 80).move_by_offset(0, 80).release().perform()
         driver.find_element(By.CSS_SELECTOR, "#project").click()
         _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#projection img"))
-        _wait(lambda: "projected as digit 3" in driver.find_element(By.CSS_SELECTOR, "#found").text)
+        _wait(lambda: "projected as class 3" in driver.find_element(By.CSS_SELECTOR, "#found").text)
 
         # Offline: everything the page loaded came from the server itself.
         loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")

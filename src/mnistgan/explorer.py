@@ -107,12 +107,14 @@ def again_command(run: Path, ckpt: str, ema: bool, noise: Path, digit: str | Non
 @dataclass(frozen=True)
 class Pickers:
     """What a run offers the page's pickers: its checkpoints, and its classes or clusters by
-    name, after the pickers' own words (``random``/``all``, ``by noise``/``all``); [] where the
-    run has none."""
+    name after the pickers' own words (``random``/``all``, ``by noise``/``all``; a picker whose
+    run has none offers only those, and is hidden)."""
 
     checkpoints: list[str]
     classes: list[str]
     clusters: list[str]
+    conditional: bool  # the class picker is shown
+    clustered: bool  # the cluster picker is shown
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,8 @@ class Explorer:
 
     def pickers(self, name: str) -> Pickers:
         labels = self.conditioning(name)
-        return Pickers(self.checkpoints(name), [RANDOM, ALL, *labels.choices()] if labels.classes else [],
-                       [BY_NOISE, ALL, *labels.choices()] if labels.clusters else [])
+        return Pickers(self.checkpoints(name), [RANDOM, ALL, *(labels.choices() if labels.classes else [])],
+                       [BY_NOISE, ALL, *(labels.choices() if labels.clusters else [])], labels.classes, labels.clusters)
 
     def generator(self, name: str, ckpt: str, ema: bool):
         """``Run.generator(ckpt, ema)``, cached; ``latest`` and ``best`` are read again once
@@ -395,9 +397,9 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         offered = explorer.pickers(name)
         return (
             gr.update(choices=offered.checkpoints, value="latest"),
-            gr.update(visible=bool(offered.classes), value=RANDOM, choices=offered.classes),
-            gr.update(visible=bool(offered.clusters), value=BY_NOISE, choices=offered.clusters),
-            gr.update(visible=bool(offered.classes)),
+            gr.update(visible=offered.conditional, value=RANDOM, choices=offered.classes),
+            gr.update(visible=offered.clustered, value=BY_NOISE, choices=offered.clusters),
+            gr.update(visible=offered.conditional),
         )
 
     def draw(name, ckpt, n, seed, truncation, ema, digit, cluster):
@@ -461,10 +463,10 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
                     truncation = gr.Slider(0.05, 1.0, 1.0, step=0.05, label="truncation (psi)",
                                            elem_id="truncation")
                     n = gr.Slider(1, 100, 16, step=1, label="images (per row with 'all')", elem_id="n")
-                    digit = gr.Dropdown(offered.classes, value=RANDOM, label="class", visible=bool(offered.classes),
+                    digit = gr.Dropdown(offered.classes, value=RANDOM, label="class", visible=offered.conditional,
                                         elem_id="digit")
                     cluster = gr.Dropdown(offered.clusters, value=BY_NOISE, label="cluster",
-                                          visible=bool(offered.clusters), elem_id="cluster")
+                                          visible=offered.clustered, elem_id="cluster")
                 with gr.Column(scale=2):
                     picture = gr.Image(label="samples", type="filepath", format="png", elem_id="grid",
                                        interactive=False, height=480, buttons=BUTTONS)
@@ -475,7 +477,7 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
                 with gr.Column(scale=1):
                     seeds = gr.Textbox("0,1,2,3", label="seeds to walk through", elem_id="walk-seeds")
                     digits = gr.Textbox("", label="or classes to walk between (conditional runs), e.g. 3,8",
-                                        visible=bool(offered.classes), elem_id="walk-digits")
+                                        visible=offered.conditional, elem_id="walk-digits")
                     frames = gr.Slider(2, 60, 24, step=1, label="frames from one to the next")
                     walk_truncation = gr.Slider(0.05, 1.0, 1.0, step=0.05, label="truncation (psi)")
                     walk_button = gr.Button("walk", variant="primary", elem_id="walk")
