@@ -181,6 +181,46 @@ def test_projection_of_a_drawing_and_refusals(trained_run, tmp_path):
         explorer.close()
 
 
+@pytest.mark.slow
+def test_the_page_s_words_limits_and_commands_without_a_browser(conditional_run, tmp_path, monkeypatch):
+    """What build_page used to decide is Explorer's (issue 43): each found failing before its fix."""
+    from typer.testing import CliRunner
+
+    from mnistgan import UsageError
+    from mnistgan.cli import app
+    from mnistgan.explorer import MAX_PIXELS, Explorer
+
+    run = tmp_path / "cond"
+    shutil.copytree(conditional_run, run)
+    explorer = Explorer(run)
+    try:
+        # "Lowest FID" passes over a NaN row (a diverged epoch), as best_epoch does.
+        (run / "evaluation.csv").write_text("epoch,fid,inception_score,coverage,confident,conditional_accuracy,"
+                                            "digit_diversity,best\n1,nan,1,1,1,1,1,0\n2,5.0,1,1,1,1,1,1\n")
+        assert "lowest FID 5.0 (epoch 2)" in explorer.training("cond")["summary"]
+        # A drawing's shape is checked before any copy is made (this one would be 80 GB as float64).
+        huge = np.broadcast_to(np.uint8(255), (100, 100, 10**6))
+        with pytest.raises(UsageError, match="not an array of shape"):
+            explorer.project("cond", huge)
+        with pytest.raises(UsageError, match=f"between 1 and {MAX_PIXELS}"):
+            explorer.project("cond", np.broadcast_to(np.uint8(255), (5000, 5000, 4)))
+        # The pickers' words, read by Explorer: a class by name or number, random, all.
+        assert explorer.pickers("cond").classes == ["random", "all", *map(str, range(10))]
+        assert explorer.samples("cond", n=2, digit="random").command == explorer.samples("cond", n=2).command
+        # A projection's "draws it again" names the checkpoint and weights chosen, and draws it again.
+        drawing = np.zeros((280, 280, 4), np.uint8)
+        drawing[60:220, 130:150] = (0, 0, 0, 255)
+        projected = explorer.project("cond", drawing, ckpt="1", ema=False, steps=2, starts=1)
+        assert "--ckpt 1" in projected.command and "--no-ema" in projected.command
+        assert f"--class {projected.found}" in projected.command
+        monkeypatch.chdir(projected.projection.path.parent)
+        again = CliRunner().invoke(app, shlex.split(projected.command)[1:-1] + ["again.npy"])
+        assert again.exit_code == 0, again.output
+        assert np.array_equal(np.load("again.npy")[0], projected.projection.image)
+    finally:
+        explorer.close()
+
+
 def test_only_mnistgan_errors_put_their_text_in_the_page(capsys):
     gr = pytest.importorskip("gradio")
     from mnistgan import CheckpointError

@@ -404,6 +404,11 @@ def test_the_explorer_on_every_kind_of_run(matrix_run, request):
         assert (projected.found in explorer.classes(name)) == kind.conditional
         with pytest.raises(mnistgan.UsageError, match="has no checkpoint '99' to choose"):
             explorer.samples(name, "99")
+        if kind.conditional and kind.classes > 10:  # the bounds scale with the classes (a row or tile each)
+            with pytest.raises(mnistgan.UsageError, match="images a row: between 1 and 16, not 17"):
+                explorer.samples(name, n=17, digit="all")
+            with pytest.raises(mnistgan.UsageError, match="images in the walk .*: between 1 and 6000, not 7440"):
+                explorer.walk(name, seeds="0,1", frames=60)
     finally:
         explorer.close()
     assert snapshot(matrix_run) == before
