@@ -223,3 +223,53 @@ def test_any_image_file_is_made_mnist_like_or_refused_in_one_line(tmp_path, file
         return
     assert digit.shape == (28, 28) and digit.dtype == np.uint8
     assert limit is None or pixels <= limit
+
+
+def _numeric_options() -> list[tuple[str, typing.Any]]:
+    """(command, option) for every whole-number or number option of every command."""
+    from typer.main import get_command
+
+    from mnistgan.cli import app
+
+    found = []
+    for name, command in get_command(app).commands.items():
+        for param in command.params:
+            annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+            if annotation in (int, float) and param.opts:
+                found.append((name, param))
+    return found
+
+
+NUMERIC_OPTIONS = _numeric_options()
+
+
+def test_every_number_option_is_found():
+    assert {(c, p.name) for c, p in NUMERIC_OPTIONS} >= {("sample", "seed"), ("interpolate", "frames"),
+                                                        ("train", "epochs"), ("train", "learning_rate")}
+
+
+@given(option=st.sampled_from(NUMERIC_OPTIONS),
+       text=st.text(max_size=6) | st.sampled_from(["x", "1.5", "²", "nan", "-1", "1e999", "100001", "0"]))
+@settings(max_examples=150, deadline=None)
+def test_a_refused_number_is_said_in_mnistgan_s_words(option, text):
+    """Typer parses numbers with pydantic; its phrases ('Input should be a valid integer') never
+    reach a user (issue 43): the option, what it takes, its range and the value given."""
+    from typer.testing import CliRunner
+
+    from mnistgan.cli import app
+
+    command, param = option
+    annotation = param.type_descriptor.annotation
+    try:  # a value the option takes would run the command: only refusals are tried here
+        value = annotation(text)
+        taken = math.isfinite(value) and (param.min is None or value >= param.min) and \
+            (param.max is None or value <= param.max) and (annotation is float or text.strip().lstrip("+-").isascii())
+    except (ValueError, OverflowError):
+        taken = False
+    assume(not taken and not text.startswith("-"))  # '-x' reads as another option
+    flag = next(o for o in param.opts if o.startswith("--"))
+    result = CliRunner().invoke(app, [command, flag, text])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert "Input should" not in line and "pydantic" not in line, line
+    assert line.startswith("Error: ") and flag in line, line

@@ -68,7 +68,8 @@ class _Commands(TyperGroup):
             if not hasattr(exc, "format_message") or type(exc).show is not typer.BadParameter.show:
                 raise  # e.g. no arguments at all: typer shows the help
             hint = f"(see '{exc.ctx.command_path} -h')" if getattr(exc, "ctx", None) else where()
-            raise _fail(f"{exc.format_message().rstrip('.')} {hint}", exc.exit_code) from None
+            message = _in_our_words(exc) or exc.format_message().rstrip(".")
+            raise _fail(f"{message} {hint}", exc.exit_code) from None
         except MnistganError as exc:
             if _debug["on"]:
                 raise
@@ -99,6 +100,22 @@ class _Commands(TyperGroup):
             return "--" + argument.replace("_", "-")
 
         return name
+
+
+def _in_our_words(exc: typer.TyperException) -> str | None:
+    """A value typer's parser refused through pydantic (a whole number that is not one, one out
+    of range), said as mnistgan says it: '--frames must be a whole number from 2 to 500, not
+    '1''. None for typer's other usage errors, which are its own words already."""
+    param, cause = getattr(exc, "param", None), exc.__cause__
+    if param is None or not hasattr(cause, "errors") or not cause.errors():
+        return None
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    kind = {int: "a whole number", float: "a number"}.get(annotation, "a valid value")
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    bounds = (f" from {low:g} to {high:g}" if low is not None and high is not None else
+              f" of at least {low:g}" if low is not None else f" of at most {high:g}" if high is not None else "")
+    name = next((o for o in param.opts if o.startswith("--")), param.opts[0])
+    return f"{name} must be {kind}{bounds}, not {cause.errors()[0].get('input')!r}"
 
 
 app = typer.Typer(
