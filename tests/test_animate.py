@@ -113,7 +113,7 @@ def test_every_command_has_help_with_an_example(runner):
     [
         (["trian"], "No such command 'trian'. Did you mean 'train'? (see 'mnistgan -h')"),
         (["--bogus"], "No such option: --bogus (see 'mnistgan -h')"),
-        (["animate", "x", "--fps", "0"], "Invalid value for '--fps'"),
+        (["animate", "x", "--fps", "0"], "--fps must be a number from 0.1 to 100, not '0'"),
         (["interpolate", "--from", "a.npy"], "give both --from and --to (see 'mnistgan interpolate -h')"),
         (["sample", "--seed"], "Option '--seed' requires an argument (see 'mnistgan sample -h')"),
     ],

@@ -111,3 +111,11 @@ def imported_modules_of(node: ast.AST) -> set[str]:
         return {a.name.split(".")[1] if "." in a.name else "__init__" for a in node.names
                 if a.name.split(".")[0] == "mnistgan"}
     return set()
+
+
+def test_only_the_front_ends_import_the_console():
+    """The console (rich, the terminal and the notebook's progress) is for the front ends: the
+    command line, and the Python API's own progress display (``train(progress=True)``). The
+    library under them reports through a Reporter it is given (issue 43)."""
+    importers = {path.stem for path in PACKAGE.glob("*.py") if "console" in imported_modules(path)}
+    assert importers <= {"cli", "api", "__init__"}, importers
