@@ -179,3 +179,18 @@ def test_a_resume_with_the_drop_switched_off_trains_at_the_full_rates_again(runn
                       if "learning_rate" in name)
 
     assert rates(2) == pytest.approx([1e-4, 1e-4]) and rates(3) == pytest.approx([1e-3, 1e-3])
+
+
+def test_existing_runs_load_unchanged():
+    """config.json as runs wrote it before the conditioning value: a conditional run of MNIST's
+    digits without a recorded class count, and an unconditional one that recorded ten."""
+    from mnistgan.config import RunConfig
+
+    old_conditional = {"format_version": 1, "model": {"noise_dim": 100, "conditional": True}, "train": {}}
+    labels = RunConfig.from_dict(old_conditional, "config.json").model.conditioning
+    assert (labels.kind, labels.count, labels.choices()[-1]) == ("classes", 10, "9")
+    old_plain = {"format_version": 1, "model": {"conditional": False, "num_classes": 10}, "train": {}}
+    assert RunConfig.from_dict(old_plain, "config.json").model.conditioning == Conditioning()
+    clustered = {"format_version": 1, "model": {"clusters": 3, "cluster_sizes": [5, 3, 2]}, "train": {}}
+    assert RunConfig.from_dict(clustered, "config.json").model.conditioning == Conditioning(
+        "clusters", 3, sizes=(5, 3, 2))
