@@ -80,10 +80,6 @@ class Mnist:
             return len(self.class_names)
         return int(max(int(y.max()) for y in (self.y_train, self.y_test) if y is not None)) + 1
 
-    def class_name(self, label: int) -> str:
-        """The name of class ``label``: from the data's names, else the number."""
-        return self.class_names[label] if label < len(self.class_names) else str(label)
-
     @property
     def fingerprint(self) -> str:
         """A short hash of the images and labels, train and test (and the class names, when the
