@@ -30,14 +30,14 @@ class Evaluation:
     test_nearest_train_distance: float  # the same for real test images, for comparison
     memorization_ratio: float  # the first over the second; well below 1 suggests copying
     fid: float | None = None  # Frechet distance to the test set, classifier features (lower is better)
-    inception_score: float | None = None  # 1 .. K, the classes (10 for MNIST; higher is better)
-    classes: list[float] | None = None  # share of samples classified as each class (digit 0..9)
+    inception_score: float | None = None  # 1 .. K, the number of classes (higher is better)
+    classes: list[float] | None = None  # share of samples classified as each class (0 .. K - 1)
     coverage: float | None = None  # normalized entropy of `classes`: 1 = balanced, 0 = a single class
     confident: float | None = None  # share of samples whose top class probability >= 0.9
     classifier_accuracy: float | None = None  # the classifier's test accuracy
     unscored: str | None = None  # why the classifier's scores are missing (data without labels)
     conditional_accuracy: float | None = None  # conditional runs: share classified as the digit asked for
-    digit_accuracy: list[float] | None = None  # the same per requested digit 0..9
+    digit_accuracy: list[float] | None = None  # the same per class asked for (0 .. K - 1)
     # conditional runs: per requested digit, how much its samples vary relative to the real test
     # images of that digit (pixel spread ratio; 1 = as varied as MNIST, near 0 = one image per digit)
     digit_diversity: list[float] | None = None

@@ -4,8 +4,8 @@ with the optional extra ``mnistgan[onnx]``).
 
 Every format has the same signature:
 - input ``noise``: float32 (N, noise_dim), standard normal (the truncation, if any, is built in);
-- input ``digit`` (conditional runs only): int32 (N,), 0-9; a run trained with ``clusters``
-  takes noise only, since its generator picks the cluster from the noise;
+- input ``digit`` (conditional runs only): int32 (N,), the class, 0 to K - 1; a run trained
+  with ``clusters`` takes noise only, since its generator picks the cluster from the noise;
 - output ``image``: float32 (N, 28, 28, 1) in [-1, 1]; ``round(x * 127.5 + 127.5)`` gives the
   uint8 pixels ``mnistgan sample`` writes.
 

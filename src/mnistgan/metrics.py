@@ -1,11 +1,11 @@
 """Sample-quality metrics from classifier outputs. Pure numpy: testable without TensorFlow.
 
-- Frechet distance between Gaussians fitted to classifier features (FID's formula, with an
-  MNIST classifier's penultimate layer in place of Inception's): lower is better.
-- Inception-score-style score, exp(E_x KL(p(y|x) || p(y))): 1 (useless) to 10 (confident and
-  balanced over the ten digits).
-- Mode coverage: the share of samples classified as each digit, and the normalized entropy of
-  those shares (1.0 = perfectly balanced, 0 = one digit only).
+- Frechet distance between Gaussians fitted to classifier features (FID's formula, with the
+  data's classifier's penultimate layer in place of Inception's): lower is better.
+- Inception-score-style score, exp(E_x KL(p(y|x) || p(y))): 1 (useless) to K, the number of
+  classes (confident and balanced over all of them; 10 on MNIST).
+- Mode coverage: the share of samples classified as each class, and the normalized entropy of
+  those shares (1.0 = perfectly balanced, 0 = one class only).
 - Confident share: samples whose top class probability is at least 0.9.
 - Memorization: the distance from each sample to its nearest training image, relative to the
   same distance for held-out test images (a ratio well below 1 means copies of training data).
