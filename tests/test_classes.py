@@ -53,6 +53,19 @@ def test_names_are_matched_exactly_and_numbers_are_always_indices():
     assert labels.labels("一,zéro", "digits") == [4, 3] and labels.labels("all", "digits") == [0, 1, 2, 3, 4]
 
 
+def test_names_made_of_digits_or_shared_are_asked_for_by_number_on_the_command_line():
+    folders = Conditioning("classes", 3, ("1", "10", "2"))  # class folders 1/, 10/, 2/, sorted as strings
+    assert folders.label("1", "digit") == 1  # a number is the index: the class named '10'
+    assert folders.picked("10", "digit") == 1 and folders.picked("2", "digit") == 2  # a picker offers names
+    assert [folders.spelled(i) for i in range(3)] == ["0", "1", "2"]  # what reads back as the same class
+    assert [folders.label(folders.spelled(i), "digit") for i in range(3)] == [0, 1, 2]
+    odd = Conditioning("classes", 4, ("caf\ufffd", "caf\ufffd", "a,b", "all"))  # two names not UTF-8; a comma
+    with pytest.raises(UsageError, match="'caf\ufffd' names classes 0, 1: give its number"):
+        odd.label("caf\ufffd", "digit")
+    assert [odd.spelled(i) for i in range(4)] == ["0", "1", "2", "3"]
+    assert Conditioning("classes", 2, ("cat", "dog")).spelled(1) == "dog"
+
+
 def test_a_long_list_of_classes_shows_the_first_twenty_and_the_count():
     many = Conditioning("classes", 62, tuple(f"c{i:02d}" for i in range(62)))
     with pytest.raises(UsageError, match=r"0 c00, 1 c01, .*, 19 c19, \.\.\. \(62 in all\); not 'nope'$"):
@@ -101,13 +114,13 @@ def test_a_users_text_in_a_message_is_never_taken_for_an_argument(runner, tmp_pa
 
 
 @pytest.mark.slow
-def test_superscript_digits_are_no_numbers_for_cluster_or_ckpt(runner, trained_run, tmp_path):
+def test_superscript_digits_are_no_numbers_for_cluster_or_ckpt(runner, clustered_run, tmp_path):
     """'²'.isdigit() is true, but int('²') fails: both options gave a traceback."""
     out = str(tmp_path / "s.png")
-    result = runner.invoke(app, ["sample", "--run", str(trained_run), "--cluster", "²", "--out", out])
+    result = runner.invoke(app, ["sample", "--run", str(clustered_run), "--cluster", "²", "--out", out])
     assert isinstance(result.exception, SystemExit) and result.exit_code == 2, result.output
-    assert "has no clusters" in result.stderr
-    result = runner.invoke(app, ["sample", "--run", str(trained_run), "--ckpt", "²", "--out", out])
+    assert "--cluster must be one of the run's 3 clusters: 0 to 2; not '²'" in result.stderr
+    result = runner.invoke(app, ["sample", "--run", str(clustered_run), "--ckpt", "²", "--out", out])
     assert isinstance(result.exception, SystemExit) and result.exit_code == 1, result.output
     assert len(result.stderr.splitlines()) == 1 and "²" in result.stderr
 
@@ -127,11 +140,12 @@ def test_a_damaged_folder_cache_is_converted_again(runner, tmp_path):
     args = ["preview-dataset", "--data", str(folder), "--out"]
     assert runner.invoke(app, [*args, str(tmp_path / "a.png")]).exit_code == 0
     [cache] = (Path(os.environ["XDG_CACHE_HOME"]) / "mnistgan" / "folders").glob("*.npz")
-    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # cut short, as a full disk leaves it
+    whole = cache.read_bytes()
+    cache.write_bytes(whole[: len(whole) // 2])  # cut short, as a full disk leaves it
     result = runner.invoke(app, [*args, str(tmp_path / "b.png")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
-    assert mnistgan.load_mnist(folder).class_names == ("bird", "cat", "dog")  # the cache was written anew
+    assert cache.read_bytes() == whole  # the cache was written anew
 
 
 def test_class_folders_whose_names_are_not_utf8_are_read_and_shown_with_replacement_characters(runner, tmp_path):
@@ -158,6 +172,10 @@ def test_a_resume_whose_data_is_gone_names_the_run_s_data(runner, tmp_path, npz,
             assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
             assert f"the run's data, {data}, is gone" in result.stderr and "--data" in result.stderr, result.stderr
     assert mnistgan.open_run(run).epochs_done == 1
+    moved = shutil.copy(npz, tmp_path / "moved.npz")  # the same data, moved, and named by $MNISTGAN_DATA
+    monkeypatch.setenv("MNISTGAN_DATA", str(moved))
+    result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2"])
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.slow

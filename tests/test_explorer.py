@@ -161,8 +161,8 @@ def test_projection_of_a_drawing_and_refusals(trained_run, tmp_path):
         projected = explorer.project(name, drawing)
         result = projected.projection
         assert result.image.shape == (28, 28) and result.target[14, 14] > 200  # white ink on black, as MNIST
-        # The command the page shows draws the same image from the noise file, from the same weights.
-        assert projected.command.startswith(f"mnistgan sample --run {trained_run} --noise ")
+        # The command the page shows names the weights drawn from: "latest" moves on while a run trains.
+        assert projected.command.startswith(f"mnistgan sample --run {trained_run} --ckpt 2 --noise ")
         noise = np.load(result.path.with_suffix(".npy"))
         assert noise.shape == (1, 100)
         with pytest.raises(UsageError, match="shows no digit"):

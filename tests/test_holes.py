@@ -72,8 +72,9 @@ def test_a_resume_on_other_data_is_refused_unless_asked_for(runner, tmp_path, mo
     monkeypatch.setenv("MNISTGAN_DATA", str(other))
     before = snapshot(run)
     result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2"])
-    assert result.exit_code == 1, result.output  # the run's own data is gone: not "other data" (issue 43)
-    assert f"the run's data, {first.resolve()}, is gone" in result.stderr and str(other) not in result.stderr
+    assert result.exit_code == 1, result.output  # the run's own data is gone, and this is other data (issue 43)
+    assert f"the run's data, {first.resolve()}, is gone" in result.stderr and str(other) in result.stderr
+    assert "--switch-data" in result.stderr
     assert snapshot(run) == before
     # The same content at a new path is the same data.
     result = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2", "--data", str(moved)])

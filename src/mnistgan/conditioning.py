@@ -87,14 +87,33 @@ class Conditioning:
         if isinstance(value, str):
             if _INDEX.fullmatch(value):
                 index = int(value)
-            elif value in self.names:
+            elif self.names.count(value) == 1:
                 return self.names.index(value)
+            elif value in self.names:  # names that differ only in bytes shown as U+FFFD
+                same = ", ".join(str(i) for i, name in enumerate(self.names) if name == value)
+                raise UsageError(f"{arg(argument)} {value!r} names classes {same}: give its number")
         elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
             index = int(value)
         if index is not None and 0 <= index < self.count:
             return index
         raise UsageError(f"{arg(argument)} must be one of the run's {self.count} {self.plural}: "
                          f"{self.listing()}; not {value!r}")
+
+    def spelled(self, label: int) -> str:
+        """How a command line asks for ``label`` so that it reads back as the same label: its
+        name, or its number where the name would read as another thing (digits, which are an
+        index; a comma, which separates a list; 'all'; a name two classes share)."""
+        name = self.name(label)
+        plain = name not in ("all", "") and "," not in name and not _INDEX.fullmatch(name) \
+            and self.names.count(name) == 1
+        return name if plain else str(label)
+
+    def picked(self, value: int | str, argument: str) -> int:
+        """The label a picker's value asks for: a picker offers the names (:meth:`choices`), so a
+        name wins over a number here ('10' is the class named 10); see :meth:`label`."""
+        if isinstance(value, str) and self.names.count(value) == 1:
+            return self.names.index(value)
+        return self.label(value, argument)
 
     def labels(self, values: str | Iterable[int | str], argument: str) -> list[int]:
         """Several labels: a comma-separated string ('cat,bird', '3,8') or a list; 'all' is every one."""

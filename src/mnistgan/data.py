@@ -129,27 +129,40 @@ def resolve_source(path: Path | None) -> Path | None:
     return None
 
 
-def saved_source(config: RunConfig) -> Path | None:
-    """Where a run (its RunConfig) read its data: what a resume trains on and ``evaluate`` and
-    ``project`` compare with when no data is given. None means: look as :func:`load_mnist`
-    does (Keras's copy of MNIST, or a run from before runs recorded their data). A DataError
-    when it was a file or folder that is gone: other data found in its place would be the
-    wrong data, named as if it were the run's."""
+def run_data(config: RunConfig, switch_data: bool = False) -> Path | None:
+    """Where a run's data is now: what a resume trains on, and what ``evaluate`` and ``project``
+    compare with, when no data is given. The run's own file or folder; where that is gone,
+    ``$MNISTGAN_DATA`` if it holds the same data (by content), or any data with ``switch_data``
+    (a resume asked to go on elsewhere). None: look as :func:`load_mnist` does (Keras's MNIST,
+    which the run read, or a run from before runs recorded their data). Otherwise a DataError
+    that says the run's data is gone, and where it was: other data found in its place would be
+    the wrong data, named as if it were the run's."""
     src = config.train.data
     if not src or src == KERAS_SOURCE:
         return None
-    if not Path(src).exists():
-        raise DataError(f"the run's data, {src}, is gone (moved or deleted); give it with {arg('data')}, wherever "
-                        "it is now (its content is checked, not its path)")
-    return Path(src)
+    if Path(src).exists():
+        return Path(src)
+    gone = f"the run's data, {src}, is gone (moved or deleted)"
+    elsewhere = resolve_source(None)  # $MNISTGAN_DATA
+    if elsewhere is not None:
+        if switch_data:
+            return elsewhere
+        conversion = Conversion(**config.train.folder_settings) if is_image_folder(elsewhere) else None
+        fingerprint = config.train.data_fingerprint
+        if fingerprint is None or load_mnist(elsewhere, conversion=conversion).fingerprint == fingerprint:
+            return elsewhere  # the same data, moved
+        raise DataError(f"{gone}, and ${ENV_VAR} names other data ({elsewhere}); give the run's data with "
+                        f"{arg('data')}, wherever it is now, or {arg('switch_data')} to train on {elsewhere}")
+    raise DataError(f"{gone}; give it with {arg('data')}, wherever it is now (its content is checked, not its path)")
 
 
-def load_mnist(path: Path | None = None, run: RunConfig | None = None, conversion: Conversion | None = None) -> Mnist:
+def load_mnist(path: Path | None = None, run: RunConfig | None = None, conversion: Conversion | None = None,
+               switch_data: bool = False) -> Mnist:
     """Read and validate the data at ``path``, else the data the run of config ``run`` was
-    trained on (where it still is), else ``$MNISTGAN_DATA``, else Keras's copy of MNIST.
-    ``conversion``: how a folder of images is made MNIST-like (imagefolder.py)."""
+    trained on (see :func:`run_data`; ``switch_data`` as there), else ``$MNISTGAN_DATA``, else
+    Keras's copy of MNIST. ``conversion``: how a folder of images is made MNIST-like (imagefolder.py)."""
     if path is None and run is not None:
-        path = saved_source(run)
+        path = run_data(run, switch_data)
     if conversion is None and run is not None:
         conversion = Conversion(**run.train.folder_settings)
     source = resolve_source(path)

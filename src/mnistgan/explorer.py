@@ -209,6 +209,14 @@ class Explorer:
                 self._generators.popitem(last=False)
         return g
 
+    def _checkpoint_of(self, name: str, ckpt: str, generator) -> str:
+        """``ckpt`` as a command must name it to mean the same weights later: ``latest`` of a run
+        still in training moves on, so it is written as the epoch (or mid-epoch path) it was."""
+        if ckpt != "latest":
+            return ckpt
+        info = generator.checkpoint
+        return str(info.epoch) if not info.step else info.prefix  # an epoch's checkpoint, or a mid-epoch save
+
     def _file(self, name: str) -> Path:
         """A new path for a picture; the oldest pictures go once there are KEPT_FILES (the page
         shows its own copies), so a page left open for days does not fill the disk."""
@@ -233,6 +241,9 @@ class Explorer:
         labels = self.conditioning(name)
         digit = None if not labels.classes or digit == RANDOM else digit
         cluster = None if not labels.clusters or cluster == BY_NOISE else cluster
+        # The pickers offer names: a class named '10' is that class, not class 10.
+        digit = digit if digit in (None, ALL) else labels.picked(digit, "digit")
+        cluster = cluster if cluster in (None, ALL) else labels.picked(cluster, "cluster")
         rows = labels.count if ALL in (digit, cluster) else 1
         _bounded(n, "images" + (" a row" if rows > 1 else ""), 1, min(MAX_IMAGES, max(1, MAX_GRID_IMAGES // rows)))
         _bounded(seed, "the seed", 0, 2**32 - 1)
@@ -241,7 +252,8 @@ class Explorer:
             all_digits=digit == ALL, all_clusters=cluster == ALL)
         path = self._file("samples.png")
         grid(*sheet, scale=SCALE).save(path, format="PNG")
-        return Picture(path, sample_command(self.runs[name].path, ckpt, n, seed, truncation, ema, digit, cluster))
+        spelled = [x if x in (None, ALL) else labels.spelled(x) for x in (digit, cluster)]
+        return Picture(path, sample_command(self.runs[name].path, ckpt, n, seed, truncation, ema, *spelled))
 
     def compare(self, names: list[str], n: int = 16, seed: int = 0, truncation: float = 1.0) -> list[tuple[Path, str]]:
         """Each run's latest grid at the same seed, with the run's name."""
@@ -264,7 +276,7 @@ class Explorer:
         _bounded(frames * points * tiles, "images in the walk (frames times points times classes)", 1, MAX_WALK_IMAGES)
         result = interpolation.walk(self.generator(name, ckpt, ema), seed_list, frames, digits=digit_list,
                                     truncation=truncation).save(self._file("walk.gif"))
-        named = None if digit_list is None else [labels.name(d) for d in digit_list]
+        named = None if digit_list is None else [labels.spelled(d) for d in digit_list]
         command = walk_command(self.runs[name].path, ckpt, seed_list, named, frames, truncation, ema)
         return Picture(result.path, command), result.frames
 
@@ -306,7 +318,7 @@ class Explorer:
         :func:`mnistgan.project`; the page uses their defaults)."""
 
         labels = self.conditioning(name)
-        digit = None if not labels.classes or digit in (RANDOM, ALL) else digit
+        digit = None if not labels.classes or digit in (None, RANDOM, ALL) else labels.picked(digit, "digit")
         if isinstance(image, np.ndarray):
             image = drawing_to_grey(image)
         else:
@@ -314,7 +326,9 @@ class Explorer:
         generator = self.generator(name, ckpt, ema)
         result = project(generator, image, digit=digit, steps=steps, starts=starts).save(self._file("projection.png"))
         found = None if result.digit is None else labels.name(result.digit)
-        again = again_command(self.runs[name].path, ckpt, ema, result.path.with_suffix(".npy"), found)
+        spelled = None if result.digit is None else labels.spelled(result.digit)
+        again = again_command(self.runs[name].path, self._checkpoint_of(name, ckpt, generator), ema,
+                              result.path.with_suffix(".npy"), spelled)
         return Projected(result, found, again)
 
 

@@ -127,7 +127,8 @@ def load_folder(folder: Path, conversion: Conversion = Conversion()) -> FolderDa
     if unreadable and not conversion.skip_unreadable:
         path, why = unreadable[0]
         raise DataError(f"{len(unreadable)} of the {len(files)} image files in {folder} cannot be read, the first "
-                        f"{path.relative_to(folder)} ({why}); remove them, or skip them with {arg('skip_unreadable')}")
+                        f"{shown_name(str(path.relative_to(folder)))} ({why}); remove them, or skip them with "
+                        f"{arg('skip_unreadable')}")
     x = np.stack(pictures) if pictures else np.zeros((0, SIZE, SIZE), np.uint8)
     y = np.asarray(labels, np.int64)
     _check_counts(folder, y, classes)
@@ -136,7 +137,7 @@ def load_folder(folder: Path, conversion: Conversion = Conversion()) -> FolderDa
         x_train=x[~test], y_train=y[~test] if classes else None,
         x_test=x[test] if test.any() else None, y_test=y[test] if classes and test.any() else None,
         class_names=tuple(classes), skipped=len(unreadable),
-        first_skipped=str(unreadable[0][0].relative_to(folder)) if unreadable else None, light=light)
+        first_skipped=shown_name(str(unreadable[0][0].relative_to(folder))) if unreadable else None, light=light)
     _write_cache(cache, result)
     return result
 

@@ -14,7 +14,7 @@ from mnistgan.backend import import_tensorflow
 from mnistgan.clusters import move_to_cluster
 from mnistgan.conditioning import Conditioning
 from mnistgan.config import RunConfig
-from mnistgan.data import saved_source
+from mnistgan.data import run_data
 from mnistgan.errors import UsageError, arg
 from mnistgan.evaluation import score_images
 from mnistgan.files import atomic_path, check_output_file
@@ -325,16 +325,17 @@ class Generator:
     def evaluate(self, n: int = 10_000, seed: int = 0, data: Path | str | None = None, retrain: bool = False,
                  truncation: float = 1.0, progress: Callable[[int, int], None] | None = None,
                  notify: Callable[[str], None] | None = None):
-        """Score ``n`` samples against the run's data (``mnistgan evaluate``): see :meth:`scored`. Returns an :class:`~mnistgan.evaluation.Evaluation`.
-        ``data``: as for :func:`~mnistgan.load_mnist`; by default the data the run was trained on,
-        where its file still is. ``progress`` and ``notify`` hear about the classifier's training,
-        the first time."""
+        """Score ``n`` samples against the run's data (``mnistgan evaluate``): see :meth:`scored`.
+        Returns an :class:`~mnistgan.evaluation.Evaluation`. ``data``: as for
+        :func:`~mnistgan.load_mnist`; by default the data the run was trained on (a DataError
+        where it is gone: see :func:`mnistgan.data.run_data`). ``progress`` and ``notify`` hear
+        about the classifier's training, the first time."""
 
         if n < 2:
             raise UsageError(f"{arg('n')} must be at least 2")
+        data = data if data is not None else run_data(self.config)  # before anything is drawn
         images, digits = self.scored(self.noise(n, seed, truncation))
         source = self.describe(f"seed {seed}", *([f"truncation {truncation:g}"] if truncation != 1 else []))
-        data = data if data is not None else saved_source(self.config)
         return score_images(images, data, digits, source=source, retrain=retrain, progress=progress,
                             notify=notify, conversion=Conversion(**self.config.train.folder_settings))
 

@@ -221,7 +221,8 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan:
         reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
 
     # A resume reads the run's own data (where it still is); a folder of images as the run says.
-    mnist = load_mnist(request.data, asked if request.resume else None, Conversion(**asked.train.folder_settings))
+    mnist = load_mnist(request.data, asked if request.resume else None, Conversion(**asked.train.folder_settings),
+                       switch_data=request.switch_data)
     _check_same_data(asked, mnist, request)
     if asked.model.conditional:
         mnist.require_labels(f"{arg('conditional')} draws the class it is asked for; train without it (the fast recipe "
