@@ -134,7 +134,7 @@ def test_conditional_training_scores_the_digits_it_asked_for(runner, data, train
             "--eval-samples", "100", "--conditional"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "epoch 1 quality: fid" in result.stderr and "digit as asked" in result.stderr
+    assert "epoch 1 quality: fid" in result.stderr and "class as asked" in result.stderr
     rows = (run / "evaluation.csv").read_text().splitlines()
     assert rows[0] == "epoch,fid,inception_score,coverage,confident,conditional_accuracy,digit_diversity,best"
     assert len(rows) == 2

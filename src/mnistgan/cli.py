@@ -425,7 +425,7 @@ def interpolate_command(
                                     "by number or name (3,8 or cat,bird), with the noise of the first seed held "
                                     "fixed.", show_default=False)
     ] = None,
-    frames: Annotated[int, typer.Option(min=2, max=500, help="Frames from one seed (or digit) to the next.")] = 24,
+    frames: Annotated[int, typer.Option(min=2, max=500, help="Frames from one seed (or class) to the next.")] = 24,
     fps: Annotated[float, typer.Option(min=0.1, max=100.0, help="Frames per second.")] = 12.0,
     out: Annotated[Path, typer.Option("--out", callback=_output(check_output_file), help="GIF to write.")
                    ] = Path("walk.gif"),
@@ -536,7 +536,7 @@ def project_command(
     gif: Annotated[Optional[Path], typer.Option("--gif", callback=_output(check_output_file),
                                                 help="Also write a GIF of the search.", show_default=False)] = None,
     steps: Annotated[int, typer.Option(min=1, max=100_000, help="Adam steps from each start.")] = 300,
-    starts: Annotated[int, typer.Option(min=1, max=1000, help="Random starts (per digit searched); the "
+    starts: Annotated[int, typer.Option(min=1, max=1000, help="Random starts (per class searched); the "
                       "closest result is kept.")] = 8,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the starts.")] = 0,
     ema: EmaOpt = None,

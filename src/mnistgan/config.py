@@ -204,7 +204,7 @@ class ModelConfig(_Section):
 
     noise_dim: Annotated[AtLeast1, Option("Length of the generator's input noise vector.")] = 100
     conditional: Annotated[bool, Option(
-        "Class-conditional DCGAN: both networks see the digit; sample with --digit.")] = False
+        "Class-conditional DCGAN: both networks see the class (the digit, on MNIST); sample with --class.")] = False
     clusters: Annotated[int, AfterValidator(_zero_or_at_least_2), Option(
         "Self-conditioning: both networks see which of K clusters (k-means on the training images; no label "
         "is read) an image belongs to, and the generator picks the cluster from its noise, so the run samples "

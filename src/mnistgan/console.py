@@ -179,7 +179,7 @@ def evaluation_table(ev) -> None:
         return
     table.add_row("fid", f"{ev.fid:.3f}", "Frechet distance to the test images' features; lower is better")
     table.add_row("inception_score", f"{ev.inception_score:.3f}", f"1 to {len(ev.classes)}; higher is better")
-    table.add_row("coverage", f"{ev.coverage:.3f}", "balance over the classes (MNIST: the ten digits); 1 = even")
+    table.add_row("coverage", f"{ev.coverage:.3f}", "balance over the classes; 1 = even")
     table.add_row("confident", f"{ev.confident:.1%}", "samples classified with >= 90% probability")
     table.add_row("memorization_ratio", f"{ev.memorization_ratio:.3f}",
                   "nearest-training-image distance vs real test images; << 1 = copying")
@@ -188,9 +188,9 @@ def evaluation_table(ev) -> None:
         table.add_row("conditional_accuracy", f"{ev.conditional_accuracy:.1%}",
                       f"samples classified as the class asked for (chance: {1 / len(ev.classes):.0%})")
     out.print(table)
-    digits = Table(title="classes: share of samples classified as each class (digit)", title_justify="left")
+    digits = Table(title="classes: share of samples classified as each class", title_justify="left")
     for d in range(len(ev.classes)):
-        digits.add_column(str(d), justify="right")
+        digits.add_column(ev.class_names[d] if ev.class_names else str(d), justify="right")
     digits.add_row(*(f"{s:.0%}" for s in ev.classes))
     if ev.digit_accuracy is not None:
         digits.add_row(*(f"{s:.0%}" for s in ev.digit_accuracy))

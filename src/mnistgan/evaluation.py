@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +38,10 @@ class Evaluation:
     unscored: str | None = None  # why the classifier's scores are missing (data without labels)
     conditional_accuracy: float | None = None  # conditional runs: share classified as the digit asked for
     digit_accuracy: list[float] | None = None  # the same per class asked for (0 .. K - 1)
-    # conditional runs: per requested digit, how much its samples vary relative to the real test
-    # images of that digit (pixel spread ratio; 1 = as varied as MNIST, near 0 = one image per digit)
+    # conditional runs: per class asked for, how much its samples vary relative to the real test
+    # images of that class (pixel spread ratio; 1 = as varied as the data, near 0 = one image per class)
     digit_diversity: list[float] | None = None
+    class_names: list[str] | None = None  # the data's names of its classes, in label order (None: numbered)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -163,4 +164,5 @@ def score_images(
     classifier = load_or_train(  # which refuses data without a test set
         lambda: mnist, retrain=retrain, progress=progress or (lambda done, total: None),
         notify=notify or (lambda text: None))
-    return score(images, classifier, mnist.x_train, mnist.x_test, source, digits, mnist.y_test)
+    scored = score(images, classifier, mnist.x_train, mnist.x_test, source, digits, mnist.y_test)
+    return replace(scored, class_names=list(mnist.class_names) or None)

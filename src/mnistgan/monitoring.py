@@ -23,8 +23,8 @@ from mnistgan.sampling import Generator
 from mnistgan.seeds import eval_noise
 
 EVAL_FIELDS = ("epoch", "fid", "inception_score", "coverage", "confident")
-# Conditional runs also: the share classified as the digit asked for, and the within-digit
-# variety relative to MNIST's (mean over digits; near 0 means one image per digit).
+# Conditional runs also: the share classified as the class asked for, and the within-class
+# variety relative to the data's (mean over the classes; near 0 means one image per class).
 CONDITIONAL_FIELDS = (*EVAL_FIELDS, "conditional_accuracy", "digit_diversity")
 BEST_FIELD = "best"  # evaluation.csv: 1 on the row of the epoch kept as the best checkpoint
 
@@ -160,14 +160,15 @@ class RunOutputs(Callback):
         row = {"epoch": epoch} | {k: scores[k] for k in ("fid", "inception_score", "coverage", "confident")}
         if conditional:
             row["conditional_accuracy"] = scores["conditional_accuracy"]
-            row["digit_diversity"] = float(np.mean(scores["digit_diversity"])) if "digit_diversity" in scores \
+            spreads = np.asarray(scores.get("digit_diversity", []), float)  # nan: a class with too few test images
+            row["digit_diversity"] = float(np.mean(spreads[np.isfinite(spreads)])) if np.isfinite(spreads).any() \
                 else float("nan")
         self.eval_rows = [r for r in self.eval_rows if int(r["epoch"]) < epoch] + [row]
         self._write_evaluation()  # the best marker moves when the new best is saved (best_kept)
         self.reporter.message(
             f"epoch {epoch} quality: fid {row['fid']:.2f}, inception score {row['inception_score']:.2f}, "
             f"coverage {row['coverage']:.3f}, confident {row['confident']:.1%}"
-            + (f", digit as asked {row['conditional_accuracy']:.1%}, within-digit variety "
+            + (f", class as asked {row['conditional_accuracy']:.1%}, within-class variety "
                f"{row['digit_diversity']:.2f}" if conditional else "")
         )
         return row
