@@ -405,10 +405,12 @@ def test_the_explorer_on_every_kind_of_run(matrix_run, request):
         with pytest.raises(mnistgan.UsageError, match="has no checkpoint '99' to choose"):
             explorer.samples(name, "99")
         if kind.conditional and kind.classes > 10:  # the bounds scale with the classes (a row or tile each)
-            with pytest.raises(mnistgan.UsageError, match="images a row: between 1 and 16, not 17"):
-                explorer.samples(name, n=17, digit="all")
-            with pytest.raises(mnistgan.UsageError, match="images in the walk .*: between 1 and 6000, not 7440"):
-                explorer.walk(name, seeds="0,1", frames=60)
+            with pytest.raises(mnistgan.UsageError, match="images a row: between 1 and 25, not 26"):
+                explorer.samples(name, n=26, digit="all")
+            with pytest.raises(mnistgan.UsageError, match="images in the walk .*: between 1 and 10000, not 11160"):
+                explorer.walk(name, seeds="0,1,2", frames=60)
+            picture, frames = explorer.walk(name)  # the page's defaults: 4 seeds, 24 frames
+            assert frames.shape[0] == 96
     finally:
         explorer.close()
     assert snapshot(matrix_run) == before

@@ -237,7 +237,9 @@ class ModelConfig(_Section):
     def conditioning(self) -> Conditioning:
         """What the networks' label input is: nothing, the data's classes, or k-means clusters."""
         if self.conditional:
-            return Conditioning("classes", self.num_classes or 0, self.class_names)
+            if self.num_classes is None:  # a programmer's error: the plan sets it from the data
+                raise ValueError("a conditional config has no class count yet: it comes from the data")
+            return Conditioning("classes", self.num_classes, self.class_names)
         if self.clusters:
             return Conditioning("clusters", self.clusters, sizes=self.cluster_sizes)
         return Conditioning()

@@ -30,17 +30,20 @@ from mnistgan.errors import CheckpointError, MnistganError, RunError, UsageError
 from mnistgan.monitoring import best_epoch
 from mnistgan.projection import Projection, prepare_image
 from mnistgan.runs import epoch_choice
+from mnistgan.seeds import MAX_CLASSES
 
 SCALE = 2  # `mnistgan sample`'s default --scale, so the page's grid is the command's bytes
 CACHED_GENERATORS = 4
 # What one request may ask of the server, whatever the page's widgets allow (a request can be
 # made without them): images per grid (per row with "all"), frames between two walk points,
-# points of a walk, pixels of a drawing or an uploaded image. A grid of every class and a walk
-# whose frames show every class grow with the class count: they are bounded in all by what
-# MNIST's ten digits reach at the limits above (1,000 images a grid; 6,000 images a walk, about
-# 75 MB of frames kept in each browser session's state).
+# points of a walk, pixels of a drawing or an uploaded image. A grid of every class, a walk
+# whose frames show every class and a projection that searches every class grow with the class
+# count: they are bounded in all, so that the page's defaults work for any count (16 images a
+# class, 4 seeds and 24 frames, 8 starts) and a request costs what MNIST's ten digits cost at the
+# limits, or less (a walk's frames stay in each browser session's state: 10,000 images at scale 4
+# are about 125 MB).
 MAX_IMAGES, MAX_FRAMES, MAX_POINTS, MAX_PIXELS = 100, 60, 10, 4096 * 4096
-MAX_GRID_IMAGES, MAX_WALK_IMAGES = 10 * MAX_IMAGES, 10 * MAX_FRAMES * MAX_POINTS
+MAX_GRID_IMAGES, MAX_WALK_IMAGES, MAX_STARTS = 16 * MAX_CLASSES, 10_000, 80
 RANDOM, ALL, BY_NOISE = "random", "all", "by noise"  # the pickers' words beside the classes and clusters
 KEPT_FILES = 64  # the page's newest pictures kept on disk; older ones are removed
 EXTRA = 'pip install "mnistgan[explore]"'
@@ -324,6 +327,8 @@ class Explorer:
         else:
             image = prepare_image(image, MAX_PIXELS)
         generator = self.generator(name, ckpt, ema)
+        if labels.classes and digit is None:  # every class is searched: fewer starts each on many classes
+            starts = min(starts, max(1, MAX_STARTS // labels.count))
         result = project(generator, image, digit=digit, steps=steps, starts=starts).save(self._file("projection.png"))
         found = None if result.digit is None else labels.name(result.digit)
         spelled = None if result.digit is None else labels.spelled(result.digit)
