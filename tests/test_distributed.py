@@ -181,7 +181,7 @@ def test_bad_tf_config_and_bad_strategy_are_usage_errors(runner, npz, tmp_path, 
     result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(tmp_path / "out"),
                                  "--strategy", "horovod"])
     assert result.exit_code == 2
-    assert "'--strategy': must be one of auto, default, mirrored, multi-worker, not horovod" in result.output
+    assert "--strategy must be one of auto, default, mirrored, multi-worker, not horovod" in result.output
 
 
 # -- mirrored over two logical CPU devices ----------------------------------------------------

@@ -114,8 +114,12 @@ def _in_our_words(exc: typer.TyperException) -> str | None:
     low, high = getattr(param, "min", None), getattr(param, "max", None)
     bounds = (f" from {low:g} to {high:g}" if low is not None and high is not None else
               f" of at least {low:g}" if low is not None else f" of at most {high:g}" if high is not None else "")
-    name = next((o for o in param.opts if o.startswith("--")), param.opts[0])
-    return f"{name} must be {kind}{bounds}, not {cause.errors()[0].get('input')!r}"
+    return f"{_flag(param)} must be {kind}{bounds}, not {cause.errors()[0].get('input')!r}"
+
+
+def _flag(param) -> str:
+    """How errors name an option: its long form (--num, not -n)."""
+    return next((o for o in param.opts if o.startswith("--")), param.opts[0])
 
 
 app = typer.Typer(
@@ -161,10 +165,10 @@ def _checked(check: Callable[[typing.Any], str | None]) -> typing.Callable:
     """A Typer callback from a library check (what is wrong with a value, or None): a bad value is a
     usage error naming the option."""
 
-    def callback(value):
+    def callback(param: typer.CallbackParam, value):
         wrong = None if value is None else check(value)
-        if wrong:
-            raise typer.BadParameter(f"{wrong}, not {value}")
+        if wrong:  # said as _in_our_words says typer's own refusals: '--beta1 must be ..., not 2.0'
+            raise _Refused(f"{_flag(param)} {wrong}, not {value}")
         return value
 
     return callback

@@ -26,18 +26,22 @@ def option(argument: str) -> str:
     return "--" + argument.replace("_", "-")
 
 
+def _rendered(template: str, name: Callable[[str], str]) -> str:
+    return _ARGUMENT.sub(lambda m: name(m.group(1)), template)
+
+
 class Note(str):
     """A note for the user (a folder read with files skipped, say) that names arguments as
     messages do: as a string it reads them plainly (``invert``); :meth:`render` names them as
     a front end writes them (the CLI: ``--invert``)."""
 
     def __new__(cls, template: str) -> Note:
-        note = super().__new__(cls, _ARGUMENT.sub(lambda m: m.group(1), template))
+        note = super().__new__(cls, _rendered(template, str))
         note.template = template
         return note
 
     def render(self, name: Callable[[str], str] = str) -> str:
-        return _ARGUMENT.sub(lambda m: name(m.group(1)), self.template)
+        return _rendered(self.template, name)
 
 
 class MnistganError(Exception):
@@ -53,7 +57,7 @@ class MnistganError(Exception):
 
     def render(self, name: Callable[[str], str] = str) -> str:
         """The message, each argument written as ``name(argument)``."""
-        return _ARGUMENT.sub(lambda m: name(m.group(1)), self.template)
+        return _rendered(self.template, name)
 
     def __str__(self) -> str:
         return self.render()

@@ -289,7 +289,9 @@ class Explorer:
         losses.csv), scores per epoch, the epochs that have a grid, a summary."""
         run = self.run(name)
         metrics, scores = run.metrics(), run.evaluations()
-        losses = [{**r, "epoch": r["epochs"]} for r in run.losses()] or metrics
+        chunks = [{**r, "epoch": r["epochs"]} for r in run.losses()]
+        # Before losses.csv began (a run from before it, resumed): the epochs' own means.
+        losses = [m for m in metrics if not chunks or m["epoch"] < chunks[0]["epoch"]] + chunks
         done, total = run.epochs_done, run.config.train.epochs
         summary = f"{done} of {total} epochs"
         if metrics:
