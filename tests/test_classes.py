@@ -59,10 +59,11 @@ def test_names_made_of_digits_or_shared_are_asked_for_by_number_on_the_command_l
     assert folders.picked("10", "digit") == 1 and folders.picked("2", "digit") == 2  # a picker offers names
     assert [folders.spelled(i) for i in range(3)] == ["0", "1", "2"]  # what reads back as the same class
     assert [folders.label(folders.spelled(i), "digit") for i in range(3)] == [0, 1, 2]
-    odd = Conditioning("classes", 4, ("caf\ufffd", "caf\ufffd", "a,b", "all"))  # two names not UTF-8; a comma
+    odd = Conditioning("classes", 5, ("caf\ufffd", "caf\ufffd", "a,b", "all", " x"))  # not UTF-8; a comma; ...
     with pytest.raises(UsageError, match="'caf\ufffd' names classes 0, 1: give its number"):
         odd.label("caf\ufffd", "digit")
-    assert [odd.spelled(i) for i in range(4)] == ["0", "1", "2", "3"]
+    assert [odd.spelled(i) for i in range(5)] == ["0", "1", "2", "3", "4"]
+    assert odd.label(" x", "digit") == 4  # one name is matched exactly, spaces and all
     assert Conditioning("classes", 2, ("cat", "dog")).spelled(1) == "dog"
 
 

@@ -102,10 +102,11 @@ class Conditioning:
     def spelled(self, label: int) -> str:
         """How a command line asks for ``label`` so that it reads back as the same label: its
         name, or its number where the name would read as another thing (digits, which are an
-        index; a comma, which separates a list; 'all'; a name two classes share)."""
+        index; a comma, which separates a list, or spaces around it, which a list drops; 'all';
+        a name two classes share)."""
         name = self.name(label)
-        plain = name not in ("all", "") and "," not in name and not _INDEX.fullmatch(name) \
-            and self.names.count(name) == 1
+        plain = name not in ("all", "") and "," not in name and name == name.strip() \
+            and not _INDEX.fullmatch(name) and self.names.count(name) == 1
         return name if plain else str(label)
 
     def picked(self, value: int | str, argument: str) -> int:
