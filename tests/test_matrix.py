@@ -271,6 +271,18 @@ def _exists(name: str) -> Callable[[Kind, Path, Path], None]:
     return check
 
 
+def _cached(kind: Kind, run: Path, scratch: Path) -> list[str]:
+    """The kind's data read as a run reads it (a folder is converted into this test's cache)."""
+    mnistgan.load_mnist(None, mnistgan.open_run(run).config)
+    return ["cache", "--clear"]
+
+
+def _cache_cleared(kind: Kind, run: Path, scratch: Path) -> None:
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "mnistgan"
+    assert not any(cache.glob("*/*")), list(cache.glob("*/*"))  # all of it went
+    assert (scratch / "stdout").read_text().count("folder ") == int(kind.folder)  # and was listed
+
+
 def _preview_rows(kind: Kind) -> int:
     if kind.data == "folder":  # preview-dataset reads the folder with the default --test-fraction
         return 9
@@ -333,6 +345,9 @@ CELLS = [
          # a row per class; a folder without labels: its first 200 training images (180 here), 20 a row
          check=lambda kind, run, scratch: _png(_preview_rows(kind), 20, scale=1)(kind, run, scratch)),
     Cell("train again", lambda kind, run, scratch: ["train", "--out", str(run)], lambda kind: Expect(1, "already holds a run")),
+    # The cache after the commands above in this test's own cache folder: listed, then cleared,
+    # whatever the kind of run (the command reads no run; the row guards it never does).
+    Cell("cache --clear", _cached, check=_cache_cleared),
     Cell("train --resume", lambda kind, run, scratch: ["train", "--out", str(run), "--resume", "--epochs",
                                                        str(kind.epochs + 1)], check=_resumed, changes_run=True),
     Cell("train --resume --eval-every 0", lambda kind, run, scratch: ["train", "--out", str(run), "--resume", "--epochs",

@@ -17,7 +17,7 @@ from PIL import Image
 import mnistgan
 from mnistgan.config import ModelConfig, RunConfig, TrainConfig, number_list, python_type
 from mnistgan.data import Mnist
-from mnistgan.epochlog import METRIC_FIELDS, read_rows, write_rows
+from mnistgan.epochlog import CHUNK_FIELDS, METRIC_FIELDS, read_rows, write_rows
 from mnistgan.errors import RunError, UsageError
 from mnistgan.images import grid_shape
 
@@ -142,6 +142,52 @@ def test_a_truncated_or_damaged_log_is_an_error_never_a_quiet_loss(tmp_path_fact
         assert read == written[: len(read)] and damaged.endswith("\n")
     else:
         assert read == written
+
+
+CHUNKS = st.lists(st.tuples(st.integers(1, 5), st.lists(st.floats(-50, 50), min_size=2, max_size=2)),
+                  min_size=1, max_size=12)
+
+
+@given(CHUNKS, st.data())
+def test_losses_csv_reads_back_in_order_or_is_refused_in_one_line(tmp_path_factory, chunks, data):
+    """losses.csv (a row per chunk of steps, keyed by epoch and step): what is written reads back;
+    rows out of order or damaged are an error naming the file, never rows silently dropped."""
+    rows, step = [], {}
+    for epoch, (g, d) in sorted(chunks, key=lambda c: c[0]):
+        step[epoch] = step.get(epoch, 0) + 10
+        rows.append({"epoch": epoch, "step": step[epoch], "epochs": epoch - 1 + step[epoch] / 100,
+                     "generator_loss": round(g, 6), "discriminator_loss": round(d, 6)})
+    path = tmp_path_factory.mktemp("log") / "losses.csv"
+    write_rows(path, CHUNK_FIELDS, rows)
+    assert read_rows(path, CHUNK_FIELDS, up_to_epoch=10**9, keys=("epoch", "step")) == rows
+    if len(rows) > 1:
+        i = data.draw(st.integers(1, len(rows) - 1))
+        swapped = rows[:i - 1] + [rows[i], rows[i - 1]] + rows[i + 1:]
+        write_rows(path, CHUNK_FIELDS, swapped)
+        try:
+            read_rows(path, CHUNK_FIELDS, up_to_epoch=10**9, keys=("epoch", "step"))
+        except RunError as exc:
+            assert "losses.csv" in str(exc) and "\n" not in str(exc)
+        else:
+            raise AssertionError("rows out of order were read")
+
+
+@given(st.text(max_size=8) | st.floats(allow_nan=True, allow_infinity=True).map(str))
+@settings(max_examples=60, deadline=None)
+def test_cache_older_than_takes_days_or_one_clear_refusal(tmp_path_factory, text):
+    """``mnistgan cache --clear --older-than DAYS``: a number of days clears what is older (an
+    empty cache here), anything else is one line, exit 2, and nothing removed."""
+    from typer.testing import CliRunner
+
+    from mnistgan.cli import app
+
+    result = CliRunner().invoke(app, ["cache", "--clear", f"--older-than={text}"])
+    if result.exit_code == 0:  # taken: a finite number of days, at least 0
+        assert math.isfinite(float(text)) and float(text) >= 0, (text, result.output)
+        assert "0 entries, 0.0 MB, removed" in result.stderr
+    else:
+        assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.output
+        assert result.stderr.startswith("Error: --older-than "), result.stderr
 
 
 # -- grids ------------------------------------------------------------------------------------------------------------

@@ -641,7 +641,7 @@ def cache_command(
       mnistgan cache --clear --older-than 30
     """
     if older_than is not None and not clear:
-        raise typer.BadParameter("goes with --clear", param_hint="'--older-than'")
+        raise _Refused("--older-than goes with --clear")
     shown = caches.clear(older_than) if clear else caches.entries()
     for entry in shown:
         used = time.strftime("%Y-%m-%d", time.localtime(entry.last_used))
