@@ -25,7 +25,7 @@ import mnistgan
 from mnistgan import caches, console, files
 from mnistgan.config import (FOLDER_SETTINGS, RECIPES, ModelConfig, Positive, TrainConfig, annotation, choices,
                              number_list, options, problem, python_type)
-from mnistgan.errors import MnistganError
+from mnistgan.errors import MnistganError, option
 from mnistgan.explorer import explore
 from mnistgan.files import check_output_file
 from mnistgan.projection import check_png_path, noise_path
@@ -97,7 +97,7 @@ class _Commands(TyperGroup):
             param = names.get(argument[3:]) if argument.startswith("no_") else None
             if param is not None and param.secondary_opts:
                 return param.secondary_opts[0]
-            return "--" + argument.replace("_", "-")
+            return option(argument)
 
         return name
 
@@ -183,7 +183,7 @@ def _output(check) -> typing.Callable:
             try:
                 check(value)
             except MnistganError as exc:
-                raise _Refused(exc.render(lambda argument: "--" + argument.replace("_", "-"))) from None
+                raise _Refused(exc.render(option)) from None
         return value
 
     return callback

@@ -188,8 +188,9 @@ class Explorer:
 
     def pickers(self, name: str) -> Pickers:
         labels = self.conditioning(name)
-        return Pickers(self.checkpoints(name), [RANDOM, ALL, *(labels.choices() if labels.classes else [])],
-                       [BY_NOISE, ALL, *(labels.choices() if labels.clusters else [])], labels.classes, labels.clusters)
+        clusters = labels.choices() if labels.clusters else []
+        return Pickers(self.checkpoints(name), [RANDOM, ALL, *self.classes(name)], [BY_NOISE, ALL, *clusters],
+                       labels.classes, labels.clusters)
 
     def generator(self, name: str, ckpt: str, ema: bool):
         """``Run.generator(ckpt, ema)``, cached; ``latest`` and ``best`` are read again once
