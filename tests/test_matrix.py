@@ -410,6 +410,8 @@ def test_the_explorer_on_every_kind_of_run(matrix_run, request):
         assert low < high and visible == (kind.epochs > 1)
         if not kind.epochs:
             assert "no epoch has finished yet" in view["summary"]
+        # losses.csv: a point for each chunk of steps, a run stopped in its first epoch included
+        assert view["losses"] and view["losses"][-1]["epoch"] <= max(kind.epochs, 1)
         for epoch in view["grids"]:
             assert explorer.epoch_grid(name, epoch).is_file()
         drawing = np.zeros((280, 280, 4), np.uint8)
