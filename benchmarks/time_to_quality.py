@@ -6,6 +6,12 @@ Each (recipe, seed) trains on all 60,000 images with `train --minutes`, stopping
 the whole curve; each resume rebuilds the compiled step, a few seconds that the marks count
 (the budget runs from the first training step, graph building included).
 
+`--per-mark` trains a run of its own for each mark instead, `train --minutes MARK` from the
+start, as a user with that budget would: for a recipe whose schedule follows its budget (the
+fast recipe's learning rates fall to the budget's end), stopping a longer run is not the same.
+`--label` names the line (e.g. the code's commit), and `--import-csv` copies rows measured by
+an older version of this script (which lack the newer columns) under a label of their own.
+
 Resumable: rows already in the CSV are skipped and a run folder continues where it stopped,
 so the script can be stopped and started again. Timing needs the machine to itself: nothing
 else should run while it does (the CSV records the CPU and its load at each mark).
@@ -15,6 +21,7 @@ else should run while it does (the CSV records the CPU and its load at each mark
     python benchmarks/time_to_quality.py --data mnist.npz --conditional --recipes fast --out ttq/
     python benchmarks/time_to_quality.py --data mnist.npz --recipes fast --clusters 0 --out ttq/
     python benchmarks/time_to_quality.py --data mnist.npz --recipes fast --lr-drop-after 640000 --out ttq/
+    python benchmarks/time_to_quality.py --data mnist.npz --recipes fast --per-mark --label "fast (new)" --out ttq/
     python benchmarks/time_to_quality.py --plot ttq/   # the plot from the CSV alone
 
 Writes OUT/time_to_quality.csv and OUT/time_to_quality.png (FID and confident share against
@@ -30,7 +37,8 @@ import platform
 from pathlib import Path
 
 FIELDS = ["recipe", "conditional", "clusters", "lr_drop_after", "seed", "minutes", "epochs", "fid", "confident",
-          "coverage", "conditional_accuracy", "lowest_digit_accuracy", "cpu", "onednn_isa", "load1"]
+          "coverage", "conditional_accuracy", "lowest_digit_accuracy", "cpu", "onednn_isa", "load1",
+          "label", "dtype_policy", "per_mark", "images"]
 
 
 def cpu_name() -> str:
@@ -49,7 +57,8 @@ def read_rows(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with open(path, newline="") as fh:
-        return [{**row, "clusters": row.get("clusters") or "0", "lr_drop_after": row.get("lr_drop_after") or ""}
+        return [{**row, "clusters": row.get("clusters") or "0", "lr_drop_after": row.get("lr_drop_after") or "",
+                 "label": row.get("label") or "", "per_mark": row.get("per_mark") or "False"}
                 for row in csv.DictReader(fh)]
 
 
@@ -72,9 +81,24 @@ def append_row(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def measure(args) -> None:
-    import mnistgan
+def images_seen(run) -> int:
+    """Training images seen by the run's latest state: its progress in epochs (losses.csv) times
+    the training set's size."""
+    epochs = run.losses().column("epochs")
+    n = 60_000 if run.config.train.subset is None else run.config.train.subset
+    return round(epochs[-1] * n) if epochs else 0
 
+
+def import_rows(table: Path, source: Path, label: str) -> None:
+    """Copy ``source``'s rows into ``table`` under ``label`` (once)."""
+    have = {r["label"] for r in read_rows(table)}
+    if label in have:
+        return
+    for row in read_rows(source):
+        append_row(table, {**{k: row.get(k, "") for k in FIELDS}, "label": label})
+
+
+def measure(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table = out / "time_to_quality.csv"
@@ -84,41 +108,60 @@ def measure(args) -> None:
     for recipe in args.recipes.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             drop = "" if args.lr_drop_after is None else str(args.lr_drop_after)
-            run_dir = out / (f"{recipe}-{kind}{'' if args.clusters is None else f'-clusters{args.clusters}'}"
-                             f"{drop and f'-drop{drop}'}-seed{seed}")
-            # What the run folder holds decides which rows are its own (a recipe's clusters and drop included).
-            saved = mnistgan.open_run(run_dir).config if (run_dir / "config.json").is_file() else None
-            done = {float(r["minutes"]) for r in read_rows(table)
-                    if r["recipe"] == recipe and r["seed"] == str(seed) and r["conditional"] == str(args.conditional)
-                    and saved is not None and r["clusters"] == str(saved.model.clusters)
-                    and r["lr_drop_after"] == str(saved.train.lr_drop_after or "")}
-            trained = 0.0
-            for mark in marks:
-                if mark in done:
-                    trained = mark
-                    continue
-                resume = (run_dir / "config.json").is_file()
-                # A run stopped at an earlier mark (or killed between marks) continues from its checkpoint.
-                run = mnistgan.train(run_dir, data=args.data, recipe=recipe, seed=seed, conditional=args.conditional,
-                                     clusters=None if resume else args.clusters, resume=resume,
-                                     lr_drop_after=None if resume else args.lr_drop_after,
-                                     minutes=mark - trained, progress=False)
-                trained = mark
-                g = run.generator()
-                ev = g.evaluate(n=args.samples, data=args.data)
-                row = {
-                    "recipe": recipe, "conditional": args.conditional, "clusters": run.config.model.clusters,
-                    "lr_drop_after": run.config.train.lr_drop_after or "",
-                    "seed": seed, "minutes": mark,
-                    "epochs": g.checkpoint.where, "fid": f"{ev.fid:.3f}", "confident": f"{ev.confident:.4f}",
-                    "coverage": f"{ev.coverage:.4f}",
-                    "conditional_accuracy": "" if ev.conditional_accuracy is None else f"{ev.conditional_accuracy:.4f}",
-                    "lowest_digit_accuracy": "" if ev.digit_accuracy is None else f"{min(ev.digit_accuracy):.4f}",
-                    "cpu": cpu_name(), "onednn_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
-                    "load1": f"{os.getloadavg()[0]:.2f}",
-                }
-                append_row(table, row)
-                print(", ".join(f"{k} {v}" for k, v in row.items() if k not in ("cpu",)), flush=True)
+            name = (f"{recipe}-{kind}{'' if args.clusters is None else f'-clusters{args.clusters}'}"
+                    f"{drop and f'-drop{drop}'}{args.label and '-' + slug(args.label)}-seed{seed}")
+            if args.per_mark:
+                for mark in marks:
+                    measure_run(args, table, out / f"{name}-{mark:g}min", recipe, seed, [mark])
+            else:
+                measure_run(args, table, out / name, recipe, seed, marks)
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-")
+
+
+def measure_run(args, table: Path, run_dir: Path, recipe: str, seed: int, marks: list[float]) -> None:
+    """Train ``run_dir`` to each of ``marks`` (minutes), scoring at each; rows already in the
+    table for this run are skipped."""
+    import mnistgan
+
+    # What the run folder holds decides which rows are its own (a recipe's clusters and drop included).
+    saved = mnistgan.open_run(run_dir).config if (run_dir / "config.json").is_file() else None
+    done = {float(r["minutes"]) for r in read_rows(table)
+            if r["recipe"] == recipe and r["seed"] == str(seed) and r["conditional"] == str(args.conditional)
+            and saved is not None and r["clusters"] == str(saved.model.clusters)
+            and r["label"] == args.label and r["per_mark"] == str(args.per_mark)}
+    trained = 0.0
+    for mark in marks:
+        if mark in done:
+            trained = mark
+            continue
+        resume = (run_dir / "config.json").is_file()
+        # A run stopped at an earlier mark (or killed between marks) continues from its checkpoint.
+        run = mnistgan.train(run_dir, data=args.data, recipe=recipe, seed=seed, conditional=args.conditional,
+                             clusters=None if resume else args.clusters, resume=resume,
+                             lr_drop_after=None if resume else args.lr_drop_after,
+                             mixed_precision=None if resume else args.mixed_precision,
+                             minutes=mark - trained, progress=False)
+        trained = mark
+        g = run.generator()
+        ev = g.evaluate(n=args.samples, data=args.data)
+        row = {
+            "recipe": recipe, "conditional": args.conditional, "clusters": run.config.model.clusters,
+            "lr_drop_after": run.config.train.lr_drop_after or "",
+            "seed": seed, "minutes": mark,
+            "epochs": g.checkpoint.where, "fid": f"{ev.fid:.3f}", "confident": f"{ev.confident:.4f}",
+            "coverage": f"{ev.coverage:.4f}",
+            "conditional_accuracy": "" if ev.conditional_accuracy is None else f"{ev.conditional_accuracy:.4f}",
+            "lowest_digit_accuracy": "" if ev.digit_accuracy is None else f"{min(ev.digit_accuracy):.4f}",
+            "cpu": cpu_name(), "onednn_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
+            "load1": f"{os.getloadavg()[0]:.2f}", "label": args.label,
+            "dtype_policy": run.config.model.dtype_policy, "per_mark": args.per_mark,
+            "images": images_seen(run),
+        }
+        append_row(table, row)
+        print(", ".join(f"{k} {v}" for k, v in row.items() if k not in ("cpu",)), flush=True)
 
 
 def plot(out: Path) -> Path:
@@ -130,15 +173,16 @@ def plot(out: Path) -> Path:
 
     rows = read_rows(out / "time_to_quality.csv")
     fig, axes = plt.subplots(1, 2, figsize=(10, 5), dpi=100)
-    columns = ("recipe", "conditional", "clusters", "lr_drop_after", "cpu", "onednn_isa")
+    columns = ("label", "recipe", "conditional", "clusters", "lr_drop_after", "cpu", "onednn_isa")
     series = sorted({tuple(r[k] for k in columns) for r in rows})
     machines = {(cpu, isa) for *_, cpu, isa in series}
-    for recipe, conditional, clusters, drop, cpu, isa in series:
-        mine = [r for r in rows if tuple(r[k] for k in columns) == (recipe, conditional, clusters, drop, cpu, isa)]
+    for name, recipe, conditional, clusters, drop, cpu, isa in series:
+        mine = [r for r in rows if tuple(r[k] for k in columns) == (name, recipe, conditional, clusters, drop, cpu, isa)]
         minutes = sorted({float(r["minutes"]) for r in mine})
-        label = recipe + (" conditional" if conditional == "True" else
-                          f", {clusters} clusters" if clusters != "0" else ", no clusters" if recipe == "fast" else "")
-        label += f", lr drop after {int(drop):,}" if drop else ""
+        label = name or recipe + (" conditional" if conditional == "True" else
+                                  f", {clusters} clusters" if clusters != "0" else ", no clusters" if recipe == "fast"
+                                  else "")
+        label += f", lr drop after {int(drop):,}" if drop and not name else ""
         if len(machines) > 1:  # lines from different CPUs are not comparable in time: say which is which
             label += f" [{cpu.split('(')[0].strip()}{'' if isa == 'native' else ', ' + isa}]"
         for ax, key in zip(axes, ("fid", "confident")):
@@ -179,6 +223,12 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=None,
                         help="train --clusters K (default: what the recipe does; 0: none)")
     parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--per-mark", action="store_true",
+                        help="a run of its own for each mark (train --minutes MARK), not one run stopped at each")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                        help="train --mixed-precision / --no-mixed-precision (default: the recipe's choice)")
+    parser.add_argument("--label", default="", help="names this line in the CSV and the plot")
+    parser.add_argument("--import-csv", metavar="CSV", help="copy CSV's rows under --label, then stop")
     parser.add_argument("--out", default="ttq")
     parser.add_argument("--plot", metavar="DIR", help="only draw the plot from DIR's CSV")
     args = parser.parse_args()
@@ -187,6 +237,10 @@ def main() -> None:
         if not read_rows(table):
             parser.error(f"{table} holds no rows to plot")  # usage and this line, exit 2
         print(plot(Path(args.plot)))
+        return
+    if args.import_csv:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        import_rows(Path(args.out) / "time_to_quality.csv", Path(args.import_csv), args.label)
         return
     measure(args)
     print(plot(Path(args.out)))

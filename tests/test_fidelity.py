@@ -48,7 +48,7 @@ def test_one_step_equals_the_plain_port(tf):
     real_u8 = rng.integers(0, 256, (8, 28, 28), dtype=np.uint8)
     noise = rng.standard_normal((8, 100), dtype=np.float32)
     no_labels = tf.zeros([8], tf.int32)  # unconditional: labels are ignored
-    g_loss, d_loss = gan._train_step(tf.constant(real_u8), no_labels, tf.constant(noise), no_labels)
+    g_loss, d_loss = gan._train_step(tf.constant(real_u8), no_labels, tf.constant(noise), no_labels, False)
 
     real = (real_u8.reshape(8, 28, 28, 1).astype("float32") - 127.5) / 127.5
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
@@ -115,7 +115,7 @@ def test_the_r1_penalty_flattens_the_discriminator_at_real_images(tf):
         gan = DCGAN(ModelConfig(), TrainConfig(batch_size=16, learning_rate=1e-3, beta1=0.0, r1=r1, ema_decay=0))
         on_device = gan.place_data(images, labels)
         losses = gan.run_steps(*on_device, batches, tf.constant(0, tf.int64), tf.constant(0, tf.int64),
-                               tf.constant(20, tf.int64))
+                               tf.constant(20, tf.int64), r1 > 0)
         assert np.isfinite(losses.numpy()).all()
         with tf.GradientTape() as tape:
             tape.watch(real)

@@ -9,7 +9,8 @@ import mnistgan
 
 PACKAGE = Path(mnistgan.__file__).parent
 FLOORS = [  # lowest first
-    {"version", "errors", "conditioning", "files", "caches", "config", "runs", "epochlog", "seeds", "images", "lock", "plots"},
+    {"version", "errors", "conditioning", "files", "caches", "config", "runs", "epochlog", "seeds", "images", "lock", "plots",
+     "schedule"},
     {"backend", "data", "imagefolder", "models", "gan", "checkpoints", "distribute", "classifier", "clusters", "metrics"},
     {"training", "monitoring", "sampling", "interpolation", "projection", "export", "evaluation",
      "animation", "console"},

@@ -86,6 +86,10 @@ KINDS = [
          conditional=True, scored=True, data="npz62", classes=62),
     Kind("fast-stopped-folder", ("--recipe", "fast", *STOPPED, "--epochs", "2", "--invert"), clustered=True, epochs=0,
          folder=True, data="folder"),
+    # Issue 45: bfloat16 (emulated where the CPU lacks it), R1 every 16th step, the ramped average,
+    # the rates falling to a tenth at 128 images.
+    Kind("fast-bfloat16-2", ("--recipe", "fast", *SMALL, "--epochs", "2", "--mixed-precision",
+                             "--lr-decay-until", "128"), clustered=True, epochs=2),
     Kind("fast-1-folder-no-test", ("--recipe", "fast", *SMALL, "--epochs", "1", "--invert", "--test-fraction", "0"),
          clustered=True, folder=True, test_set=False, data="folder"),
 ]
@@ -183,6 +187,7 @@ def matrix_runs(tmp_path_factory, session_npz, train_only_npz, image_folder, uni
                     "unicode-classes": unicode_class_folder, "npz62": npz62}[kind.data]
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("XDG_CACHE_HOME", str(classifier_cache))  # --eval-every: the session's classifier
+                mp.setenv("MNISTGAN_ALLOW_EMULATED_BFLOAT16", "1")  # --mixed-precision on any CPU
                 result = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(run), *kind.args])
             assert result.exit_code == 0, result.output
             assert mnistgan.open_run(run).epochs_done == kind.epochs, result.output

@@ -291,6 +291,27 @@ def test_a_learning_rate_drop_changes_training_from_its_image_on_and_resumes_exa
     assert np.array_equal(samples(dropped, tmp_path, "e"), samples(run, tmp_path, "f"))
 
 
+@pytest.mark.slow
+def test_lazy_r1_a_ramped_average_and_a_falling_rate_resume_exactly(session_npz, tmp_path):
+    """The fast recipe's levers of issue 45 (R1 every 3rd step of the run, the average's ramp, the
+    rates falling to a tenth at 480 images), stopped at step 10 of each epoch and after epoch 1:
+    the bytes of the run never stopped. And the penalty every 3rd step is not the penalty every step."""
+    levers = [*LONGER, "--epochs", "2", "--r1", "0.2", "--r1-interval", "3", "--ema-rampup", "0.05",
+              "--lr-decay-until", "480"]
+    straight = tmp_path / "straight"
+    in_process("train", "--data", session_npz, "--out", straight, *levers)
+    run = tmp_path / "run"
+    in_process("train", "--data", session_npz, "--out", run, *levers, "--minutes", "0.0001")
+    for _ in range(2):
+        in_process("train", "--out", run, "--resume", "--minutes", "0.0001")
+    in_process("train", "--out", run, "--resume")
+    assert np.array_equal(samples(straight, tmp_path, "a"), samples(run, tmp_path, "b"))
+    assert (straight / "losses.csv").read_bytes() == (run / "losses.csv").read_bytes()
+    every = tmp_path / "every"
+    in_process("train", "--data", session_npz, "--out", every, *levers, "--r1-interval", "1")
+    assert not np.array_equal(samples(straight, tmp_path, "c"), samples(every, tmp_path, "d"))
+
+
 @pytest.mark.parametrize(("files", "state", "expected"), [
     (["ckpt-1", "ckpt-2"], "ckpt-2", ("ckpt-2", 2, False)),
     (["ckpt-2", "interrupted/ckpt-2"], "ckpt-2", ("interrupted/ckpt-2", 2, True)),  # a stop in epoch 3

@@ -138,12 +138,19 @@ def cpu_bfloat16(cpuinfo: str | None = None, env: dict | None = None) -> bool | 
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
-def check_cpu_precision(policy: str, device: str) -> None:
+def check_cpu_precision(policy: str, device: str, resumed: bool = False) -> None:
     """Refuse bfloat16 on a CPU that would emulate it: many times slower than float32, a trap
     rather than a speed-up (measured in docs/performance.md). The environment variable
-    MNISTGAN_ALLOW_EMULATED_BFLOAT16=1 insists."""
+    MNISTGAN_ALLOW_EMULATED_BFLOAT16=1 insists. ``resumed``: a run that trained in bfloat16
+    elsewhere, which may go on in float32."""
     if policy != "mixed_bfloat16" or device != "CPU" or os.environ.get(ALLOW_EMULATED_BF16_ENV) == "1":
         return
+    if cpu_bfloat16() is False and resumed:
+        raise UsageError(
+            "the run trains in bfloat16, which this CPU would emulate (no avx512_bf16 or amx_bf16), many times "
+            f"slower than float32: go on in float32 with {arg('no_mixed_precision')} (the run then no longer "
+            f"repeats one that never stopped byte for byte), or set {ALLOW_EMULATED_BF16_ENV}=1 to use it anyway"
+        )
     if cpu_bfloat16() is False:
         raise UsageError(
             f"{arg('mixed_precision')} would run bfloat16 in emulation on this CPU (no avx512_bf16 or amx_bf16), "

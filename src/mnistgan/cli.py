@@ -323,9 +323,11 @@ def train_command(
     mixed_precision: Annotated[
         Optional[bool],
         typer.Option("--mixed-precision/--no-mixed-precision",
-                     help="float16 (with --gpu) or bfloat16 (CPU) compute; logits and losses stay float32. Refused on a "
-                     "CPU without bfloat16 instructions, where it is many times slower (MNISTGAN_ALLOW_EMULATED_BFLOAT16=1 "
-                     "insists).",
+                     help="float16 (with --gpu) or bfloat16 (CPU) compute; logits, losses and the averaged generator "
+                     "stay float32. Default: on for the fast recipe on a CPU with bfloat16 instructions (avx512_bf16 "
+                     "or AMX), off otherwise. Refused on a CPU without them, where it is many times slower "
+                     "(MNISTGAN_ALLOW_EMULATED_BFLOAT16=1 insists). With --resume, --no-mixed-precision goes on in "
+                     "float32 (no longer byte-exact).",
                      show_default=False),
     ] = None,
     **settings,

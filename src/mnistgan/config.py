@@ -35,6 +35,8 @@ CLUSTER_FEATURES = ("pixels", "pca")  # what clusters.py may cluster (named here
 FAST_CLUSTERS = 100  # the fast recipe's clusters for unconditional runs (docs/lab.md's screens)
 FOLDER_SETTINGS = ("invert", "center", "test_fraction", "skip_unreadable")  # imagefolder.Conversion's fields
 FAST_LR_DROP_AFTER = 640_000  # the fast recipe's learning rates fall to a tenth after these images
+FAST_R1_INTERVAL = 16  # lazy R1: stylegan2-ada's D_reg_interval
+FAST_EMA_RAMPUP = 0.05  # stylegan2-ada's ema_rampup
 LEGACY_CLASSES = 10  # a conditional run of mnistgan <= 0.4 drew MNIST's digits; its config.json does not say
 
 # The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
@@ -260,17 +262,28 @@ class TrainConfig(_Section):
     lr_drop_after: Annotated[OffOrAtLeast1, Option(
         "After this many training images (steps times the batch size), both learning rates fall to a "
         "tenth: a run that trains on past its best settles instead of drifting. 0: never.", resumable=True)] = None
+    lr_decay_until: Annotated[OffOrAtLeast1, Option(
+        "Both learning rates fall linearly from their full values at the first step to a tenth at this many "
+        "training images, then stay there (budgeted training, Li et al. 2020). 0: no fall. The fast recipe "
+        "with --minutes sets it from the speed of the run's first seconds, so that the fall ends with the "
+        "budget.", resumable=True)] = None
     beta1: Annotated[UnitInterval, Option("Adam's beta_1 (momentum) for both networks.")] = 0.9
     beta2: Annotated[UnitInterval, Option("Adam's beta_2 for both networks.")] = 0.999
     r1: Annotated[NonNegative, Option(
         "Weight gamma of the R1 penalty: gamma/2 times the squared gradient of the discriminator's "
         "logit at real images, added to its loss (Mescheder et al. 2018). 0: none, as in the report.")] = 0.0
+    r1_interval: Annotated[AtLeast1, Option(
+        "Lazy R1: the penalty every K steps only, K times as heavy, with the discriminator's Adam rate "
+        "and betas adjusted as stylegan2-ada does (Karras et al. 2020). 1: every step.")] = 1
     # Decay of the averaged generator (an exponential moving average of the generator's weights,
     # updated every step; grids, scores and samples are drawn from it). 0: no average, the
     # report's single generator. Training itself is the same either way.
     ema_decay: Annotated[UnitInterval, Option(
         "Decay of the averaged generator (a moving average of the generator's weights that grids, "
         "scores and samples are drawn from; training is unchanged). 0: none, the report's single generator.")] = 0.999
+    ema_rampup: Annotated[UnitInterval, Option(
+        "The averaged generator's half-life is at most this share of the images seen so far, so that early in "
+        "a run it follows the generator closely (stylegan2-ada's ema_rampup). 0: the decay alone.")] = 0.0
     seed: Annotated[Annotated[int, Field(ge=0)], Option(
         "Seed for everything random: weights, fixed noise, shuffling, step noise, dropout.")] = 0
     subset: Annotated[AtLeast1 | None, Option("Train on the first N training images only. Default: all.")] = None
@@ -333,8 +346,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Conditional runs are told the digit instead.
     # Both learning rates a tenth after 640,000 images: trained on
     # to 60 minutes' worth of images, every seed settles instead of drifting back (docs/lab.md).
+    # #45: R1 every 16th step (a sixth fewer backward passes per image), and an averaged generator
+    # whose half-life grows with the images seen (early samples no longer lag); with --minutes,
+    # both rates fall linearly to the budget's end instead of the drop (training.BudgetSchedule),
+    # and bfloat16 where the CPU has it (backend.default_mixed_precision). docs/fast.md.
     FAST: {"batch_size": 32, "learning_rate": 1e-3, "beta1": 0.0, "beta2": 0.99, "r1": 0.2, "clusters": FAST_CLUSTERS,
-           "lr_drop_after": FAST_LR_DROP_AFTER},
+           "lr_drop_after": FAST_LR_DROP_AFTER, "r1_interval": FAST_R1_INTERVAL, "ema_rampup": FAST_EMA_RAMPUP},
 }
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnistgan import seeds
+from mnistgan.schedule import lazy_ratio, lr_factor, r1_segments
 from mnistgan.backend import import_tensorflow, native_stderr_filtered
 from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY, CONFIG_KEY, CheckpointInfo
 from mnistgan.config import ModelConfig, TrainConfig
@@ -41,7 +42,6 @@ import keras  # noqa: E402
 
 SIGNALS = 64  # the highest signal number a stop vote can carry (Linux's real-time signals end at 64)
 STEPS_PER_CALL = 10  # steps per compiled call: progress granularity vs per-call overhead
-LR_DROP = 0.1  # the learning rates after TrainConfig.lr_drop_after images (docs/fast.md's screens)
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,9 @@ def batch_mean(x: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(x) / global_batch_size(context, x)
 
 
-def _make_optimizer(cfg: ModelConfig, lr: float, train_cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    opt = keras.optimizers.Adam(learning_rate=lr, beta_1=train_cfg.beta1, beta_2=train_cfg.beta2)  # Listing 10
+def _make_optimizer(cfg: ModelConfig, lr: float, train_cfg: TrainConfig, ratio: float = 1.0) -> keras.optimizers.Optimizer:
+    opt = keras.optimizers.Adam(learning_rate=lr * ratio, beta_1=train_cfg.beta1 ** ratio,
+                                beta_2=train_cfg.beta2 ** ratio)  # Listing 10
     if cfg.dtype_policy == "mixed_float16":
         # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
         opt = keras.optimizers.LossScaleOptimizer(opt)
@@ -125,7 +126,8 @@ class DCGAN:
         self.generator = build_generator(model_cfg, train_cfg.seed, sync_batchnorm=self.replicas > 1)
         self.discriminator = build_discriminator(model_cfg, train_cfg.seed)
         self.generator_optimizer = _make_optimizer(model_cfg, train_cfg.learning_rate, train_cfg)
-        self.discriminator_optimizer = _make_optimizer(model_cfg, train_cfg.discriminator_learning_rate, train_cfg)
+        self.discriminator_optimizer = _make_optimizer(model_cfg, train_cfg.discriminator_learning_rate, train_cfg,
+                                                       lazy_ratio(train_cfg))
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
@@ -148,7 +150,9 @@ class DCGAN:
         )
         self.average = None
         if train_cfg.ema_decay > 0:
-            self.average = build_generator(model_cfg, train_cfg.seed, sync_batchnorm=self.replicas > 1)
+            # float32 whatever the policy: the average is what every picture and score is drawn from.
+            self.average = build_generator(model_cfg.replace(dtype_policy="float32"), train_cfg.seed,
+                                           sync_batchnorm=self.replicas > 1)
             self.average_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
             self.start_average()
             trained |= {AVERAGE_KEY: self.average, AVERAGE_UPDATES_KEY: self.average_updates}
@@ -175,9 +179,13 @@ class DCGAN:
         """One step of the moving average, in cross-replica context (every replica holds the
         same weights). The decay warms up as (1 + t) / (10 + t), like TensorFlow's
         ExponentialMovingAverage with num_updates, so early epochs are not dominated by the
-        random initial weights."""
+        random initial weights. With ``ema_rampup`` r, the half-life is also at most r times the
+        images seen, (t + 1) steps of a batch each: a decay of at most 0.5 ** (1 / (r (t + 1))).
+        """
         t = tf.cast(self.average_updates, tf.float32)
         decay = tf.minimum(tf.constant(self.train_cfg.ema_decay, tf.float32), (1.0 + t) / (10.0 + t))
+        if self.train_cfg.ema_rampup > 0:
+            decay = tf.minimum(decay, tf.pow(0.5, 1.0 / (self.train_cfg.ema_rampup * (t + 1.0))))
         for avg, var in zip(self.average.trainable_variables, self.generator.trainable_variables):
             avg.assign(decay * avg + (1.0 - decay) * tf.cast(var, avg.dtype))
         self.average_updates.assign_add(1)
@@ -213,17 +221,21 @@ class DCGAN:
             grads = grads / tf.cast(opt.dynamic_scale, grads.dtype)
         return logits, (0.5 * self.train_cfg.r1) * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
 
-    def _step_impl(self, real_u8, real_labels, noise, fake_labels) -> tuple[tf.Tensor, tf.Tensor]:
+    def _step_impl(self, real_u8, real_labels, noise, fake_labels, regularize: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """One step on these images and this noise: a whole batch on one device, a replica's
-        shard under a strategy (where :func:`batch_mean` makes the losses the global batch's)."""
+        shard under a strategy (where :func:`batch_mean` makes the losses the global batch's).
+        ``regularize``: the discriminator's objective has the R1 penalty in this step (a Python
+        bool, so each kind of step is a graph of its own, without control flow)."""
         real = (tf.cast(real_u8[..., None], tf.float32) - 127.5) / 127.5  # Listing 5: [-1, 1]
         g_opt, d_opt = self.generator_optimizer, self.discriminator_optimizer
         fake_labels = generated_labels(self.generator, self.model_cfg, noise, fake_labels)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self._g(noise, fake_labels, training=True)
-            if self.train_cfg.r1 > 0:
+            if regularize:
                 real_logits, penalty = self._d_with_r1(real, real_labels)
                 penalty = batch_mean(penalty)
+                if self.train_cfg.r1_interval > 1:  # lazy: every k steps, k times as heavy
+                    penalty = penalty * float(self.train_cfg.r1_interval)
             else:
                 real_logits, penalty = self._d(real, real_labels, training=True), None
             fake_logits = self._d(fake, fake_labels, training=True)
@@ -246,19 +258,20 @@ class DCGAN:
 
     # -- compiled loops ------------------------------------------------------------------------
 
-    def _replica_step(self, images, labels, indices, noise, fake_labels):
+    def _replica_step(self, images, labels, indices, noise, fake_labels, regularize):
         """This replica's part of one step: the plain step on its shard of the global batch."""
         if self.replicas > 1:
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             indices, noise, fake_labels = (shard(x, replica, self.replicas) for x in (indices, noise, fake_labels))
         real = tf.gather(images, indices)  # (batch, 28, 28) uint8
         real_labels = tf.cast(tf.gather(labels, indices), tf.int32)
-        return tf.stack(self._train_step(real, real_labels, noise, fake_labels))
+        return tf.stack(self._train_step(real, real_labels, noise, fake_labels, regularize))
 
-    def _batch_step(self, images, labels, indices, epoch, step):
+    def _batch_step(self, images, labels, indices, epoch, step, regularize):
         noise, fake_labels = seeds.step_noise(tf, self.train_cfg.seed, epoch, step, self._noise_shape,
                                              max(self.model_cfg.conditioning.count, 1))
-        per_replica = self.strategy.run(self._replica_step, args=(images, labels, indices, noise, fake_labels))
+        per_replica = self.strategy.run(self._replica_step,
+                                        args=(images, labels, indices, noise, fake_labels, regularize))
         losses = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
         if self.average is not None:
             self._update_average()
@@ -294,31 +307,40 @@ class DCGAN:
         epoch's short last batch); returns the steps done in the epoch."""
         done, full = self.steps_done(), int(epoch.full.shape[0])
         number = tf.constant(epoch.number, tf.int64)
+        first = (epoch.number - 1) * epoch.steps  # the run's steps before this epoch
         # Decided at each chunk's start, so a resume repeats it exactly; with no drop too, so a resume
         # that switches the drop off (lr_drop_after 0) trains at the full rates again.
-        self._set_learning_rates(((epoch.number - 1) * epoch.steps + done) * self.train_cfg.batch_size)
+        self._set_learning_rates((first + done) * self.train_cfg.batch_size)
+        end = min(done + STEPS_PER_CALL, full) if done < full else done + 1
         # The first call of each compiled function builds its graph; hold back the optimizer's
         # harmless complaints while it does.
         with native_stderr_filtered() if not self._built else contextlib.nullcontext():
-            if done < full:
-                end = min(done + STEPS_PER_CALL, full)
-                self.run_steps(*epoch.data, epoch.full, number, tf.constant(done, tf.int64), tf.constant(end, tf.int64))
-            else:
-                end = done + 1
-                self.run_last_step(*epoch.data, epoch.rest, number, tf.constant(done, tf.int64))
+            for start, stop, regularize in r1_segments(self.train_cfg, first, done, end):
+                if start < full:
+                    self.run_steps(*epoch.data, epoch.full, number, tf.constant(start, tf.int64),
+                                   tf.constant(stop, tf.int64), regularize)
+                else:
+                    self.run_last_step(*epoch.data, epoch.rest, number, tf.constant(start, tf.int64), regularize)
         return end  # what the step counter now says, without reading it back from the device
 
+
     def _set_learning_rates(self, images: int) -> None:
-        """Both optimizers' learning rates after ``images`` training images: the configured ones,
-        a tenth of them from ``lr_drop_after`` images on (they live in the checkpoint)."""
+        """Both optimizers' learning rates after ``images`` training images (they live in the
+        checkpoint): :func:`lr_factor` times the configured ones, the discriminator's times the
+        lazy R1 ratio."""
         cfg = self.train_cfg
-        factor = LR_DROP if cfg.lr_drop_after is not None and images >= cfg.lr_drop_after else 1.0
+        factor = lr_factor(cfg, images)
         if factor == self._lr_factor:  # set already (a restore brings the checkpoint's: set once after it)
             return
         self._lr_factor = factor
         for opt, lr in ((self.generator_optimizer, cfg.learning_rate),
-                        (self.discriminator_optimizer, cfg.discriminator_learning_rate)):
+                        (self.discriminator_optimizer, cfg.discriminator_learning_rate * lazy_ratio(cfg))):
             opt.learning_rate.assign(lr * factor)
+
+    def schedule(self, train_cfg: TrainConfig) -> None:
+        """Train on with ``train_cfg``'s learning-rate schedule (the budget's, once measured)."""
+        self.train_cfg = train_cfg
+        self._lr_factor = None
 
     def mean_losses(self, steps: int) -> tuple[float, float]:
         """The epoch's mean generator and discriminator losses over its ``steps`` steps so far."""
@@ -331,15 +353,15 @@ class DCGAN:
         self.epoch.assign(epoch)
         self.step.assign(0)
 
-    def _run_steps_impl(self, images, labels, batches, epoch, start, stop):
+    def _run_steps_impl(self, images, labels, batches, epoch, start, stop, regularize: bool):
         """Steps ``start..stop-1`` of ``epoch`` over full batches, all inside one graph call."""
         for step in tf.range(start, stop):
-            self._batch_step(images, labels, batches[step], epoch, step)
+            self._batch_step(images, labels, batches[step], epoch, step, regularize)
         return self.loss_sums.read_value()
 
-    def _run_last_step_impl(self, images, labels, indices, epoch, step):
+    def _run_last_step_impl(self, images, labels, indices, epoch, step, regularize: bool):
         """The epoch's short last batch (its own static shape); noise stays a full batch."""
-        self._batch_step(images, labels, indices, epoch, step)
+        self._batch_step(images, labels, indices, epoch, step, regularize)
         return self.loss_sums.read_value()
 
     def agreed_stop(self, reason: int | None) -> int | None:

@@ -377,7 +377,8 @@ def _restore_generator(layout: RunLayout, ckpt: str, ema: bool | None, config: R
         raise UsageError(f"{info.prefix} has no averaged generator (the run was trained with {arg('ema_decay')} 0 "
                          f"or before mnistgan 0.3.0); drop {arg('ema')} to use the trained one")
     averaged = info.has_average if ema is None else ema
-    model = build_generator(config.model, config.train.seed)
+    # Drawn in float32 whatever the run trained in: its weights are float32 either way.
+    model = build_generator(config.model.replace(dtype_policy="float32"), config.train.seed)
     key = checkpoints.AVERAGE_KEY if averaged else "generator"
     checkpoints.restore(tf.train.Checkpoint(**{key: model}), info, partial=True)
     # Checkpoints saved mid-epoch hold lagging statistics; re-estimating is deterministic, so the

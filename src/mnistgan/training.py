@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import shutil
 import signal
@@ -27,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mnistgan import checkpoints, clusters, distribute, seeds
-from mnistgan.backend import check_cpu_precision, dtype_policy, import_tensorflow, select_device
-from mnistgan.config import Positive, RunConfig, build_configs, problem, resumable
+from mnistgan.backend import check_cpu_precision, cpu_bfloat16, dtype_policy, import_tensorflow, select_device
+from mnistgan.config import FAST, Positive, RunConfig, build_configs, problem, resumable
 from mnistgan.data import KERAS_SOURCE, load_mnist
 from mnistgan.imagefolder import Conversion
 from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, StopReason, read_metrics
-from mnistgan.errors import CheckpointError, DataError, RunError, TrainingDiverged, TrainingInterrupted, UsageError, arg
+from mnistgan.errors import CheckpointError, DataError, Note, RunError, TrainingDiverged, TrainingInterrupted, \
+    UsageError, arg
 from mnistgan.lock import RunLock
 from mnistgan.monitoring import NoOutputs, RunOutputs
 from mnistgan.runs import RunLayout
@@ -106,16 +108,15 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
             for name, value in request.settings.items()
             if name not in may_change and value != saved_values[name]
         ]
-        if request.mixed_precision is not None and request.mixed_precision != (
-            saved.model.dtype_policy != "float32"
-        ):
+        if request.mixed_precision and saved.model.dtype_policy == "float32":  # the other way is a way on
             conflicts.append(f"{arg('mixed_precision')} (the run uses {saved.model.dtype_policy})")
         if conflicts:
             raise UsageError(f"cannot resume {layout.root} with different settings: {'; '.join(conflicts)}")
         changes = {k: v for k, v in request.settings.items() if k in may_change}
         changes.setdefault("strategy", "auto")  # where it runs now, not where it ran before
         try:
-            return saved.replace(train=saved.train.replace(**changes))
+            model = saved.model.replace(dtype_policy="float32") if request.mixed_precision is False else saved.model
+            return saved.replace(model=model, train=saved.train.replace(**changes))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     if writer and layout.exists() and not request.overwrite:
@@ -190,6 +191,9 @@ class Plan:
     first_epoch: int  # the epoch training starts or continues in: after the last one, there is nothing to train
     start: ResumePoint | None = None  # the checkpoint a resume continues from
     data: TrainingSet | None = None  # None when there is nothing to train
+    # The learning rates fall linearly to the time budget's end, from the speed measured in the
+    # first seconds (the fast recipe with a budget and no schedule asked for: BudgetSchedule).
+    budget_schedule: bool = False
 
     @property
     def has_work(self) -> bool:
@@ -249,15 +253,31 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan:
         model.update(clusters=found.count, cluster_sizes=found.sizes)
         labels = labels if found.labels is None else found.labels
     if not request.resume and "dtype_policy" not in request.settings:
-        model["dtype_policy"] = dtype_policy(bool(request.mixed_precision), _planned_device(request))
+        model["dtype_policy"] = dtype_policy(_mixed_precision(request, asked), _planned_device(request))
     policy = model.get("dtype_policy", asked.model.dtype_policy)
-    check_cpu_precision(policy, _planned_device(request))
+    check_cpu_precision(policy, _planned_device(request), resumed=request.resume)
+    if request.resume and request.mixed_precision is False:
+        trained_in = layout.load_config().model.dtype_policy
+        if trained_in != "float32":
+            reporter.message(Note(f"{layout.root} trained in {trained_in} so far and goes on in float32 "
+                                  f"({arg('no_mixed_precision')}): it no longer repeats a run that never stopped "
+                                  "byte for byte"))
     config = asked.replace(
         model=asked.model.replace(**model),
         train=asked.train.replace(data=_absolute(mnist.source), data_fingerprint=mnist.fingerprint),
         versions=asked.versions or _versions(),
     )
-    return Plan(request, config, layout, chief, first, start, TrainingSet(mnist, images, labels))
+    budget = (not request.resume and request.minutes is not None and asked.train.recipe == FAST
+              and not {"lr_decay_until", "lr_drop_after"} & set(request.settings))
+    return Plan(request, config, layout, chief, first, start, TrainingSet(mnist, images, labels), budget)
+
+
+def _mixed_precision(request: TrainRequest, asked: RunConfig) -> bool:
+    """Whether a new run computes in a 16-bit type: as asked; by default, for the fast recipe on a
+    CPU that computes bfloat16 natively (docs/fast.md), else not."""
+    if request.mixed_precision is not None:
+        return request.mixed_precision
+    return asked.train.recipe == FAST and _planned_device(request) == "CPU" and cpu_bfloat16() is True
 
 
 def _planned_device(request: TrainRequest) -> str:
@@ -283,10 +303,22 @@ def place(plan: Plan) -> Placement:
     if tcfg.jit_compile and dist.replicas > 1:
         raise UsageError(f"{arg('jit_compile')} works with one replica only; drop it or use {arg('strategy')} default")
     if device.device != _planned_device(plan.request) and plan.config.model.dtype_policy == "mixed_bfloat16" \
-            and not plan.request.resume and "dtype_policy" not in plan.request.settings:
+            and not plan.request.resume and "dtype_policy" not in plan.request.settings \
+            and plan.request.mixed_precision:
         raise UsageError(f"{arg('mixed_precision')} chose bfloat16 for the CPU, but TensorFlow found a GPU: add {arg('gpu')} "
                          "to train in float16 on it")
     return Placement(device, dist)
+
+
+def fitted(plan: Plan, placement: Placement) -> Plan:
+    """The plan for the device TensorFlow found: a new run that took bfloat16 by default for the
+    CPU (the fast recipe's) trains in float32 on a GPU it was not told of."""
+    if (placement.device.device == "GPU" and plan.config.model.dtype_policy == "mixed_bfloat16"
+            and not plan.request.resume and plan.request.mixed_precision is None
+            and "dtype_policy" not in plan.request.settings):
+        model = plan.config.model.replace(dtype_policy="float32")
+        return dataclasses.replace(plan, config=plan.config.replace(model=model))
+    return plan
 
 
 def run_training(request: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
@@ -307,6 +339,7 @@ def run_training(request: TrainRequest, reporter: Reporter | None = None) -> Tra
         if not plan.has_work:
             return TrainResult(plan.layout, plan.config)
         placement = place(plan)
+        plan = fitted(plan, placement)
         if not plan.chief:  # non-chief workers: everything goes to a scratch folder, removed after
             task = placement.dist.task.replace(" ", "")
             with tempfile.TemporaryDirectory(prefix=f"mnistgan-{task}-") as scratch:
@@ -373,8 +406,15 @@ def _train(plan: Plan, placement: Placement, own: RunLayout, reporter: Reporter)
     callbacks = [NonFiniteGuard(gan), History(history), Statistics(gan), outputs, checkpointing,
                  Progress(reporter, layout if plan.chief else None, tcfg.epochs, steps)]
     with _stop_requests() as signalled:
+        stops = Stops(signalled, minutes, gan, dist)
+        schedule = None
+        if plan.budget_schedule and dist.workers == 1:  # several workers would each measure their own speed
+            schedule = BudgetSchedule(gan, config, stops.deadline, steps, reporter,
+                                      layout.config if plan.chief else None)
+            callbacks.insert(0, schedule)
         stop, epoch, step = _loop(gan, gan.place_data(data.images, data.labels), n, start, tcfg.epochs,
-                                  callbacks, checkpointing, Stops(signalled, minutes, gan, dist))
+                                  callbacks, checkpointing, stops)
+    config = schedule.config if schedule else config
     task = None if plan.chief else dist.task
     if stop is None:
         return TrainResult(layout, config, task)
@@ -421,6 +461,50 @@ def _loop(gan, data, n: int, first: int, last: int, callbacks: list[Callback], c
         if stop is not None and number < last:
             return stop, number + 1, 0
     return None, last, 0
+
+
+class BudgetSchedule(Callback):
+    """The learning rates fall linearly to a tenth at the time budget's end (budgeted training,
+    Li, Yumer and Ramanan 2020), a schedule in images so that a resume repeats it: the images
+    the budget will hold are projected from the speed of the steps after the first chunk (which
+    builds the graphs), over :data:`BUDGET_WINDOW` of the budget, and fixed in the config
+    (``lr_decay_until``, replacing the recipe's drop) and in every checkpoint after it. Until
+    then the rates are the full ones."""
+
+    def __init__(self, gan, config: RunConfig, deadline: float, steps: int, reporter: Reporter,
+                 config_path: Path | None) -> None:
+        self.gan, self.config, self.deadline, self.steps = gan, config, deadline, steps
+        self.reporter, self.config_path = reporter, config_path
+        self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * (deadline - time.monotonic()))
+        self.since: tuple[float, int] | None = None  # (time, images) when measuring began
+        self.fixed = False
+
+    def chunk_done(self, epoch: int, step: int) -> None:
+        if self.fixed:
+            return
+        now, images = time.monotonic(), ((epoch - 1) * self.steps + step) * self.config.train.batch_size
+        if self.since is None:
+            self.since = (now, images)
+            return
+        seconds = now - self.since[0]
+        if seconds < self.window:
+            return
+        rate = (images - self.since[1]) / seconds
+        train = self.config.train
+        total = train.epochs * self.steps * train.batch_size  # --epochs may end the run first
+        until = max(images, min(total, round(images + rate * max(self.deadline - now, 0.0))), 1)
+        self.config = self.config.replace(train=train.replace(lr_decay_until=until, lr_drop_after=None))
+        self.gan.schedule(self.config.train)
+        self.gan.run_config.assign(self.config.to_json())
+        if self.config_path is not None:
+            self.config.save(self.config_path)
+        self.fixed = True
+        self.reporter.message(f"{rate:.0f} images/s: the learning rates fall linearly to a tenth at "
+                              f"{until:,} training images, where the budget should end")
+
+
+BUDGET_WINDOW = 0.05  # the share of the budget whose speed fixes the schedule
+BUDGET_WINDOW_MIN_SECONDS = 2.0
 
 
 class NonFiniteGuard(Callback):

@@ -1,0 +1,202 @@
+"""Issue 45's levers of the fast recipe: bfloat16 where the CPU has it, lazy R1, an averaged
+generator that ramps up, a learning rate that falls to the time budget's end, and mini-batch
+k-means. What they reach in minutes is measured by benchmarks/time_to_quality.py, never here."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import make_digits, no_traceback, snapshot
+from hypothesis import given
+from hypothesis import strategies as st
+
+import mnistgan
+from mnistgan import clusters, training
+from mnistgan.cli import app
+from mnistgan.config import TrainConfig
+from mnistgan.epochlog import Reporter
+from mnistgan.schedule import LR_DROP, lazy_ratio, lr_factor, r1_segments
+
+TINY = ["--subset", "96", "--batch-size", "32", "--seed", "3", "--keep", "2"]
+
+
+def config_of(run):
+    return json.loads((run / "config.json").read_text())
+
+
+# -- what each step does: decided in Python, repeated exactly by a resume ---------------------------------------
+
+
+@given(st.integers(1, 10**7) | st.none(), st.integers(1, 10**7) | st.none(),
+       st.lists(st.integers(0, 2 * 10**7), min_size=2, max_size=20))
+def test_the_learning_rates_never_rise_start_full_and_end_at_a_tenth(drop, until, images):
+    cfg = TrainConfig(lr_drop_after=drop, lr_decay_until=until)
+    factors = [lr_factor(cfg, i) for i in sorted(images)]
+    assert all(a >= b for a, b in zip(factors, factors[1:]))
+    assert all(LR_DROP <= f <= 1.0 for f in factors)
+    assert lr_factor(cfg, 0) == 1.0
+    if until is not None and drop is None:
+        assert lr_factor(cfg, until) == pytest.approx(LR_DROP) and lr_factor(cfg, 2 * until) == pytest.approx(LR_DROP)
+        assert lr_factor(cfg, until // 2) == pytest.approx(1.0 - (1.0 - LR_DROP) * (until // 2) / until)
+    if until is None and drop is None:
+        assert set(factors) == {1.0}
+    if until is not None and drop is not None:  # the lower of the two
+        assert all(f == min(lr_factor(TrainConfig(lr_drop_after=drop), i), lr_factor(TrainConfig(lr_decay_until=until), i))
+                   for f, i in zip(factors, sorted(images)))
+
+
+@given(st.sampled_from([0.0, 0.2]), st.integers(1, 20), st.integers(0, 5000), st.integers(0, 30),
+       st.integers(1, 30))
+def test_lazy_r1_puts_the_penalty_on_every_kth_step_of_the_run_and_nowhere_else(r1, k, first, start, length):
+    cfg = TrainConfig(r1=r1, r1_interval=k)
+    segments = r1_segments(cfg, first, start, start + length)
+    assert segments[0][0] == start and segments[-1][1] == start + length
+    assert all(a[1] == b[0] and a[2] != b[2] for a, b in zip(segments, segments[1:]))  # contiguous, alternating
+    flagged = {s for a, b, flag in segments if flag for s in range(a, b)}
+    assert flagged == {s for s in range(start, start + length) if r1 > 0 and (first + s) % k == 0}
+    # The discriminator's Adam is adjusted only when the penalty is lazy.
+    assert lazy_ratio(cfg) == (k / (k + 1) if r1 > 0 and k > 1 else 1.0)
+
+
+@pytest.mark.slow
+def test_the_averaged_generator_follows_the_trained_one_closely_early_with_a_ramp():
+    """With ema_rampup the average's half-life is a share of the images seen: after 20 steps it
+    is near the generator, where the fixed decay still remembers the random start."""
+    import tensorflow as tf
+
+    from mnistgan.config import ModelConfig
+    from mnistgan.gan import DCGAN
+
+    images, labels = make_digits(4)
+    batches = tf.constant(np.random.default_rng(0).integers(0, len(images), (20, 8)).astype(np.int32))
+
+    def distance(rampup: float) -> float:
+        gan = DCGAN(ModelConfig(), TrainConfig(batch_size=8, learning_rate=1e-3, ema_rampup=rampup))
+        gan.run_steps(*gan.place_data(images, labels), batches, tf.constant(1, tf.int64), tf.constant(0, tf.int64),
+                      tf.constant(20, tf.int64), False)
+        return sum(float(tf.norm(a - g)) for a, g in zip(gan.average.trainable_variables,
+                                                          gan.generator.trainable_variables))
+
+    assert distance(0.05) < 0.5 * distance(0.0)
+
+
+# -- bfloat16 by default where the CPU computes it ------------------------------------------------------------
+
+
+def plan(npz, out, monkeypatch, bf16: bool | None, minutes=None, **settings):
+    monkeypatch.setattr(training, "cpu_bfloat16", lambda: bf16)
+    monkeypatch.setenv("MNISTGAN_ALLOW_EMULATED_BFLOAT16", "1")  # the plan's own check reads the real CPU
+    request = training.TrainRequest(out=out, data=npz, minutes=minutes,
+                                    mixed_precision=settings.pop("mixed_precision", None), settings=settings)
+    return training.make_plan(request, Reporter())
+
+
+@pytest.mark.parametrize(("recipe", "bf16", "asked", "policy"), [
+    ("fast", True, None, "mixed_bfloat16"),  # a CPU with avx512_bf16 or AMX
+    ("fast", False, None, "float32"),  # AVX2 only: emulated bfloat16 is many times slower
+    ("fast", None, None, "float32"),  # cannot tell (no /proc/cpuinfo)
+    ("fast", True, False, "float32"),  # --no-mixed-precision
+    ("report", True, None, "float32"),  # the report's recipe stays the faithful one
+    ("report", True, True, "mixed_bfloat16"),  # --mixed-precision
+])
+def test_the_fast_recipe_computes_in_bfloat16_where_the_cpu_has_it(npz, tmp_path, monkeypatch, recipe, bf16, asked,
+                                                                    policy):
+    made = plan(npz, tmp_path / "r", monkeypatch, bf16, recipe=recipe, mixed_precision=asked)
+    assert made.config.model.dtype_policy == policy
+
+
+def test_bfloat16_taken_by_default_for_the_cpu_becomes_float32_on_a_gpu_tensorflow_finds(npz, tmp_path,
+                                                                                         monkeypatch):
+    from mnistgan.backend import DeviceInfo
+
+    made = plan(npz, tmp_path / "r", monkeypatch, True, recipe="fast")
+    on_gpu = training.fitted(made, training.Placement(DeviceInfo(gpus=1, device="GPU"), None))
+    assert on_gpu.config.model.dtype_policy == "float32"
+    on_cpu = training.fitted(made, training.Placement(DeviceInfo(gpus=0, device="CPU"), None))
+    assert on_cpu.config.model.dtype_policy == "mixed_bfloat16"
+
+
+@pytest.mark.parametrize(("settings", "minutes", "measured"), [
+    ({"recipe": "fast"}, 10.0, True),
+    ({"recipe": "fast"}, None, False),  # no budget: the recipe's drop
+    ({"recipe": "fast", "lr_drop_after": 1000}, 10.0, False),  # a schedule asked for is kept
+    ({"recipe": "fast", "lr_decay_until": 1000}, 10.0, False),
+    ({"recipe": "report"}, 10.0, False),
+])
+def test_a_budget_schedule_is_planned_for_the_fast_recipe_with_minutes_only(npz, tmp_path, monkeypatch, settings,
+                                                                            minutes, measured):
+    assert plan(npz, tmp_path / "r", monkeypatch, False, minutes=minutes, **settings).budget_schedule is measured
+
+
+@pytest.mark.slow
+def test_a_bfloat16_run_on_a_cpu_without_it_names_the_way_on_and_goes_on_in_float32(runner, npz, tmp_path,
+                                                                                    monkeypatch):
+    monkeypatch.setenv("MNISTGAN_ALLOW_EMULATED_BFLOAT16", "1")  # trained here, whatever this CPU has
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--recipe", "fast", *TINY,
+                                 "--epochs", "1", "--mixed-precision"])
+    assert result.exit_code == 0, result.output
+    assert config_of(run)["model"]["dtype_policy"] == "mixed_bfloat16"
+
+    monkeypatch.delenv("MNISTGAN_ALLOW_EMULATED_BFLOAT16")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # now on an AVX2-only laptop
+    before = snapshot(run)
+    refused = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2"])
+    assert refused.exit_code == 2 and no_traceback(refused)
+    [line] = refused.stderr.splitlines()
+    assert "bfloat16" in line and "--no-mixed-precision" in line and "byte for byte" in line
+    assert snapshot(run) == before  # nothing switched silently
+
+    went_on = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2", "--no-mixed-precision"])
+    assert went_on.exit_code == 0, went_on.output
+    assert "goes on in float32 (--no-mixed-precision)" in went_on.stderr
+    assert config_of(run)["model"]["dtype_policy"] == "float32"
+    assert [int(m["epoch"]) for m in mnistgan.open_run(run).metrics()] == [1, 2]
+    # A float32 run is not moved to bfloat16 on resume.
+    again = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "3", "--mixed-precision"])
+    assert again.exit_code == 2 and "--mixed-precision (the run uses float32)" in again.stderr
+
+
+# -- the learning rates fall to the budget's end -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_keeps_it(runner, npz, tmp_path):
+    run = tmp_path / "run"
+    # 0.1 minutes: 6 s, of which 2 s after the first chunk measure the speed.
+    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--recipe", "fast", *TINY,
+                                 "--epochs", "10000", "--minutes", "0.1", "--no-mixed-precision"])
+    assert result.exit_code == 0, result.output
+    assert "images/s: the learning rates fall linearly to a tenth at" in result.stderr
+    train = config_of(run)["train"]
+    assert train["lr_drop_after"] is None and train["lr_decay_until"] >= 96  # at least what was trained by then
+    saved = mnistgan_checkpoint_config(run)
+    assert saved["train"]["lr_decay_until"] == train["lr_decay_until"]  # the checkpoint carries it too
+
+    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--minutes", "0.02"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "fall linearly" not in resumed.stderr
+    assert config_of(run)["train"]["lr_decay_until"] == train["lr_decay_until"]
+
+
+def mnistgan_checkpoint_config(run):
+    from mnistgan import checkpoints
+    from mnistgan.runs import RunLayout
+
+    return json.loads(checkpoints.resolve(RunLayout(run), "latest").config)
+
+
+# -- k-means: mini-batches on large sets ------------------------------------------------------------------------
+
+
+def test_mini_batch_k_means_finds_the_same_kind_of_clusters_deterministically(monkeypatch):
+    monkeypatch.setattr(clusters, "MINI_BATCH_ABOVE", 0)  # as on MNIST's 60,000 images
+    monkeypatch.setattr(clusters, "MINI_BATCH", 64)
+    images, labels = make_digits(30)
+    found = clusters.assign(images, 10, seed=0)
+    assert np.array_equal(found, clusters.assign(images, 10, seed=0))
+    sizes = clusters.sizes_of(found, 10)
+    assert min(sizes) > 0 and list(sizes) == sorted(sizes, reverse=True)
+    assert all(len(set(labels[found == c])) == 1 for c in range(10))
