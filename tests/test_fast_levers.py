@@ -1,6 +1,6 @@
 """Issue 45's levers of the fast recipe: bfloat16 where the CPU has it, lazy R1, an averaged
-generator that ramps up, a learning rate that falls to the time budget's end, and mini-batch
-k-means. What they reach in minutes is measured by benchmarks/time_to_quality.py, never here."""
+generator that ramps up (an option; the recipe leaves it off), and a learning rate that falls
+to the time budget's end. What they reach in minutes is measured by benchmarks/time_to_quality.py, never here."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mnistgan
-from mnistgan import clusters, training
+from mnistgan import training
 from mnistgan.cli import app
 from mnistgan.config import TrainConfig
 from mnistgan.epochlog import Reporter
@@ -186,17 +186,3 @@ def mnistgan_checkpoint_config(run):
     from mnistgan.runs import RunLayout
 
     return json.loads(checkpoints.resolve(RunLayout(run), "latest").config)
-
-
-# -- k-means: mini-batches on large sets ------------------------------------------------------------------------
-
-
-def test_mini_batch_k_means_finds_the_same_kind_of_clusters_deterministically(monkeypatch):
-    monkeypatch.setattr(clusters, "MINI_BATCH_ABOVE", 0)  # as on MNIST's 60,000 images
-    monkeypatch.setattr(clusters, "MINI_BATCH", 64)
-    images, labels = make_digits(30)
-    found = clusters.assign(images, 10, seed=0)
-    assert np.array_equal(found, clusters.assign(images, 10, seed=0))
-    sizes = clusters.sizes_of(found, 10)
-    assert min(sizes) > 0 and list(sizes) == sorted(sizes, reverse=True)
-    assert all(len(set(labels[found == c])) == 1 for c in range(10))

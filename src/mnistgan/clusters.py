@@ -87,19 +87,13 @@ def save(layout: RunLayout, labels: np.ndarray) -> None:
         np.save(tmp, labels.astype(np.int32), allow_pickle=False)
 
 
-MINI_BATCH_ABOVE = 10_000  # larger sets are clustered by mini-batch k-means
-MINI_BATCH = 1024
-
-
 def assign(images: np.ndarray, k: int, seed: int, features: str = "pixels") -> np.ndarray:
     """The cluster (0..k-1) of each uint8 image (N, 28, 28), numbered by size, largest first.
 
     Deterministic for the same images, k, seed and features (scikit-learn's k-means with a fixed
-    random_state); the run saves the result, so a resume does not depend on it. Sets of more than
-    :data:`MINI_BATCH_ABOVE` images are clustered by mini-batch k-means: on MNIST's 60,000, 100
-    clusters take about 1 s instead of 20, and are about 1 % less tight (docs/lab.md).
+    random_state); the run saves the result, so a resume does not depend on it.
     """
-    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
     x = images.reshape(len(images), -1).astype(np.float32) / 255.0
@@ -107,10 +101,7 @@ def assign(images: np.ndarray, k: int, seed: int, features: str = "pixels") -> n
         x = PCA(PCA_COMPONENTS, random_state=seed).fit_transform(x)
     elif features != "pixels":
         raise ValueError(f"features must be one of {', '.join(FEATURES)}, not {features!r}")
-    if len(x) > MINI_BATCH_ABOVE:
-        found = MiniBatchKMeans(n_clusters=k, batch_size=MINI_BATCH, random_state=seed).fit_predict(x)
-    else:
-        found = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(x)
+    found = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(x)
     counts = np.bincount(found, minlength=k)
     order = np.argsort(-counts, kind="stable")  # the largest cluster becomes 0
     rank = np.empty(k, np.int64)

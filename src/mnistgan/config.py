@@ -36,7 +36,6 @@ FAST_CLUSTERS = 100  # the fast recipe's clusters for unconditional runs (docs/l
 FOLDER_SETTINGS = ("invert", "center", "test_fraction", "skip_unreadable")  # imagefolder.Conversion's fields
 FAST_LR_DROP_AFTER = 640_000  # the fast recipe's learning rates fall to a tenth after these images
 FAST_R1_INTERVAL = 16  # lazy R1: stylegan2-ada's D_reg_interval
-FAST_EMA_RAMPUP = 0.05  # stylegan2-ada's ema_rampup
 LEGACY_CLASSES = 10  # a conditional run of mnistgan <= 0.4 drew MNIST's digits; its config.json does not say
 
 # The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
@@ -346,12 +345,10 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Conditional runs are told the digit instead.
     # Both learning rates a tenth after 640,000 images: trained on
     # to 60 minutes' worth of images, every seed settles instead of drifting back (docs/lab.md).
-    # #45: R1 every 16th step (a sixth fewer backward passes per image), and an averaged generator
-    # whose half-life grows with the images seen (early samples no longer lag); with --minutes,
-    # both rates fall linearly to the budget's end instead of the drop (training.BudgetSchedule),
-    # and bfloat16 where the CPU has it (backend.default_mixed_precision). docs/fast.md.
+    # #45: R1 every 16th step; with --minutes, both rates fall linearly to the budget's end instead
+    # of the drop (training.BudgetSchedule); bfloat16 where the CPU has it (training._mixed_precision).
     FAST: {"batch_size": 32, "learning_rate": 1e-3, "beta1": 0.0, "beta2": 0.99, "r1": 0.2, "clusters": FAST_CLUSTERS,
-           "lr_drop_after": FAST_LR_DROP_AFTER, "r1_interval": FAST_R1_INTERVAL, "ema_rampup": FAST_EMA_RAMPUP},
+           "lr_drop_after": FAST_LR_DROP_AFTER, "r1_interval": FAST_R1_INTERVAL},
 }
 
 
