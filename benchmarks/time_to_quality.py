@@ -172,7 +172,7 @@ def plot(out: Path) -> Path:
     import numpy as np
 
     rows = read_rows(out / "time_to_quality.csv")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5), dpi=100)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 5), dpi=100)
     columns = ("label", "recipe", "conditional", "clusters", "lr_drop_after", "cpu", "onednn_isa")
     series = sorted({tuple(r[k] for k in columns) for r in rows})
     machines = {(cpu, isa) for *_, cpu, isa in series}
@@ -185,18 +185,25 @@ def plot(out: Path) -> Path:
         label += f", lr drop after {int(drop):,}" if drop and not name else ""
         if len(machines) > 1:  # lines from different CPUs are not comparable in time: say which is which
             label += f" [{cpu.split('(')[0].strip()}{'' if isa == 'native' else ', ' + isa}]"
-        for ax, key in zip(axes, ("fid", "confident")):
+        seeds = max(sum(float(r["minutes"]) == m for r in mine) for m in minutes)
+        label = f"{label} ({seeds} seed{'s' if seeds > 1 else ''})"
+        for ax, key in zip(axes[::2], ("fid", "confident")):
             values = [[float(r[key]) for r in mine if float(r["minutes"]) == m] for m in minutes]
-            median = [np.median(v) for v in values]
-            seeds = len(values[0])
-            line = ax.plot(minutes, median, marker="o", label=f"{label} ({seeds} seed{'s' if seeds > 1 else ''})")[0]
+            line = ax.plot(minutes, [np.median(v) for v in values], marker="o", label=label)[0]
             ax.fill_between(minutes, [min(v) for v in values], [max(v) for v in values],
                             color=line.get_color(), alpha=0.2)
-    axes[0].set_yscale("log")
-    axes[0].set_ylabel("FID (10,000 samples; lower is better)")
-    axes[1].set_ylabel("confident share")
-    for ax in axes:
-        ax.set_xlabel("minutes of training")
+        # By images seen: the median over seeds of each mark's images and FID (rows that record them).
+        seen = [[(int(r["images"]), float(r["fid"])) for r in mine if float(r["minutes"]) == m and r.get("images")]
+                for m in minutes]
+        seen = [v for v in seen if v]
+        axes[1].plot([np.median([i for i, _ in v]) for v in seen], [np.median([f for _, f in v]) for v in seen],
+                     marker="o", color=line.get_color())
+    for ax in axes[:2]:
+        ax.set_yscale("log")
+        ax.set_ylabel("FID (10,000 samples; lower is better)")
+    axes[2].set_ylabel("confident share")
+    for ax, what in zip(axes, ("minutes of training", "training images seen (median over seeds)", "minutes of training")):
+        ax.set_xlabel(what)
         ax.grid(alpha=0.3)
     # One legend for both plots, below them, where it hides no line: two entries a row.
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=8, frameon=False)

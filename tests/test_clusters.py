@@ -184,3 +184,30 @@ def test_the_fast_recipe_takes_fewer_clusters_on_a_small_training_set(runner, np
     assert result.exit_code == 0, result.output
     assert "19 training images: no clusters instead of the recipe's 100" in result.stderr
     assert json.loads((few / "config.json").read_text())["model"]["clusters"] == 0 and not (few / "clusters.npy").exists()
+
+
+def test_clusters_are_kept_in_the_cache_and_a_damaged_entry_is_made_again(monkeypatch, runner):
+    """k-means of MNIST takes about 20 s before a run's first step: the next run on the same
+    images finds the same clusters in the cache, and `mnistgan cache` lists them."""
+    import os
+    from pathlib import Path
+
+    images, _ = make_digits(6)
+    said = []
+    first = clusters.cached_assign(images, 5, seed=0, features="pixels", message=said.append)
+    assert len(said) == 1 and "k-means" in said[0]
+    [entry] = (Path(os.environ["XDG_CACHE_HOME"]) / "mnistgan" / "clusters").glob("*.npy")
+
+    def no_k_means(*args, **kwargs):
+        raise AssertionError("k-means ran again")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(clusters, "assign", no_k_means)
+        assert np.array_equal(clusters.cached_assign(images, 5, seed=0, features="pixels", message=said.append), first)
+    assert len(said) == 1
+    clusters.cached_assign(images[::-1], 5, seed=0, features="pixels")  # other images: an entry of their own
+    assert len(list(entry.parent.glob("*.npy"))) == 2
+    entry.write_bytes(b"damaged")
+    assert np.array_equal(clusters.cached_assign(images, 5, seed=0, features="pixels"), first)
+    listed = runner.invoke(app, ["cache"])
+    assert listed.exit_code == 0 and sum(line.startswith("clusters") for line in listed.stdout.splitlines()) == 2

@@ -1,9 +1,10 @@
 """What mnistgan keeps in its cache folder, and a safe way to clear it (``mnistgan cache``).
 
-Two things are cached, under ``files.cache_root()`` (``$XDG_CACHE_HOME/mnistgan``): the
+Three things are cached, under ``files.cache_root()`` (``$XDG_CACHE_HOME/mnistgan``): the
 evaluation classifier of each data set (``classifier-v<N>/<fingerprint>/``, trained in about two
-minutes on MNIST) and each converted folder of images (``folders/<key>.npz``, about as large as
-the images at 28x28). Nothing is pruned on its own: a classifier removed behind the user's back
+minutes on MNIST), each converted folder of images (``folders/<key>.npz``, about as large as
+the images at 28x28) and the k-means clusters of each training set a self-conditioned run
+started on (``clusters/<key>.npy``, 4 bytes an image; about 20 s to find on MNIST). Nothing is pruned on its own: a classifier removed behind the user's back
 costs minutes at the next ``evaluate``, and a cache entry is only ever made again, never lost.
 So the user sees the entries, their sizes and when each was last used, and clears all of them or
 those unused for some days. Everything here may go: it is all made again when needed.
@@ -22,13 +23,14 @@ from mnistgan.files import cache_root
 
 DAY = 86_400  # seconds
 _CLASSIFIERS = re.compile(r"classifier-v(\d+)")
+_KINDS = {"folders": "folder", "clusters": "clusters"}  # folders of one entry per file
 
 
 @dataclass(frozen=True)
 class CacheEntry:
     """One thing in the cache: what it is, where, how large, and when it was last used."""
 
-    kind: str  # "classifier", "folder", or "other" (anything else in the cache folder)
+    kind: str  # "classifier", "folder", "clusters", or "other" (anything else in the cache folder)
     path: Path
     bytes: int
     last_used: float  # seconds since the epoch (the entry's modification time, touched on each use)
@@ -58,9 +60,9 @@ def entries(root: Path | None = None) -> list[CacheEntry]:
         if _CLASSIFIERS.fullmatch(top.name) and top.is_dir():
             for entry in sorted(top.iterdir()):  # one folder per data set (a leftover temporary one too)
                 found.append(CacheEntry("classifier", entry, _size(entry), entry.stat().st_mtime))
-        elif top.name == "folders" and top.is_dir():
+        elif top.name in _KINDS and top.is_dir():
             for entry in sorted(top.iterdir()):
-                found.append(CacheEntry("folder", entry, _size(entry), entry.stat().st_mtime))
+                found.append(CacheEntry(_KINDS[top.name], entry, _size(entry), entry.stat().st_mtime))
         else:
             found.append(CacheEntry("other", top, _size(top), top.stat().st_mtime))
     return sorted(found, key=lambda e: (-e.bytes, str(e.path)))

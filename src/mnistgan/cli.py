@@ -634,7 +634,7 @@ def cache_command(
                           help="With --clear: only the entries not used for this many days.")] = None,
 ) -> None:
     """List what mnistgan has cached (the evaluation classifier of each data set, each converted
-    folder of images), with sizes and when each was last used; --clear removes it. Everything
+    folder of images, the k-means clusters of each training set), with sizes and when each was last used; --clear removes it. Everything
     in the cache is made again when it is needed (a classifier takes minutes to train).
 
     \b

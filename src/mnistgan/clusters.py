@@ -20,14 +20,17 @@ when z is scaled, so the truncation trick (psi * z) keeps every vector's cluster
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from mnistgan.caches import touch
 from mnistgan.config import CLUSTER_FEATURES, RunConfig
 from mnistgan.errors import RunError, UsageError, arg
-from mnistgan.files import atomic_path
+from mnistgan.files import atomic_path, cache_root
 from mnistgan.runs import RunLayout
 
 FEATURES = CLUSTER_FEATURES  # what k-means may cluster: the pixels, or their principal components
@@ -61,8 +64,39 @@ def for_run(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bo
             return RunClusters(0, (), None)
     if len(images) < k:
         raise UsageError(f"{arg('clusters')} {k} needs at least {k} training images, not {len(images)}")
-    labels = assign(images, k, config.train.seed, config.train.cluster_features)
+    labels = cached_assign(images, k, config.train.seed, config.train.cluster_features, message)
     return RunClusters(k, sizes_of(labels, k), labels)
+
+
+CACHE_FOLDER = "clusters"  # under files.cache_root(): one .npy of each image's cluster per key
+
+
+def cached_assign(images: np.ndarray, k: int, seed: int, features: str,
+                  message: Callable[[str], None] = lambda text: None) -> np.ndarray:
+    """:func:`assign`'s clusters, kept in the cache: k-means of MNIST's 60,000 images takes about
+    20 s before a run's first step, and gives the same clusters every time for the same images,
+    k, seed, features and scikit-learn, which make the key. A damaged entry is made again."""
+    digest = hashlib.sha256(images.tobytes())
+    version = importlib.metadata.version("scikit-learn")  # without importing it: a cached run needs none of it
+    digest.update(repr((images.shape, str(images.dtype), k, seed, features, version)).encode())
+    path = cache_root() / CACHE_FOLDER / f"{digest.hexdigest()[:32]}.npy"
+    try:
+        found = np.load(path, allow_pickle=False)
+        if found.shape == (len(images),) and found.dtype == np.int32 and found.min() >= 0 and found.max() < k:
+            touch(path)
+            return found
+    except (OSError, ValueError, EOFError):
+        pass  # not there yet, or damaged: made again
+    message(f"finding {k} clusters of the {len(images)} training images (k-means; kept in the cache for "
+            "the next run on them)")
+    found = assign(images, k, seed, features)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            np.save(tmp, found, allow_pickle=False)
+    except OSError:
+        pass  # a cache that cannot be written is no cache: the run goes on
+    return found
 
 
 def _saved(config: RunConfig, layout: RunLayout, n: int) -> np.ndarray:
