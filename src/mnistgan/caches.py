@@ -4,7 +4,8 @@ Three things are cached, under ``files.cache_root()`` (``$XDG_CACHE_HOME/mnistga
 evaluation classifier of each data set (``classifier-v<N>/<fingerprint>/``, trained in about two
 minutes on MNIST), each converted folder of images (``folders/<key>.npz``, about as large as
 the images at 28x28) and the k-means clusters of each training set a self-conditioned run
-started on (``clusters/<key>.npy``, 4 bytes an image; about 20 s to find on MNIST). Nothing is pruned on its own: a classifier removed behind the user's back
+started on (``clusters/<key>.npy``, 4 bytes an image; about 20 s to find on MNIST). Nothing is
+pruned on its own: a classifier removed behind the user's back
 costs minutes at the next ``evaluate``, and a cache entry is only ever made again, never lost.
 So the user sees the entries, their sizes and when each was last used, and clears all of them or
 those unused for some days. Everything here may go: it is all made again when needed.
