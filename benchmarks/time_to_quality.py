@@ -90,12 +90,12 @@ def images_seen(run) -> int:
 
 
 def import_rows(table: Path, source: Path, label: str) -> None:
-    """Copy ``source``'s rows into ``table`` under ``label`` (once)."""
-    have = {r["label"] for r in read_rows(table)}
-    if label in have:
-        return
+    """Copy ``source``'s rows into ``table`` under ``label``; rows already there are not copied again."""
+    have = {tuple(r[k] for k in FIELDS) for r in read_rows(table)}
     for row in read_rows(source):
-        append_row(table, {**{k: row.get(k, "") for k in FIELDS}, "label": label})
+        row = {**{k: row.get(k, "") for k in FIELDS}, "label": label}
+        if tuple(row[k] for k in FIELDS) not in have:
+            append_row(table, row)
 
 
 def measure(args) -> None:

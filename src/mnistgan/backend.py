@@ -145,13 +145,14 @@ def check_cpu_precision(policy: str, device: str, resumed: bool = False) -> None
     elsewhere, which may go on in float32."""
     if policy != "mixed_bfloat16" or device != "CPU" or os.environ.get(ALLOW_EMULATED_BF16_ENV) == "1":
         return
-    if cpu_bfloat16() is False and resumed:
+    native = cpu_bfloat16()  # reads /proc/cpuinfo: once
+    if native is False and resumed:
         raise UsageError(
             "the run trains in bfloat16, which this CPU would emulate (no avx512_bf16 or amx_bf16), many times "
             f"slower than float32: go on in float32 with {arg('no_mixed_precision')} (the run then no longer "
             f"repeats one that never stopped byte for byte), or set {ALLOW_EMULATED_BF16_ENV}=1 to use it anyway"
         )
-    if cpu_bfloat16() is False:
+    if native is False:
         raise UsageError(
             f"{arg('mixed_precision')} would run bfloat16 in emulation on this CPU (no avx512_bf16 or amx_bf16), "
             "many times slower than float32: train without it, or set "

@@ -302,20 +302,23 @@ def place(plan: Plan) -> Placement:
         )
     if tcfg.jit_compile and dist.replicas > 1:
         raise UsageError(f"{arg('jit_compile')} works with one replica only; drop it or use {arg('strategy')} default")
-    if device.device != _planned_device(plan.request) and plan.config.model.dtype_policy == "mixed_bfloat16" \
-            and not plan.request.resume and "dtype_policy" not in plan.request.settings \
-            and plan.request.mixed_precision:
+    if _cpu_bfloat16_on_a_gpu(plan, device) and plan.request.mixed_precision:
         raise UsageError(f"{arg('mixed_precision')} chose bfloat16 for the CPU, but TensorFlow found a GPU: add {arg('gpu')} "
                          "to train in float16 on it")
     return Placement(device, dist)
 
 
+def _cpu_bfloat16_on_a_gpu(plan: Plan, device: DeviceInfo) -> bool:
+    """A new run planned bfloat16 for the CPU (asked for, or the fast recipe's default), and
+    TensorFlow found a GPU it was not told of."""
+    return (device.device != _planned_device(plan.request) and plan.config.model.dtype_policy == "mixed_bfloat16"
+            and not plan.request.resume and "dtype_policy" not in plan.request.settings)
+
+
 def fitted(plan: Plan, placement: Placement) -> Plan:
     """The plan for the device TensorFlow found: a new run that took bfloat16 by default for the
     CPU (the fast recipe's) trains in float32 on a GPU it was not told of."""
-    if (placement.device.device == "GPU" and plan.config.model.dtype_policy == "mixed_bfloat16"
-            and not plan.request.resume and plan.request.mixed_precision is None
-            and "dtype_policy" not in plan.request.settings):
+    if _cpu_bfloat16_on_a_gpu(plan, placement.device) and plan.request.mixed_precision is None:
         model = plan.config.model.replace(dtype_policy="float32")
         return dataclasses.replace(plan, config=plan.config.replace(model=model))
     return plan
