@@ -11,6 +11,9 @@ start, as a user with that budget would: for a recipe whose schedule follows its
 fast recipe's learning rates fall to the budget's end), stopping a longer run is not the same.
 `--label` names the line (e.g. the code's commit), and `--import-csv` copies rows measured by
 an older version of this script (which lack the newer columns) under a label of their own.
+`--set NAME=VALUE` gives new runs a setting (a train option's field name: `--set lr_cooldown=0.5`).
+`--resumed` trains each mark M as M/2 minutes, then `--resume --minutes M/2`: what a user who
+asks for more minutes gets, against a run of M minutes at once.
 
 Resumable: rows already in the CSV are skipped and a run folder continues where it stopped,
 so the script can be stopped and started again. Timing needs the machine to itself: nothing
@@ -38,7 +41,7 @@ from pathlib import Path
 
 FIELDS = ["recipe", "conditional", "clusters", "lr_drop_after", "seed", "minutes", "epochs", "fid", "confident",
           "coverage", "conditional_accuracy", "lowest_digit_accuracy", "cpu", "onednn_isa", "load1",
-          "label", "dtype_policy", "per_mark", "images"]
+          "label", "dtype_policy", "per_mark", "images", "settings", "resumed"]
 
 
 def cpu_name() -> str:
@@ -58,7 +61,8 @@ def read_rows(path: Path) -> list[dict]:
         return []
     with open(path, newline="") as fh:
         return [{**row, "clusters": row.get("clusters") or "0", "lr_drop_after": row.get("lr_drop_after") or "",
-                 "label": row.get("label") or "", "per_mark": row.get("per_mark") or "False"}
+                 "label": row.get("label") or "", "per_mark": row.get("per_mark") or "False",
+                 "settings": row.get("settings") or "", "resumed": row.get("resumed") or "False"}
                 for row in csv.DictReader(fh)]
 
 
@@ -110,11 +114,26 @@ def measure(args) -> None:
             drop = "" if args.lr_drop_after is None else str(args.lr_drop_after)
             name = (f"{recipe}-{kind}{'' if args.clusters is None else f'-clusters{args.clusters}'}"
                     f"{drop and f'-drop{drop}'}{args.label and '-' + slug(args.label)}-seed{seed}")
-            if args.per_mark:
+            if args.per_mark or args.resumed:
                 for mark in marks:
-                    measure_run(args, table, out / f"{name}-{mark:g}min", recipe, seed, [mark])
+                    measure_run(args, table, out / f"{name}-{mark:g}min{'-resumed' * args.resumed}", recipe, seed,
+                                [mark])
             else:
                 measure_run(args, table, out / name, recipe, seed, marks)
+
+
+def settings(args) -> dict:
+    """--set NAME=VALUE's settings, each value read as JSON where it can be (0.5, true), else text."""
+    import json
+
+    values = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        try:
+            values[name] = json.loads(value)
+        except ValueError:
+            values[name] = value
+    return values
 
 
 def slug(text: str) -> str:
@@ -131,20 +150,23 @@ def measure_run(args, table: Path, run_dir: Path, recipe: str, seed: int, marks:
     done = {float(r["minutes"]) for r in read_rows(table)
             if r["recipe"] == recipe and r["seed"] == str(seed) and r["conditional"] == str(args.conditional)
             and saved is not None and r["clusters"] == str(saved.model.clusters)
-            and r["label"] == args.label and r["per_mark"] == str(args.per_mark)}
+            and r["label"] == args.label and r["per_mark"] == str(args.per_mark)
+            and r["resumed"] == str(args.resumed)}
     trained = 0.0
     for mark in marks:
         if mark in done:
             trained = mark
             continue
-        resume = (run_dir / "config.json").is_file()
         # A run stopped at an earlier mark (or killed between marks) continues from its checkpoint.
-        run = mnistgan.train(run_dir, data=args.data, recipe=recipe, seed=seed, conditional=args.conditional,
-                             clusters=None if resume else args.clusters, resume=resume,
-                             lr_drop_after=None if resume else args.lr_drop_after,
-                             mixed_precision=None if resume else args.mixed_precision,
-                             minutes=mark - trained, progress=False)
-        trained = mark
+        # --resumed: the mark's first half, then the rest as more minutes.
+        for until in ([mark / 2, mark] if args.resumed else [mark]):
+            resume = (run_dir / "config.json").is_file()
+            run = mnistgan.train(run_dir, data=args.data, recipe=recipe, seed=seed, conditional=args.conditional,
+                                 clusters=None if resume else args.clusters, resume=resume,
+                                 lr_drop_after=None if resume else args.lr_drop_after,
+                                 mixed_precision=None if resume else args.mixed_precision,
+                                 minutes=until - trained, progress=False, **({} if resume else settings(args)))
+            trained = until
         g = run.generator()
         ev = g.evaluate(n=args.samples, data=args.data)
         row = {
@@ -158,7 +180,7 @@ def measure_run(args, table: Path, run_dir: Path, recipe: str, seed: int, marks:
             "cpu": cpu_name(), "onednn_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
             "load1": f"{os.getloadavg()[0]:.2f}", "label": args.label,
             "dtype_policy": run.config.model.dtype_policy, "per_mark": args.per_mark,
-            "images": images_seen(run),
+            "images": images_seen(run), "settings": " ".join(args.set), "resumed": args.resumed,
         }
         append_row(table, row)
         print(", ".join(f"{k} {v}" for k, v in row.items() if k not in ("cpu",)), flush=True)
@@ -234,6 +256,10 @@ def main() -> None:
                         help="a run of its own for each mark (train --minutes MARK), not one run stopped at each")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
                         help="train --mixed-precision / --no-mixed-precision (default: the recipe's choice)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for new runs (a field of TrainConfig or ModelConfig); repeatable")
+    parser.add_argument("--resumed", action="store_true",
+                        help="each mark M trained as M/2 minutes, then --resume --minutes M/2")
     parser.add_argument("--label", default="", help="names this line in the CSV and the plot")
     parser.add_argument("--import-csv", metavar="CSV", help="copy CSV's rows under --label, then stop")
     parser.add_argument("--out", default="ttq")

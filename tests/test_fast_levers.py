@@ -29,6 +29,27 @@ def config_of(run):
 # -- what each step does: decided in Python, repeated exactly by a resume ---------------------------------------
 
 
+@given(st.integers(1, 10**7), st.integers(1, 10**7), st.lists(st.integers(0, 2 * 10**7), min_size=1, max_size=20))
+def test_a_fall_that_waits_keeps_the_full_rates_until_it_begins_then_falls_linearly_to_a_tenth(start, length, images):
+    cfg = TrainConfig(lr_decay_from=start, lr_decay_until=start + length)
+    for i in images:
+        expected = 1.0 if i <= start else max(LR_DROP, 1.0 - (1.0 - LR_DROP) * (i - start) / length)
+        assert lr_factor(cfg, i) == pytest.approx(expected)
+    factors = [lr_factor(cfg, i) for i in sorted(images)]
+    assert all(a >= b for a, b in zip(factors, factors[1:]))
+
+
+@pytest.mark.parametrize(("settings", "words"), [
+    ({"lr_decay_from": 5}, "lr_decay_from goes with lr_decay_until"),
+    ({"lr_decay_from": 5, "lr_decay_until": 5}, "lr_decay_from must be below lr_decay_until, where the fall ends, not 5"),
+    ({"lr_cooldown": 1.5}, "lr_cooldown must be"),
+])
+def test_a_fall_that_cannot_be_is_refused_by_name(settings, words):
+    with pytest.raises(ValueError) as refused:
+        TrainConfig.create(settings)
+    assert words in str(refused.value).replace("\0", "")
+
+
 @given(st.integers(1, 10**7) | st.none(), st.integers(1, 10**7) | st.none(),
        st.lists(st.integers(0, 2 * 10**7), min_size=2, max_size=20))
 def test_the_learning_rates_never_rise_start_full_and_end_at_a_tenth(drop, until, images):
@@ -123,7 +144,10 @@ def test_bfloat16_taken_by_default_for_the_cpu_becomes_float32_on_a_gpu_tensorfl
     ({"recipe": "fast"}, None, False),  # no budget: the recipe's drop
     ({"recipe": "fast", "lr_drop_after": 1000}, 10.0, False),  # a schedule asked for is kept
     ({"recipe": "fast", "lr_decay_until": 1000}, 10.0, False),
+    ({"recipe": "fast", "lr_decay_from": 10, "lr_decay_until": 1000}, 10.0, False),
+    ({"recipe": "fast", "lr_cooldown": 0.0}, 10.0, False),  # no fall over the budget's end
     ({"recipe": "report"}, 10.0, False),
+    ({"recipe": "report", "lr_cooldown": 0.5}, 10.0, True),  # the option works for any recipe
 ])
 def test_a_budget_schedule_is_planned_for_the_fast_recipe_with_minutes_only(npz, tmp_path, monkeypatch, settings,
                                                                             minutes, measured):
@@ -162,6 +186,64 @@ def test_a_bfloat16_run_on_a_cpu_without_it_names_the_way_on_and_goes_on_in_floa
 # -- the learning rates fall to the budget's end -----------------------------------------------------------------
 
 
+class FakeGan:
+    def __init__(self):
+        self.train_cfg, self.config_json = None, None
+        self.run_config = self
+
+    def schedule(self, train_cfg):
+        self.train_cfg = train_cfg
+
+    def assign(self, text):
+        self.config_json = text
+
+
+def fall_of(budget: float, cooldown: float, seconds_per_chunk, chunk_steps=10, batch=32, steps=1875, epochs=200):
+    """Drive a BudgetSchedule through a budget of ``budget`` seconds on a simulated clock, one chunk
+    of ``chunk_steps`` steps taking ``seconds_per_chunk(i)`` (the first one builds the graphs).
+    Returns (lr_decay_from, lr_decay_until, the images at the budget's end, the messages)."""
+    from mnistgan.config import RunConfig
+
+    now = [0.0]
+    messages = []
+    config = RunConfig(train=TrainConfig(batch_size=batch, epochs=epochs, lr_cooldown=cooldown))
+    reporter = Reporter()
+    reporter.message = messages.append
+    schedule = training.BudgetSchedule(FakeGan(), config, budget, steps, reporter, None, clock=lambda: now[0])
+    done, chunk = 0, 0
+    while now[0] < budget and done < epochs * steps:
+        now[0] += seconds_per_chunk(chunk)
+        done, chunk = done + chunk_steps, chunk + 1
+        schedule.chunk_done(done // steps + 1, done % steps)
+    train = schedule.config.train
+    return train.lr_decay_from, train.lr_decay_until, done * batch, messages
+
+
+@given(st.floats(30, 1200), st.sampled_from([0.2, 0.3, 0.5, 1.0]), st.floats(0.3, 3.0), st.floats(1.0, 20.0))
+def test_the_fall_is_fixed_when_it_is_due_and_ends_with_the_budget_whatever_the_first_chunk_costs(
+        budget, cooldown, seconds, first):
+    start, until, images, messages = fall_of(budget, cooldown, lambda i: first if i == 0 else seconds)
+    if first + 2 * seconds > budget * (1 - cooldown) + seconds:  # no time left to measure before the fall
+        return
+    assert until == pytest.approx(images, abs=320 + 0.01 * images)  # the budget's end, within a chunk
+    fall = (until - start) / images
+    assert fall == pytest.approx(cooldown, abs=0.05 + seconds / budget + first / budget) or cooldown == 1.0
+    assert len(messages) == 1 and f"{until:,}" in messages[0]
+
+
+def test_a_fall_fixed_from_steps_that_speed_up_still_ends_with_the_budget():
+    """Lazy R1's first seconds are slower than the rest (#49: a projection from the first 5 % came
+    out 6 % short); the speed since the first chunk, measured until the fall begins, holds."""
+    start, until, images, _ = fall_of(600, 0.3, lambda i: 10.0 if i == 0 else 1.2 if i < 60 else 1.0)
+    assert until == pytest.approx(images, rel=0.01)
+    assert start == pytest.approx(0.7 * images, rel=0.02)
+
+
+def test_a_budget_too_short_to_measure_keeps_the_full_rates():
+    start, until, _, messages = fall_of(3, 0.3, lambda i: 2.5 if i == 0 else 1.0)
+    assert start is None and until is None and messages == []
+
+
 @pytest.mark.slow
 def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_keeps_it(runner, npz, tmp_path):
     run = tmp_path / "run"
@@ -169,16 +251,25 @@ def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_
     result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--recipe", "fast", *TINY,
                                  "--epochs", "10000", "--minutes", "0.1", "--no-mixed-precision"])
     assert result.exit_code == 0, result.output
-    assert "images/s: the learning rates fall linearly to a tenth at" in result.stderr
+    assert "images/s: the learning rates fall linearly from" in result.stderr
     train = config_of(run)["train"]
-    assert train["lr_drop_after"] is None and train["lr_decay_until"] >= 96  # at least what was trained by then
+    assert train["lr_drop_after"] is None and train["lr_decay_until"] > train["lr_decay_from"] >= 96
     saved = mnistgan_checkpoint_config(run)
     assert saved["train"]["lr_decay_until"] == train["lr_decay_until"]  # the checkpoint carries it too
 
-    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--minutes", "0.02"])
+    # Without --minutes a resume repeats the fall as fixed (here: the plan alone; training on would take long).
+    kept = training.make_plan(training.TrainRequest(out=run, resume=True), Reporter())
+    assert (kept.config.train.lr_decay_from, kept.config.train.lr_decay_until) == (train["lr_decay_from"],
+                                                                                   train["lr_decay_until"])
+    assert not kept.budget_schedule
+
+    # More minutes count: the rates are full again, and fall over the end of the minutes added.
+    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--minutes", "0.1"])
     assert resumed.exit_code == 0, resumed.output
-    assert "fall linearly" not in resumed.stderr
-    assert config_of(run)["train"]["lr_decay_until"] == train["lr_decay_until"]
+    assert "the learning rates fall linearly from" in resumed.stderr
+    again = config_of(run)["train"]
+    assert again["lr_decay_from"] > train["lr_decay_from"] and again["lr_decay_until"] > again["lr_decay_from"]
+    assert mnistgan_checkpoint_config(run)["train"]["lr_decay_until"] == again["lr_decay_until"]
 
 
 def mnistgan_checkpoint_config(run):

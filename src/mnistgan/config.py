@@ -36,6 +36,7 @@ FAST_CLUSTERS = 100  # the fast recipe's clusters for unconditional runs (docs/l
 FOLDER_SETTINGS = ("invert", "center", "test_fraction", "skip_unreadable")  # imagefolder.Conversion's fields
 FAST_LR_DROP_AFTER = 640_000  # the fast recipe's learning rates fall to a tenth after these images
 FAST_R1_INTERVAL = 16  # lazy R1: stylegan2-ada's D_reg_interval
+FAST_LR_COOLDOWN = 0.3  # with --minutes, the fast recipe's rates fall over this last share of the budget (#49)
 LEGACY_CLASSES = 10  # a conditional run of mnistgan <= 0.4 drew MNIST's digits; its config.json does not say
 
 # The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
@@ -44,6 +45,7 @@ AtLeast1 = Annotated[int, Field(ge=1)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 UnitInterval = Annotated[float, Field(ge=0, lt=1)]  # [0, 1)
+Share = Annotated[float, Field(ge=0, le=1)]  # [0, 1]
 
 
 def _off_when_zero(value: Any) -> Any:
@@ -262,10 +264,18 @@ class TrainConfig(_Section):
         "After this many training images (steps times the batch size), both learning rates fall to a "
         "tenth: a run that trains on past its best settles instead of drifting. 0: never.", resumable=True)] = None
     lr_decay_until: Annotated[OffOrAtLeast1, Option(
-        "Both learning rates fall linearly from their full values at the first step to a tenth at this many "
-        "training images, then stay there (budgeted training, Li et al. 2020). 0: no fall. The fast recipe "
-        "with --minutes sets it from the speed of the run's first seconds, so that the fall ends with the "
-        "budget.", resumable=True)] = None
+        "Both learning rates fall linearly from their full values to a tenth at this many training images, "
+        "then stay there (budgeted training, Li et al. 2020). 0: no fall. With --minutes, the fast recipe sets "
+        "it (see --lr-cooldown).", resumable=True)] = None
+    lr_decay_from: Annotated[OffOrAtLeast1, Option(
+        "The fall of --lr-decay-until begins at this many training images; the rates are full before it "
+        "(warm-stable-decay). 0: from the first step.", resumable=True)] = None
+    lr_cooldown: Annotated[Share, Option(
+        "With --minutes: the learning rates stay full, then fall linearly to a tenth over this last share of "
+        "the budget (warm-stable-decay, Hägele et al. 2024). When the fall begins, the speed so far fixes "
+        "--lr-decay-from and --lr-decay-until in config.json; a resume with --minutes plans it again for the "
+        "minutes it adds. 0: no such fall (the fast recipe's drop, or the schedule given).",
+        resumable=True)] = 0.0
     beta1: Annotated[UnitInterval, Option("Adam's beta_1 (momentum) for both networks.")] = 0.9
     beta2: Annotated[UnitInterval, Option("Adam's beta_2 for both networks.")] = 0.999
     r1: Annotated[NonNegative, Option(
@@ -331,6 +341,15 @@ class TrainConfig(_Section):
     def discriminator_learning_rate(self) -> float:
         return self.learning_rate if self.d_learning_rate is None else self.d_learning_rate
 
+    @model_validator(mode="after")
+    def _fall(self) -> TrainConfig:
+        if self.lr_decay_from is not None and self.lr_decay_until is None:
+            raise ValueError(f"{arg('lr_decay_from')} goes with {arg('lr_decay_until')}, where the fall ends")
+        if self.lr_decay_from is not None and self.lr_decay_from >= self.lr_decay_until:
+            raise ValueError(f"{arg('lr_decay_from')} must be below {arg('lr_decay_until')}, where the fall ends, "
+                             f"not {self.lr_decay_from} (and {self.lr_decay_until})")
+        return self
+
 
 # What each recipe sets, beyond the field defaults (which are the report's). Measured, not
 # argued: docs/fast.md has the experiments behind every value.
@@ -347,9 +366,13 @@ RECIPES: dict[str, dict[str, Any]] = {
     # to 60 minutes' worth of images, every seed settles instead of drifting back (docs/lab.md).
     # #45: R1 every 16th step; with --minutes, both rates fall linearly to the budget's end instead
     # of the drop (training.BudgetSchedule); bfloat16 where the CPU has it (training._mixed_precision).
+    # #49: the rates hold, and fall over the budget's last share only (lr_cooldown).
     FAST: {"batch_size": 32, "learning_rate": 1e-3, "beta1": 0.0, "beta2": 0.99, "r1": 0.2, "clusters": FAST_CLUSTERS,
-           "lr_drop_after": FAST_LR_DROP_AFTER, "r1_interval": FAST_R1_INTERVAL},
+           "lr_drop_after": FAST_LR_DROP_AFTER, "r1_interval": FAST_R1_INTERVAL, "lr_cooldown": FAST_LR_COOLDOWN},
 }
+
+
+EXPLICIT_SCHEDULE = {"lr_drop_after", "lr_decay_until", "lr_decay_from"}  # a budget's fall does not replace these
 
 
 def options(cls: type[_Section]) -> list[tuple[str, Option, Any]]:
@@ -381,6 +404,8 @@ def build_configs(recipe: str | None, given: Mapping[str, Any]) -> tuple[ModelCo
     values = {**RECIPES[recipe], "recipe": recipe, **given}
     if values.get("conditional") and "clusters" not in given:
         values.pop("clusters", None)  # a recipe's clusters are for unconditional runs; the digits replace them
+    if EXPLICIT_SCHEDULE & set(given) and "lr_cooldown" not in given:
+        values["lr_cooldown"] = 0.0  # a schedule asked for is kept, budget or not
     if "cluster_features" in given and not values.get("clusters"):
         raise ValueError("cluster_features applies to runs with clusters only")
     unknown = set(values) - set(ModelConfig.model_fields) - set(TrainConfig.model_fields)

@@ -12,11 +12,14 @@ LR_DROP = 0.1  # the rates' share after lr_drop_after, and at the end of lr_deca
 
 def lr_factor(cfg: TrainConfig, images: int) -> float:
     """The learning rates' share of their configured values after ``images`` training images: a
-    tenth from ``lr_drop_after`` on; falling linearly from 1 to a tenth over ``lr_decay_until``
-    images, a tenth after; the lower of the two when both are set."""
+    tenth from ``lr_drop_after`` on; full until ``lr_decay_from`` (the first step when unset), then
+    falling linearly to a tenth at ``lr_decay_until`` images, a tenth after; the lower of the two
+    when both are set."""
     factor = LR_DROP if cfg.lr_drop_after is not None and images >= cfg.lr_drop_after else 1.0
     if cfg.lr_decay_until is not None:
-        factor = min(factor, LR_DROP + (1.0 - LR_DROP) * (1.0 - min(images / cfg.lr_decay_until, 1.0)))
+        start = cfg.lr_decay_from or 0
+        fallen = min(max(images - start, 0) / (cfg.lr_decay_until - start), 1.0)
+        factor = min(factor, LR_DROP + (1.0 - LR_DROP) * (1.0 - fallen))
     return factor
 
 

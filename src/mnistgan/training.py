@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import importlib.metadata
 import shutil
@@ -29,7 +30,7 @@ import numpy as np
 
 from mnistgan import checkpoints, clusters, distribute, seeds
 from mnistgan.backend import check_cpu_precision, cpu_bfloat16, dtype_policy, import_tensorflow, select_device
-from mnistgan.config import FAST, Positive, RunConfig, build_configs, problem, resumable
+from mnistgan.config import EXPLICIT_SCHEDULE, FAST, Positive, RunConfig, build_configs, problem, resumable
 from mnistgan.data import KERAS_SOURCE, load_mnist
 from mnistgan.imagefolder import Conversion
 from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, StopReason, read_metrics
@@ -191,8 +192,8 @@ class Plan:
     first_epoch: int  # the epoch training starts or continues in: after the last one, there is nothing to train
     start: ResumePoint | None = None  # the checkpoint a resume continues from
     data: TrainingSet | None = None  # None when there is nothing to train
-    # The learning rates fall linearly to the time budget's end, from the speed measured in the
-    # first seconds (the fast recipe with a budget and no schedule asked for: BudgetSchedule).
+    # The learning rates hold, then fall linearly over the time budget's last share, fixed from the
+    # speed measured until then (lr_cooldown with --minutes, and no schedule asked for: BudgetSchedule).
     budget_schedule: bool = False
 
     @property
@@ -267,8 +268,11 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan:
         train=asked.train.replace(data=_absolute(mnist.source), data_fingerprint=mnist.fingerprint),
         versions=asked.versions or _versions(),
     )
-    budget = (not request.resume and request.minutes is not None and asked.train.recipe == FAST
-              and not {"lr_decay_until", "lr_drop_after"} & set(request.settings))
+    budget = (request.minutes is not None and config.train.lr_cooldown > 0
+              and not (request.resume and EXPLICIT_SCHEDULE & set(request.settings)))
+    if budget:  # full rates until the fall is fixed (BudgetSchedule); a resume plans it again for its minutes
+        config = config.replace(train=config.train.replace(lr_drop_after=None, lr_decay_from=None,
+                                                           lr_decay_until=None))
     return Plan(request, config, layout, chief, first, start, TrainingSet(mnist, images, labels), budget)
 
 
@@ -411,10 +415,13 @@ def _train(plan: Plan, placement: Placement, own: RunLayout, reporter: Reporter)
     with _stop_requests() as signalled:
         stops = Stops(signalled, minutes, gan, dist)
         schedule = None
-        if plan.budget_schedule and dist.workers == 1:  # several workers would each measure their own speed
+        if plan.budget_schedule and dist.workers == 1:
             schedule = BudgetSchedule(gan, config, stops.deadline, steps, reporter,
                                       layout.config if plan.chief else None)
             callbacks.insert(0, schedule)
+        elif plan.budget_schedule and plan.chief:  # several workers would each measure their own speed
+            reporter.message(f"a multi-worker run keeps its learning rates full for all of {arg('minutes')}: "
+                             f"the fall over the budget's end ({arg('lr_cooldown')}) is for one process")
         stop, epoch, step = _loop(gan, gan.place_data(data.images, data.labels), n, start, tcfg.epochs,
                                   callbacks, checkpointing, stops)
     config = schedule.config if schedule else config
@@ -467,46 +474,54 @@ def _loop(gan, data, n: int, first: int, last: int, callbacks: list[Callback], c
 
 
 class BudgetSchedule(Callback):
-    """The learning rates fall linearly to a tenth at the time budget's end (budgeted training,
-    Li, Yumer and Ramanan 2020), a schedule in images so that a resume repeats it: the images
-    the budget will hold are projected from the speed of the steps after the first chunk (which
-    builds the graphs), over :data:`BUDGET_WINDOW` of the budget, and fixed in the config
-    (``lr_decay_until``, replacing the recipe's drop) and in every checkpoint after it. Until
-    then the rates are the full ones."""
+    """Warm-stable-decay fitted to a time budget (Hägele et al. 2024; budgeted training, Li, Yumer
+    and Ramanan 2020): the learning rates stay full, then fall linearly to a tenth over the last
+    ``lr_cooldown`` share of the budget. The fall is a schedule in images, so that a resume repeats
+    it: when it is due, the images the budget still holds are projected from the speed of the
+    steps since the first chunk (which builds the graphs), and ``lr_decay_from`` (now) and
+    ``lr_decay_until`` (the budget's end) are fixed in the config and in every checkpoint after
+    it. Nothing trained before then depends on the projection: the rates were full."""
 
     def __init__(self, gan, config: RunConfig, deadline: float, steps: int, reporter: Reporter,
-                 config_path: Path | None) -> None:
+                 config_path: Path | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.gan, self.config, self.deadline, self.steps = gan, config, deadline, steps
-        self.reporter, self.config_path = reporter, config_path
-        self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * (deadline - time.monotonic()))
-        self.since: tuple[float, int] | None = None  # (time, images) when measuring began
+        self.reporter, self.config_path, self.clock = reporter, config_path, clock
+        budget = deadline - clock()
+        self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * budget)  # the least time measured
+        self.cooldown = config.train.lr_cooldown * budget  # seconds before the deadline at which the fall begins
+        self.times: list[float] = []  # after each chunk since the first: when, and the images by then
+        self.images: list[int] = []
         self.fixed = False
 
     def chunk_done(self, epoch: int, step: int) -> None:
         if self.fixed:
             return
-        now, images = time.monotonic(), ((epoch - 1) * self.steps + step) * self.config.train.batch_size
-        if self.since is None:
-            self.since = (now, images)
+        now, images = self.clock(), ((epoch - 1) * self.steps + step) * self.config.train.batch_size
+        self.times.append(now)
+        self.images.append(images)
+        left = max(self.deadline - now, 0.0)
+        if now - self.times[0] < self.window or left > self.cooldown:
             return
-        seconds = now - self.since[0]
-        if seconds < self.window:
-            return
-        rate = (images - self.since[1]) / seconds
+        # The speed of the measured time's second half: the first steps are slower (lazy R1's too).
+        half = bisect.bisect_left(self.times, (self.times[0] + now) / 2)
+        half = min(half, len(self.times) - 2)
+        rate = (images - self.images[half]) / (now - self.times[half])
         train = self.config.train
         total = train.epochs * self.steps * train.batch_size  # --epochs may end the run first
-        until = max(images, min(total, round(images + rate * max(self.deadline - now, 0.0))), 1)
-        self.config = self.config.replace(train=train.replace(lr_decay_until=until, lr_drop_after=None))
+        until = min(total, round(images + rate * left))
+        self.fixed = True
+        if until <= images:  # the budget or the epochs end now: nothing left to fall over
+            return
+        self.config = self.config.replace(train=train.replace(lr_decay_from=images, lr_decay_until=until))
         self.gan.schedule(self.config.train)
         self.gan.run_config.assign(self.config.to_json())
         if self.config_path is not None:
             self.config.save(self.config_path)
-        self.fixed = True
-        self.reporter.message(f"{rate:.0f} images/s: the learning rates fall linearly to a tenth at "
-                              f"{until:,} training images, where the budget should end")
+        self.reporter.message(f"{rate:.0f} images/s: the learning rates fall linearly from {images:,} training "
+                              f"images to a tenth at {until:,}, where the budget should end")
 
 
-BUDGET_WINDOW = 0.05  # the share of the budget whose speed fixes the schedule
+BUDGET_WINDOW = 0.05  # the least share of the budget whose speed is measured before the fall is fixed
 BUDGET_WINDOW_MIN_SECONDS = 2.0
 
 
