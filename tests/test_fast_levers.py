@@ -198,7 +198,8 @@ class FakeGan:
         self.config_json = text
 
 
-def fall_of(budget: float, cooldown: float, seconds_per_chunk, chunk_steps=10, batch=32, steps=1875, epochs=200):
+def fall_of(budget: float, cooldown: float, seconds_per_chunk, chunk_steps=10, batch=32, steps=1875, epochs=200,
+            least=0):
     """Drive a BudgetSchedule through a budget of ``budget`` seconds on a simulated clock, one chunk
     of ``chunk_steps`` steps taking ``seconds_per_chunk(i)`` (the first one builds the graphs).
     Returns (lr_decay_from, lr_decay_until, the images at the budget's end, the messages)."""
@@ -206,7 +207,8 @@ def fall_of(budget: float, cooldown: float, seconds_per_chunk, chunk_steps=10, b
 
     now = [0.0]
     messages = []
-    config = RunConfig(train=TrainConfig(batch_size=batch, epochs=epochs, lr_cooldown=cooldown))
+    config = RunConfig(train=TrainConfig(batch_size=batch, epochs=epochs, lr_cooldown=cooldown,
+                                         lr_cooldown_images=least))
     reporter = Reporter()
     reporter.message = messages.append
     schedule = training.BudgetSchedule(FakeGan(), config, budget, steps, reporter, None, clock=lambda: now[0])
@@ -237,6 +239,16 @@ def test_a_fall_fixed_from_steps_that_speed_up_still_ends_with_the_budget():
     start, until, images, _ = fall_of(600, 0.3, lambda i: 10.0 if i == 0 else 1.2 if i < 60 else 1.0)
     assert until == pytest.approx(images, rel=0.01)
     assert start == pytest.approx(0.7 * images, rel=0.02)
+
+
+@pytest.mark.parametrize(("least", "falls"), [(0, True), (18_000, True), (20_000, False), (10**6, False)])
+def test_a_budget_of_fewer_images_than_lr_cooldown_images_keeps_the_full_rates_and_says_so(least, falls):
+    """60 s of 10 steps of 32 a second: the budget ends at about 19,000 images."""
+    start, until, images, messages = fall_of(60, 0.3, lambda i: 1.0, least=least)
+    assert (until is not None) is falls and len(messages) == 1
+    assert ("stay full to its end" in messages[0]) is not falls
+    if not falls:
+        assert f"{images:,}"[:3] in messages[0] and start is None
 
 
 def test_a_budget_too_short_to_measure_keeps_the_full_rates():
@@ -272,8 +284,68 @@ def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_
     assert mnistgan_checkpoint_config(run)["train"]["lr_decay_until"] == again["lr_decay_until"]
 
 
+@pytest.mark.slow
+def test_a_run_stopped_before_its_fall_was_fixed_plans_it_when_resumed_with_minutes(runner, npz, tmp_path):
+    """#49: a run stopped in its first seconds kept the recipe's drop and never planned the fall."""
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--recipe", "fast", *TINY,
+                                 "--epochs", "10000", "--minutes", "0.0001", "--no-mixed-precision"])
+    assert result.exit_code == 0 and "stopped at step" in result.stderr, result.output
+    train = config_of(run)["train"]
+    assert (train["lr_drop_after"], train["lr_decay_from"], train["lr_decay_until"]) == (None, None, None)
+    assert mnistgan_checkpoint_config(run)["train"]["lr_drop_after"] is None  # the checkpoint says the same
+    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--minutes", "0.1"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "the learning rates fall linearly from" in resumed.stderr
+    assert config_of(run)["train"]["lr_decay_until"] is not None
+
+
 def mnistgan_checkpoint_config(run):
     from mnistgan import checkpoints
     from mnistgan.runs import RunLayout
 
     return json.loads(checkpoints.resolve(RunLayout(run), "latest").config)
+
+
+# -- one discriminator call on real and generated images together ---------------------------------------------
+
+
+@pytest.mark.parametrize("model", [{}, {"conditional": True, "num_classes": 3}, {"clusters": 4, "cluster_sizes": (2,) * 4}])
+def test_one_discriminator_call_on_both_batches_gives_each_image_the_logit_it_gets_alone(model):
+    """The discriminator has no batch statistics: joined, each real and generated image keeps its
+    logit (and its label), so --joint-d changes the operations, not the objective."""
+    import tensorflow as tf
+
+    from mnistgan.config import ModelConfig
+    from mnistgan.gan import DCGAN
+
+    gan = DCGAN(ModelConfig(**model), TrainConfig(batch_size=4, joint_d=True))
+    rng = np.random.default_rng(0)
+    real = tf.constant(rng.uniform(-1, 1, (4, 28, 28, 1)), tf.float32)
+    fake = tf.constant(rng.uniform(-1, 1, (4, 28, 28, 1)), tf.float32)
+    real_labels, fake_labels = tf.constant([0, 1, 2, 0]), tf.constant([2, 2, 1, 0])
+    joined = gan._d(*gan._joined(real, real_labels, fake, fake_labels), training=False).numpy()
+    alone = np.concatenate([gan._d(real, real_labels, training=False).numpy(),
+                            gan._d(fake, fake_labels, training=False).numpy()])
+    np.testing.assert_allclose(joined, alone, rtol=1e-5, atol=1e-6)
+    # Labels matter where the discriminator reads them: swapped, the logits change.
+    if gan.model_cfg.conditioning.labelled:
+        swapped = gan._d(*gan._joined(real, fake_labels, fake, real_labels), training=False).numpy()
+        assert not np.allclose(swapped, alone)
+
+
+@pytest.mark.parametrize("minutes", [None, 5.0])
+def test_a_budgeted_run_from_before_49_resumes_with_the_fall_it_was_trained_with(npz, tmp_path, minutes):
+    """config.json of 0f2a7d0 has no lr_cooldown or lr_decay_from: its fall from the first step is
+    kept, with more minutes too, so that the run goes on as it was trained."""
+    from mnistgan.config import ModelConfig, RunConfig
+
+    run = tmp_path / "old"
+    run.mkdir()
+    config = RunConfig(model=ModelConfig(), train=TrainConfig(recipe="fast", batch_size=32, lr_decay_until=5000,
+                                                              data=str(npz))).to_dict()
+    del config["train"]["lr_cooldown"], config["train"]["lr_decay_from"]
+    (run / "config.json").write_text(json.dumps(config))
+    made = training.make_plan(training.TrainRequest(out=run, resume=True, minutes=minutes), Reporter())
+    assert not made.budget_schedule
+    assert (made.config.train.lr_decay_from, made.config.train.lr_decay_until) == (None, 5000)

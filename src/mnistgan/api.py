@@ -217,17 +217,22 @@ def conversion(folder_settings: dict[str, Any]) -> Conversion:
 
 def evaluate(images: np.ndarray | Path | str, data: Path | str | None = None, digits: np.ndarray | None = None,
              retrain: bool = False, progress: Callable[[int, int], None] | None = None,
-             notify: Callable[[str], None] | None = None, **folder_settings: Any):
+             notify: Callable[[str], None] | None = None, classifier: Path | str | None = None,
+             **folder_settings: Any):
     """Score images against MNIST: the numbers ``mnistgan evaluate --json`` prints, as an
     :class:`~mnistgan.evaluation.Evaluation`. ``images``: uint8 (N, 28, 28), or a file of them
     (a .npy of uint8 or of floats in [-1, 1], or a folder of 28x28 PNGs). ``digits``: the digit
     each image was asked to be, for a conditional generator's samples (``Generator.evaluate``
-    scores a generator). The classifier is trained on first use and cached (``progress`` and
-    ``notify`` hear about that). ``folder_settings``: how a folder of images given as ``data``
-    is read (``invert``, ``center``, ...: as for :func:`train`)."""
+    scores a generator). MNIST is scored by the scorer shipped with mnistgan, the same on every
+    machine; other data by a classifier trained on first use and cached (``progress`` and
+    ``notify`` hear about that). ``classifier``: a Keras file to score with instead, a model from
+    images (N, 28, 28, 1) in [-1, 1] to (features, logits). The result's ``scored_by`` says which.
+    ``folder_settings``: how a folder of images given as ``data`` is read (``invert``, ``center``,
+    ...: as for :func:`train`)."""
 
     source = "images"
     if isinstance(images, (str, Path)):
         source, images = str(images), load_samples(Path(images))
     return score_images(images, None if data is None else Path(data), digits, source=source, retrain=retrain,
-                        progress=progress, notify=notify, conversion=conversion(folder_settings))
+                        progress=progress, notify=notify, conversion=conversion(folder_settings),
+                        classifier=classifier)

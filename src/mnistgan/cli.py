@@ -480,14 +480,21 @@ def evaluate_command(
                      "floats in [-1, 1], or a folder of 28x28 PNGs (any tool's output).", show_default=False),
     ] = None,
     data: RunDataOpt = None,
-    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain the cached classifier of the data first.")] = False,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain the cached classifier of the data first "
+                                          "(data other than MNIST).")] = False,
+    classifier: Annotated[
+        Optional[Path],
+        typer.Option("--classifier", help="Score with this Keras file instead: a model from images (N, 28, 28, 1) "
+                     "in [-1, 1] to (features, logits) over the data's classes.", show_default=False),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")] = False,
     ema: EmaOpt = None,
     truncation: TruncationOpt = 1.0,
     **folder_settings: typing.Any,
 ) -> None:
-    """Score generated images with a classifier of the data's classes, trained locally on the
-    data's labels (cached after first use).
+    """Score generated images with a classifier of the data's classes: on MNIST, the scorer
+    shipped with mnistgan (the same on every machine); on other data, one trained here on the
+    data's labels on first use, then cached; or --classifier.
 
     fid: Frechet distance between classifier features of the samples and of the data's test set
     (lower is better). inception_score: exp E[KL(p(y|x) || p(y))], 1 to the number of classes
@@ -514,10 +521,11 @@ def evaluate_command(
     with console.TaskProgress("training the evaluation classifier") as bar:
         if samples is not None:
             result = mnistgan.evaluate(samples, data, retrain=retrain, progress=bar.update, notify=console.info,
-                                       **folder_settings)
+                                       classifier=classifier, **folder_settings)
         else:
             result = mnistgan.load_generator(run, ckpt, ema).evaluate(
-                n, seed, data, retrain=retrain, truncation=truncation, progress=bar.update, notify=console.info)
+                n, seed, data, retrain=retrain, truncation=truncation, progress=bar.update, notify=console.info,
+                classifier=classifier)
     if result.unscored:
         console.info(result.unscored)
     if as_json:

@@ -37,6 +37,7 @@ FOLDER_SETTINGS = ("invert", "center", "test_fraction", "skip_unreadable")  # im
 FAST_LR_DROP_AFTER = 640_000  # the fast recipe's learning rates fall to a tenth after these images
 FAST_R1_INTERVAL = 16  # lazy R1: stylegan2-ada's D_reg_interval
 FAST_LR_COOLDOWN = 0.3  # with --minutes, the fast recipe's rates fall over this last share of the budget (#49)
+FAST_LR_COOLDOWN_IMAGES = 60_000  # ... when the budget reaches this many images (#49's screens)
 LEGACY_CLASSES = 10  # a conditional run of mnistgan <= 0.4 drew MNIST's digits; its config.json does not say
 
 # The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
@@ -276,6 +277,10 @@ class TrainConfig(_Section):
         "--lr-decay-from and --lr-decay-until in config.json; a resume with --minutes plans it again for the "
         "minutes it adds. 0: no such fall (the fast recipe's drop, or the schedule given).",
         resumable=True)] = 0.0
+    lr_cooldown_images: Annotated[Annotated[int, Field(ge=0)], Option(
+        "With --lr-cooldown: the fall only for a run that reaches at least this many training images by the "
+        "budget's end (all its images, a resumed run's earlier ones included); fewer keep the full rates to the "
+        "end, which drew better digits in short budgets.", resumable=True)] = 0
     beta1: Annotated[UnitInterval, Option("Adam's beta_1 (momentum) for both networks.")] = 0.9
     beta2: Annotated[UnitInterval, Option("Adam's beta_2 for both networks.")] = 0.999
     r1: Annotated[NonNegative, Option(
@@ -284,6 +289,10 @@ class TrainConfig(_Section):
     r1_interval: Annotated[AtLeast1, Option(
         "Lazy R1: the penalty every K steps only, K times as heavy, with the discriminator's Adam rate "
         "and betas adjusted as stylegan2-ada does (Karras et al. 2020). 1: every step.")] = 1
+    joint_d: Annotated[bool, Option(
+        "One discriminator call on the real and generated images of a step together, not one each: the same "
+        "objective, fewer and larger operations (faster at small batches; other dropout masks). The discriminator "
+        "has no batch statistics, so each image's logit is its own.")] = False
     # Decay of the averaged generator (an exponential moving average of the generator's weights,
     # updated every step; grids, scores and samples are drawn from it). 0: no average, the
     # report's single generator. Training itself is the same either way.
@@ -368,7 +377,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     # of the drop (training.BudgetSchedule); bfloat16 where the CPU has it (training._mixed_precision).
     # #49: the rates hold, and fall over the budget's last share only (lr_cooldown).
     FAST: {"batch_size": 32, "learning_rate": 1e-3, "beta1": 0.0, "beta2": 0.99, "r1": 0.2, "clusters": FAST_CLUSTERS,
-           "lr_drop_after": FAST_LR_DROP_AFTER, "r1_interval": FAST_R1_INTERVAL, "lr_cooldown": FAST_LR_COOLDOWN},
+           "lr_drop_after": FAST_LR_DROP_AFTER, "r1_interval": FAST_R1_INTERVAL, "lr_cooldown": FAST_LR_COOLDOWN,
+           "lr_cooldown_images": FAST_LR_COOLDOWN_IMAGES},
 }
 
 

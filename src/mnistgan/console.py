@@ -188,6 +188,8 @@ def evaluation_table(ev) -> None:
         table.add_row("conditional_accuracy", f"{ev.conditional_accuracy:.1%}",
                       f"samples classified as the class asked for (chance: {1 / len(ev.classes):.0%})")
     out.print(table)
+    if ev.scored_by:
+        out.print(f"scored by {ev.scored_by}", markup=False, highlight=False)
     digits = Table(title="classes: share of samples classified as each class", title_justify="left")
     for d in range(len(ev.classes)):
         digits.add_column(ev.class_names[d] if ev.class_names else str(d), justify="right")

@@ -42,6 +42,7 @@ class Evaluation:
     # images of that class (pixel spread ratio; 1 = as varied as the data, near 0 = one image per class)
     digit_diversity: list[float] | None = None
     class_names: list[str] | None = None  # the data's names of its classes, in label order (None: numbered)
+    scored_by: str | None = None  # the yardstick: mnistgan's MNIST scorer, a classifier trained here, or the user's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,7 +122,7 @@ def score(images: np.ndarray, classifier, train_images: np.ndarray, test_images:
     """All metrics for uint8 ``images`` (N, 28, 28); ``requested`` digits for conditional samples."""
     scores = classifier_scores(images, classifier, requested, test_images, test_labels)
     return Evaluation(source=source, count=len(images), **memorization(images, train_images, test_images),
-                      classifier_accuracy=classifier.test_accuracy, **scores)
+                      classifier_accuracy=classifier.test_accuracy, scored_by=classifier.yardstick, **scores)
 
 
 def memorization(images: np.ndarray, train_images: np.ndarray, test_images: np.ndarray) -> dict[str, float]:
@@ -143,12 +144,15 @@ def score_images(
     progress: Callable[[int, int], None] | None = None,
     notify: Callable[[str], None] | None = None,
     conversion: Conversion | None = None,
+    classifier: Path | str | None = None,
 ) -> Evaluation:
     """All scores for uint8 ``images`` (N, 28, 28) against MNIST (``data``: as for ``load_mnist``).
 
     ``digits``: the digit each image was asked to be (conditional generators), which adds the
-    conditional scores. The classifier is trained on first use and cached (``progress`` and
-    ``notify`` hear about that). ``conversion``: how a folder of images is read (a run's own).
+    conditional scores. MNIST is scored by the scorer shipped with mnistgan; other data by a
+    classifier trained on first use and cached (``progress`` and ``notify`` hear about that);
+    ``classifier``, a Keras file, by that (classifier.own). ``conversion``: how a folder of images
+    is read (a run's own).
     """
     from mnistgan.classifier import load_or_train
 
@@ -161,8 +165,8 @@ def score_images(
         return Evaluation(source=source, count=len(images), **memorization(images, mnist.x_train, mnist.x_test),
                           unscored=f"{mnist.source} has no labels, so no classifier is trained on it: no FID, "
                                    "inception score, classes or confident share, only the memorization check")
-    classifier = load_or_train(  # which refuses data without a test set
+    judge = load_or_train(  # which refuses data without a test set
         lambda: mnist, retrain=retrain, progress=progress or (lambda done, total: None),
-        notify=notify or (lambda text: None))
-    scored = score(images, classifier, mnist.x_train, mnist.x_test, source, digits, mnist.y_test)
+        notify=notify or (lambda text: None), classifier=None if classifier is None else Path(classifier))
+    scored = score(images, judge, mnist.x_train, mnist.x_test, source, digits, mnist.y_test)
     return replace(scored, class_names=list(mnist.class_names) or None)

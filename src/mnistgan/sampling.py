@@ -324,12 +324,13 @@ class Generator:
 
     def evaluate(self, n: int = 10_000, seed: int = 0, data: Path | str | None = None, retrain: bool = False,
                  truncation: float = 1.0, progress: Callable[[int, int], None] | None = None,
-                 notify: Callable[[str], None] | None = None):
+                 notify: Callable[[str], None] | None = None, classifier: Path | str | None = None):
         """Score ``n`` samples against the run's data (``mnistgan evaluate``): see :meth:`scored`.
         Returns an :class:`~mnistgan.evaluation.Evaluation`. ``data``: as for
         :func:`~mnistgan.load_mnist`; by default the data the run was trained on (a DataError
         where it is gone: see :func:`mnistgan.data.run_data`). ``progress`` and ``notify`` hear
-        about the classifier's training, the first time."""
+        about the classifier's training, the first time on data other than MNIST. ``classifier``:
+        a Keras file to score with instead (see :func:`mnistgan.evaluate`)."""
 
         if n < 2:
             raise UsageError(f"{arg('n')} must be at least 2")
@@ -337,7 +338,8 @@ class Generator:
         images, digits = self.scored(self.noise(n, seed, truncation))
         source = self.describe(f"seed {seed}", *([f"truncation {truncation:g}"] if truncation != 1 else []))
         return score_images(images, data, digits, source=source, retrain=retrain, progress=progress,
-                            notify=notify, conversion=Conversion(**self.config.train.folder_settings))
+                            notify=notify, conversion=Conversion(**self.config.train.folder_settings),
+                            classifier=classifier)
 
 
 def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", ema: bool | None = None) -> Generator:

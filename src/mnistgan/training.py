@@ -420,8 +420,8 @@ def _train(plan: Plan, placement: Placement, own: RunLayout, reporter: Reporter)
                                       layout.config if plan.chief else None)
             callbacks.insert(0, schedule)
         elif plan.budget_schedule and plan.chief:  # several workers would each measure their own speed
-            reporter.message(f"a multi-worker run keeps its learning rates full for all of {arg('minutes')}: "
-                             f"the fall over the budget's end ({arg('lr_cooldown')}) is for one process")
+            reporter.message(Note(f"a multi-worker run keeps its learning rates full for all of {arg('minutes')}: "
+                                  f"the fall over the budget's end ({arg('lr_cooldown')}) is for one process"))
         stop, epoch, step = _loop(gan, gan.place_data(data.images, data.labels), n, start, tcfg.epochs,
                                   callbacks, checkpointing, stops)
     config = schedule.config if schedule else config
@@ -511,6 +511,11 @@ class BudgetSchedule(Callback):
         until = min(total, round(images + rate * left))
         self.fixed = True
         if until <= images:  # the budget or the epochs end now: nothing left to fall over
+            return
+        if until < train.lr_cooldown_images:
+            self.reporter.message(Note(f"{rate:.0f} images/s: the budget should end at {until:,} training images, "
+                                       f"under {arg('lr_cooldown_images')} {train.lr_cooldown_images}: the learning "
+                                       "rates stay full to its end"))
             return
         self.config = self.config.replace(train=train.replace(lr_decay_from=images, lr_decay_until=until))
         self.gan.schedule(self.config.train)
