@@ -214,3 +214,16 @@ def test_existing_runs_load_unchanged():
     clustered = {"format_version": 1, "model": {"clusters": 3, "cluster_sizes": [5, 3, 2]}, "train": {}}
     assert RunConfig.from_dict(clustered, "config.json").model.conditioning == Conditioning(
         "clusters", 3, sizes=(5, 3, 2))
+
+
+@pytest.mark.parametrize(("count", "words"), [(1, "num_classes must be between 2 and 100, not 1"),
+                                              (101, "num_classes must be between 2 and 100, not 101")])
+def test_a_class_count_out_of_range_in_config_json_names_both_bounds(count, words):
+    """#50: the upper bound was left out of the phrase ('must be at least 2, not 101')."""
+    from mnistgan.config import RunConfig
+    from mnistgan.errors import RunError
+
+    with pytest.raises(RunError) as refused:
+        RunConfig.from_dict({"format_version": 1, "model": {"conditional": True, "num_classes": count}, "train": {}},
+                            "config.json")
+    assert words in str(refused.value)

@@ -199,10 +199,11 @@ class FakeGan:
 
 
 def fall_of(budget: float, cooldown: float, seconds_per_chunk, chunk_steps=10, batch=32, steps=1875, epochs=200,
-            least=0):
+            least=0, before=0):
     """Drive a BudgetSchedule through a budget of ``budget`` seconds on a simulated clock, one chunk
     of ``chunk_steps`` steps taking ``seconds_per_chunk(i)`` (the first one builds the graphs).
-    Returns (lr_decay_from, lr_decay_until, the images at the budget's end, the messages)."""
+    ``before``: steps the run had done before (a resume). Returns (lr_decay_from, lr_decay_until,
+    the images at the budget's end, the messages)."""
     from mnistgan.config import RunConfig
 
     now = [0.0]
@@ -212,7 +213,7 @@ def fall_of(budget: float, cooldown: float, seconds_per_chunk, chunk_steps=10, b
     reporter = Reporter()
     reporter.message = messages.append
     schedule = training.BudgetSchedule(FakeGan(), config, budget, steps, reporter, None, clock=lambda: now[0])
-    done, chunk = 0, 0
+    done, chunk = before, 0
     while now[0] < budget and done < epochs * steps:
         now[0] += seconds_per_chunk(chunk)
         done, chunk = done + chunk_steps, chunk + 1
@@ -249,6 +250,17 @@ def test_a_budget_of_fewer_images_than_lr_cooldown_images_keeps_the_full_rates_a
     assert ("stay full to its end" in messages[0]) is not falls
     if not falls:
         assert f"{images:,}"[:3] in messages[0] and start is None
+
+
+def test_more_minutes_fall_over_the_end_of_all_the_images_as_one_longer_budget_would():
+    """A resumed run's fall covers the last 30 % of all its images, so M minutes then M more fall
+    from where a run of 2M minutes does: here 2,000 steps, then 2,000 more, fall from 2,800."""
+    start, until, images, _ = fall_of(200, 0.3, lambda i: 1.0, before=2000)
+    assert images == 4000 * 32 and until == pytest.approx(images, abs=320)
+    assert start == pytest.approx(0.7 * images, abs=320)
+    # A short extension of a long run falls all along.
+    start, until, images, _ = fall_of(20, 0.3, lambda i: 1.0, before=20000)
+    assert start == pytest.approx((20000 + 20) * 32, abs=640) and until == pytest.approx(images, abs=320)
 
 
 def test_a_budget_too_short_to_measure_keeps_the_full_rates():
@@ -305,33 +317,6 @@ def mnistgan_checkpoint_config(run):
     from mnistgan.runs import RunLayout
 
     return json.loads(checkpoints.resolve(RunLayout(run), "latest").config)
-
-
-# -- one discriminator call on real and generated images together ---------------------------------------------
-
-
-@pytest.mark.parametrize("model", [{}, {"conditional": True, "num_classes": 3}, {"clusters": 4, "cluster_sizes": (2,) * 4}])
-def test_one_discriminator_call_on_both_batches_gives_each_image_the_logit_it_gets_alone(model):
-    """The discriminator has no batch statistics: joined, each real and generated image keeps its
-    logit (and its label), so --joint-d changes the operations, not the objective."""
-    import tensorflow as tf
-
-    from mnistgan.config import ModelConfig
-    from mnistgan.gan import DCGAN
-
-    gan = DCGAN(ModelConfig(**model), TrainConfig(batch_size=4, joint_d=True))
-    rng = np.random.default_rng(0)
-    real = tf.constant(rng.uniform(-1, 1, (4, 28, 28, 1)), tf.float32)
-    fake = tf.constant(rng.uniform(-1, 1, (4, 28, 28, 1)), tf.float32)
-    real_labels, fake_labels = tf.constant([0, 1, 2, 0]), tf.constant([2, 2, 1, 0])
-    joined = gan._d(*gan._joined(real, real_labels, fake, fake_labels), training=False).numpy()
-    alone = np.concatenate([gan._d(real, real_labels, training=False).numpy(),
-                            gan._d(fake, fake_labels, training=False).numpy()])
-    np.testing.assert_allclose(joined, alone, rtol=1e-5, atol=1e-6)
-    # Labels matter where the discriminator reads them: swapped, the logits change.
-    if gan.model_cfg.conditioning.labelled:
-        swapped = gan._d(*gan._joined(real, fake_labels, fake, real_labels), training=False).numpy()
-        assert not np.allclose(swapped, alone)
 
 
 @pytest.mark.parametrize("minutes", [None, 5.0])

@@ -88,7 +88,7 @@ class Option:
 
 
 def _constraints(annotation: Any) -> dict[str, Any]:
-    """ge, gt and lt of an annotation, wherever pydantic keeps them (nested in Annotated and in
+    """ge, gt, le and lt of an annotation, wherever pydantic keeps them (nested in Annotated and in
     ``| None``), and "off" when 0 means off."""
     found: dict[str, Any] = {}
     if typing.get_origin(annotation) is Annotated:
@@ -97,7 +97,7 @@ def _constraints(annotation: Any) -> dict[str, Any]:
             if meta is OFF:
                 found["off"] = True
             for item in getattr(meta, "metadata", [meta]):
-                found.update({k: getattr(item, k) for k in ("ge", "gt", "lt") if hasattr(item, k)})
+                found.update({k: getattr(item, k) for k in ("ge", "gt", "le", "lt") if hasattr(item, k)})
         return {**_constraints(inner), **found}
     for arg in typing.get_args(annotation):  # X | None
         if arg is not type(None):
@@ -122,6 +122,8 @@ def phrase(annotation: Any) -> str:
         return "must be a positive number"
     if c.get("ge") == 0 and c.get("lt") == 1:
         return "must be at least 0 and below 1"
+    if "ge" in c and "le" in c:
+        return f"must be between {c['ge']} and {c['le']}"
     if c.get("ge") == 0 and base is float:
         return "must be 0 or a positive number"
     if "ge" in c:
@@ -289,10 +291,6 @@ class TrainConfig(_Section):
     r1_interval: Annotated[AtLeast1, Option(
         "Lazy R1: the penalty every K steps only, K times as heavy, with the discriminator's Adam rate "
         "and betas adjusted as stylegan2-ada does (Karras et al. 2020). 1: every step.")] = 1
-    joint_d: Annotated[bool, Option(
-        "One discriminator call on the real and generated images of a step together, not one each: the same "
-        "objective, fewer and larger operations (faster at small batches; other dropout masks). The discriminator "
-        "has no batch statistics, so each image's logit is its own.")] = False
     # Decay of the averaged generator (an exponential moving average of the generator's weights,
     # updated every step; grids, scores and samples are drawn from it). 0: no average, the
     # report's single generator. Training itself is the same either way.

@@ -204,37 +204,22 @@ class DCGAN:
         out = self.discriminator(discriminator_inputs(self.model_cfg, images, labels), training=training)
         return tf.cast(out, tf.float32)
 
-    def _d_with_r1(self, real, real_labels, fake=None, fake_labels=None):
+    def _d_with_r1(self, real, real_labels):
         """The discriminator's logits at real images, and each image's R1 penalty: gamma/2 times
         the squared norm of the logit's gradient with respect to the image's pixels. Called
-        inside the discriminator's tape, so its update differentiates the penalty too. With
-        ``fake``, one call takes the generated images too: (real logits, penalty, fake logits)."""
+        inside the discriminator's tape, so its update differentiates the penalty too."""
         opt = self.discriminator_optimizer
-        images, labels = (real, real_labels) if fake is None else self._joined(real, real_labels, fake, fake_labels)
         with tf.GradientTape() as tape:
-            tape.watch(images)
-            logits = self._d(images, labels, training=True)
-            real_logits = logits[: tf.shape(real)[0]]
+            tape.watch(real)
+            logits = self._d(real, real_labels, training=True)
             # Each image's logit depends on that image only. Under mixed_float16 the gradient runs
             # back through float16 layers and underflows unless it is loss-scaled like the
             # optimizers' (scale_loss is the identity otherwise, so float32 runs are unchanged).
-            total = opt.scale_loss(tf.reduce_sum(real_logits))
-        grads = tape.gradient(total, images)[: tf.shape(real)[0]]
+            total = opt.scale_loss(tf.reduce_sum(logits))
+        grads = tape.gradient(total, real)
         if isinstance(opt, keras.optimizers.LossScaleOptimizer):
             grads = grads / tf.cast(opt.dynamic_scale, grads.dtype)
-        penalty = (0.5 * self.train_cfg.r1) * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
-        return real_logits, penalty, logits[tf.shape(real)[0]:]
-
-    def _d_joint(self, real, real_labels, fake, fake_labels):
-        """(real logits, fake logits) from one discriminator call on both batches."""
-        logits = self._d(*self._joined(real, real_labels, fake, fake_labels), training=True)
-        return logits[: tf.shape(real)[0]], logits[tf.shape(real)[0]:]
-
-    def _joined(self, real, real_labels, fake, fake_labels):
-        images = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
-        if not self.model_cfg.conditioning.labelled:
-            return images, None
-        return images, tf.concat([tf.cast(real_labels, tf.int32), tf.cast(fake_labels, tf.int32)], axis=0)
+        return logits, (0.5 * self.train_cfg.r1) * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
 
     def _step_impl(self, real_u8, real_labels, noise, fake_labels, regularize: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """One step on these images and this noise: a whole batch on one device, a replica's
@@ -246,20 +231,14 @@ class DCGAN:
         fake_labels = generated_labels(self.generator, self.model_cfg, noise, fake_labels)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self._g(noise, fake_labels, training=True)
-            joint = self.train_cfg.joint_d
-            penalty = None
             if regularize:
-                with_fake = (fake, fake_labels) if joint else ()
-                real_logits, penalty, fake_logits = self._d_with_r1(real, real_labels, *with_fake)
+                real_logits, penalty = self._d_with_r1(real, real_labels)
                 penalty = batch_mean(penalty)
                 if self.train_cfg.r1_interval > 1:  # lazy: every k steps, k times as heavy
                     penalty = penalty * float(self.train_cfg.r1_interval)
-            elif joint:
-                real_logits, fake_logits = self._d_joint(real, real_labels, fake, fake_labels)
             else:
-                real_logits = self._d(real, real_labels, training=True)
-            if not joint:
-                fake_logits = self._d(fake, fake_labels, training=True)
+                real_logits, penalty = self._d(real, real_labels, training=True), None
+            fake_logits = self._d(fake, fake_labels, training=True)
             # Sigmoid cross-entropy on logits (Listings 8-9): -log(sigmoid(x)) = softplus(-x).
             g_loss = batch_mean(tf.nn.softplus(-fake_logits))
             d_loss = batch_mean(tf.nn.softplus(-real_logits)) + batch_mean(tf.nn.softplus(fake_logits))

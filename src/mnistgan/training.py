@@ -476,19 +476,20 @@ def _loop(gan, data, n: int, first: int, last: int, callbacks: list[Callback], c
 class BudgetSchedule(Callback):
     """Warm-stable-decay fitted to a time budget (Hägele et al. 2024; budgeted training, Li, Yumer
     and Ramanan 2020): the learning rates stay full, then fall linearly to a tenth over the last
-    ``lr_cooldown`` share of the budget. The fall is a schedule in images, so that a resume repeats
-    it: when it is due, the images the budget still holds are projected from the speed of the
-    steps since the first chunk (which builds the graphs), and ``lr_decay_from`` (now) and
+    ``lr_cooldown`` share of the images the run will have seen when the budget ends (a resumed
+    run's earlier images included, so that M minutes and M more fall where 2M minutes at once
+    would). The fall is a schedule in images, so that a resume repeats it: after each chunk the
+    images at the budget's end are projected from the speed of the steps since the first chunk
+    (which builds the graphs); once the fall is due, ``lr_decay_from`` (now) and
     ``lr_decay_until`` (the budget's end) are fixed in the config and in every checkpoint after
-    it. Nothing trained before then depends on the projection: the rates were full."""
+    it. Nothing trained before then depends on the projection: the rates were full. A budget that
+    ends under ``lr_cooldown_images`` keeps the full rates."""
 
     def __init__(self, gan, config: RunConfig, deadline: float, steps: int, reporter: Reporter,
                  config_path: Path | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.gan, self.config, self.deadline, self.steps = gan, config, deadline, steps
         self.reporter, self.config_path, self.clock = reporter, config_path, clock
-        budget = deadline - clock()
-        self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * budget)  # the least time measured
-        self.cooldown = config.train.lr_cooldown * budget  # seconds before the deadline at which the fall begins
+        self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * (deadline - clock()))  # the least time measured
         self.times: list[float] = []  # after each chunk since the first: when, and the images by then
         self.images: list[int] = []
         self.fixed = False
@@ -499,8 +500,7 @@ class BudgetSchedule(Callback):
         now, images = self.clock(), ((epoch - 1) * self.steps + step) * self.config.train.batch_size
         self.times.append(now)
         self.images.append(images)
-        left = max(self.deadline - now, 0.0)
-        if now - self.times[0] < self.window or left > self.cooldown:
+        if now - self.times[0] < self.window:
             return
         # The speed of the measured time's second half: the first steps are slower (lazy R1's too).
         half = bisect.bisect_left(self.times, (self.times[0] + now) / 2)
@@ -508,7 +508,9 @@ class BudgetSchedule(Callback):
         rate = (images - self.images[half]) / (now - self.times[half])
         train = self.config.train
         total = train.epochs * self.steps * train.batch_size  # --epochs may end the run first
-        until = min(total, round(images + rate * left))
+        until = min(total, round(images + rate * max(self.deadline - now, 0.0)))
+        if images < (1.0 - train.lr_cooldown) * until:
+            return  # not yet due
         self.fixed = True
         if until <= images:  # the budget or the epochs end now: nothing left to fall over
             return
