@@ -271,9 +271,11 @@ def test_a_budget_too_short_to_measure_keeps_the_full_rates():
 @pytest.mark.slow
 def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_keeps_it(runner, npz, tmp_path):
     run = tmp_path / "run"
-    # 0.1 minutes: 6 s, of which 2 s after the first chunk measure the speed.
+    # 0.2 minutes: 12 s, of which 2 s after the first chunk (which builds the graphs) measure the speed;
+    # the fall from then on (--lr-cooldown 1), for this tiny budget too (--lr-cooldown-images 0).
     result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--recipe", "fast", *TINY,
-                                 "--epochs", "10000", "--minutes", "0.1", "--no-mixed-precision"])
+                                 "--epochs", "10000", "--minutes", "0.2", "--no-mixed-precision",
+                                 "--lr-cooldown", "1", "--lr-cooldown-images", "0"])
     assert result.exit_code == 0, result.output
     assert "images/s: the learning rates fall linearly from" in result.stderr
     train = config_of(run)["train"]
@@ -288,7 +290,7 @@ def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_
     assert not kept.budget_schedule
 
     # More minutes count: the rates are full again, and fall over the end of the minutes added.
-    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--minutes", "0.1"])
+    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--minutes", "0.2"])
     assert resumed.exit_code == 0, resumed.output
     assert "the learning rates fall linearly from" in resumed.stderr
     again = config_of(run)["train"]
@@ -301,12 +303,13 @@ def test_a_run_stopped_before_its_fall_was_fixed_plans_it_when_resumed_with_minu
     """#49: a run stopped in its first seconds kept the recipe's drop and never planned the fall."""
     run = tmp_path / "run"
     result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--recipe", "fast", *TINY,
-                                 "--epochs", "10000", "--minutes", "0.0001", "--no-mixed-precision"])
-    assert result.exit_code == 0 and "stopped at step" in result.stderr, result.output
+                                 "--epochs", "10000", "--minutes", "0.0001", "--no-mixed-precision",
+                                 "--lr-cooldown", "1", "--lr-cooldown-images", "0"])
+    assert result.exit_code == 0 and "budget is spent" in result.stderr, result.output
     train = config_of(run)["train"]
     assert (train["lr_drop_after"], train["lr_decay_from"], train["lr_decay_until"]) == (None, None, None)
     assert mnistgan_checkpoint_config(run)["train"]["lr_drop_after"] is None  # the checkpoint says the same
-    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--minutes", "0.1"])
+    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--minutes", "0.2"])
     assert resumed.exit_code == 0, resumed.output
     assert "the learning rates fall linearly from" in resumed.stderr
     assert config_of(run)["train"]["lr_decay_until"] is not None
@@ -329,7 +332,7 @@ def test_a_budgeted_run_from_before_49_resumes_with_the_fall_it_was_trained_with
     run.mkdir()
     config = RunConfig(model=ModelConfig(), train=TrainConfig(recipe="fast", batch_size=32, lr_decay_until=5000,
                                                               data=str(npz))).to_dict()
-    del config["train"]["lr_cooldown"], config["train"]["lr_decay_from"]
+    del config["train"]["lr_cooldown"], config["train"]["lr_decay_from"], config["train"]["lr_cooldown_images"]
     (run / "config.json").write_text(json.dumps(config))
     made = training.make_plan(training.TrainRequest(out=run, resume=True, minutes=minutes), Reporter())
     assert not made.budget_schedule

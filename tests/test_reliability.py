@@ -293,11 +293,12 @@ def test_a_learning_rate_drop_changes_training_from_its_image_on_and_resumes_exa
 
 @pytest.mark.slow
 def test_lazy_r1_a_ramped_average_and_a_falling_rate_resume_exactly(session_npz, tmp_path):
-    """The fast recipe's levers of issue 45 (R1 every 3rd step of the run, the average's ramp, the
-    rates falling to a tenth at 480 images), stopped at step 10 of each epoch and after epoch 1:
-    the bytes of the run never stopped. And the penalty every 3rd step is not the penalty every step."""
+    """The fast recipe's levers of issues 45 and 49 (R1 every 3rd step of the run, the average's ramp,
+    the rates full to 160 images, then falling to a tenth at 480), stopped at step 10 of each epoch
+    and after epoch 1: the bytes of the run never stopped. And the penalty every 3rd step is not the
+    penalty every step."""
     levers = [*LONGER, "--epochs", "2", "--r1", "0.2", "--r1-interval", "3", "--ema-rampup", "0.05",
-              "--lr-decay-until", "480"]
+              "--lr-decay-from", "160", "--lr-decay-until", "480"]
     straight = tmp_path / "straight"
     in_process("train", "--data", session_npz, "--out", straight, *levers)
     run = tmp_path / "run"

@@ -139,16 +139,17 @@ def train_classifier(mnist: Mnist, progress: Callable[[int, int], None] = lambda
 
 def is_mnist(mnist: Mnist) -> bool:
     """Whether the data's test set is MNIST's, byte for byte (see :data:`MNIST_TEST_SHA256`)."""
-    if mnist.x_test is None or mnist.y_test is None or mnist.x_test.shape != (10_000, 28, 28):
+    if mnist.x_test is None or mnist.y_test is None:
         return False
     digest = hashlib.sha256(np.ascontiguousarray(mnist.x_test, np.uint8).data)
     digest.update(np.ascontiguousarray(mnist.y_test, np.uint8).data)
     return digest.hexdigest() == MNIST_TEST_SHA256
 
 
-def scorer_weights(path: Path = MNIST_SCORER) -> list[np.ndarray]:
-    """The shipped scorer's weights, after checking the file's hash: a damaged or edited file is
-    refused, never replaced by a classifier trained here."""
+def scorer_weights(path: Path | None = None) -> list[np.ndarray]:
+    """The shipped scorer's weights (``path``: :data:`MNIST_SCORER`), after checking the file's
+    hash: a damaged or edited file is refused, never replaced by a classifier trained here."""
+    path = MNIST_SCORER if path is None else path
     try:
         blob = path.read_bytes()
     except OSError as exc:
@@ -171,8 +172,9 @@ def _judged(model: keras.Model, mnist: Mnist, path: Path, yardstick: str) -> Cla
 
 def shipped(mnist: Mnist) -> Classifier:
     """mnistgan's MNIST scorer, judging ``mnist`` (whose test set is MNIST's)."""
-    model = build_classifier(classes=10)
-    model.set_weights(scorer_weights())
+    weights = scorer_weights()
+    model = build_classifier(classes=len(weights[-1]))  # MNIST's digits: the output layer's bias says how many
+    model.set_weights(weights)
     return _judged(model, mnist, MNIST_SCORER, f"mnistgan's MNIST scorer (sha256 {MNIST_SCORER_SHA256[:12]})")
 
 

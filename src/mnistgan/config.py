@@ -37,7 +37,7 @@ FOLDER_SETTINGS = ("invert", "center", "test_fraction", "skip_unreadable")  # im
 FAST_LR_DROP_AFTER = 640_000  # the fast recipe's learning rates fall to a tenth after these images
 FAST_R1_INTERVAL = 16  # lazy R1: stylegan2-ada's D_reg_interval
 FAST_LR_COOLDOWN = 0.3  # with --minutes, the fast recipe's rates fall over this last share of the budget (#49)
-FAST_LR_COOLDOWN_IMAGES = 60_000  # ... when the budget reaches this many images (#49's screens)
+FAST_LR_COOLDOWN_IMAGES = 80_000  # ... when the budget reaches this many images (#49's screens)
 LEGACY_CLASSES = 10  # a conditional run of mnistgan <= 0.4 drew MNIST's digits; its config.json does not say
 
 # The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
