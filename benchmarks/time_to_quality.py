@@ -195,16 +195,18 @@ def plot(out: Path) -> Path:
 
     rows = read_rows(out / "time_to_quality.csv")
     fig, axes = plt.subplots(1, 3, figsize=(14, 5), dpi=100)
-    columns = ("label", "recipe", "conditional", "clusters", "lr_drop_after", "cpu", "onednn_isa")
+    columns = ("label", "recipe", "conditional", "clusters", "lr_drop_after", "cpu", "onednn_isa", "resumed")
     series = sorted({tuple(r[k] for k in columns) for r in rows})
-    machines = {(cpu, isa) for *_, cpu, isa in series}
-    for name, recipe, conditional, clusters, drop, cpu, isa in series:
-        mine = [r for r in rows if tuple(r[k] for k in columns) == (name, recipe, conditional, clusters, drop, cpu, isa)]
+    machines = {(cpu, isa) for *_, cpu, isa, _ in series}
+    for name, recipe, conditional, clusters, drop, cpu, isa, resumed in series:
+        mine = [r for r in rows if tuple(r[k] for k in columns) == (name, recipe, conditional, clusters, drop, cpu, isa,
+                                                                    resumed)]
         minutes = sorted({float(r["minutes"]) for r in mine})
         label = name or recipe + (" conditional" if conditional == "True" else
                                   f", {clusters} clusters" if clusters != "0" else ", no clusters" if recipe == "fast"
                                   else "")
         label += f", lr drop after {int(drop):,}" if drop and not name else ""
+        label += ", M/2 minutes resumed for M/2 more" if resumed == "True" else ""
         if len(machines) > 1:  # lines from different CPUs are not comparable in time: say which is which
             label += f" [{cpu.split('(')[0].strip()}{'' if isa == 'native' else ', ' + isa}]"
         seeds = max(sum(float(r["minutes"]) == m for r in mine) for m in minutes)

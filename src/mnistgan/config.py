@@ -275,9 +275,10 @@ class TrainConfig(_Section):
         "(warm-stable-decay). 0: from the first step.", resumable=True)] = None
     lr_cooldown: Annotated[Share, Option(
         "With --minutes: the learning rates stay full, then fall linearly to a tenth over this last share of "
-        "the budget (warm-stable-decay, Hägele et al. 2024). When the fall begins, the speed so far fixes "
-        "--lr-decay-from and --lr-decay-until in config.json; a resume with --minutes plans it again for the "
-        "minutes it adds. 0: no such fall (the fast recipe's drop, or the schedule given).",
+        "the training images the run will have seen when the budget ends (warm-stable-decay, Hägele et al. "
+        "2024). When the fall begins, the speed so far fixes --lr-decay-from and --lr-decay-until in "
+        "config.json; a resume with --minutes plans it again, over all the run's images. 0: no such fall (the "
+        "fast recipe's drop). A schedule given (--lr-decay-until, --lr-drop-after) is kept instead.",
         resumable=True)] = 0.0
     lr_cooldown_images: Annotated[Annotated[int, Field(ge=0)], Option(
         "With --lr-cooldown: the fall only for a run that reaches at least this many training images by the "

@@ -269,7 +269,7 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan:
         versions=asked.versions or _versions(),
     )
     budget = (request.minutes is not None and config.train.lr_cooldown > 0
-              and not (request.resume and EXPLICIT_SCHEDULE & set(request.settings)))
+              and not EXPLICIT_SCHEDULE & set(request.settings))  # a schedule asked for is kept
     if budget:  # full rates until the fall is fixed (BudgetSchedule); a resume plans it again for its minutes
         config = config.replace(train=config.train.replace(lr_drop_after=None, lr_decay_from=None,
                                                            lr_decay_until=None))
