@@ -268,14 +268,19 @@ def test_a_budget_too_short_to_measure_keeps_the_full_rates():
     assert start is None and until is None and messages == []
 
 
+def budgeted(runner, npz, run, minutes: str):
+    """A tiny fast run with a budget of ``minutes``, whose fall begins as soon as the speed is
+    measured (--lr-cooldown 1), for this tiny budget too (--lr-cooldown-images 0)."""
+    return runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--recipe", "fast", *TINY,
+                               "--epochs", "10000", "--minutes", minutes, "--no-mixed-precision",
+                               "--lr-cooldown", "1", "--lr-cooldown-images", "0"])
+
+
 @pytest.mark.slow
 def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_keeps_it(runner, npz, tmp_path):
     run = tmp_path / "run"
-    # 0.2 minutes: 12 s, of which 2 s after the first chunk (which builds the graphs) measure the speed;
-    # the fall from then on (--lr-cooldown 1), for this tiny budget too (--lr-cooldown-images 0).
-    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--recipe", "fast", *TINY,
-                                 "--epochs", "10000", "--minutes", "0.2", "--no-mixed-precision",
-                                 "--lr-cooldown", "1", "--lr-cooldown-images", "0"])
+    # 0.2 minutes: 12 s, of which 2 s after the first chunk (which builds the graphs) measure the speed.
+    result = budgeted(runner, npz, run, "0.2")
     assert result.exit_code == 0, result.output
     assert "images/s: the learning rates fall linearly from" in result.stderr
     train = config_of(run)["train"]
@@ -302,9 +307,7 @@ def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_
 def test_a_run_stopped_before_its_fall_was_fixed_plans_it_when_resumed_with_minutes(runner, npz, tmp_path):
     """#49: a run stopped in its first seconds kept the recipe's drop and never planned the fall."""
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--recipe", "fast", *TINY,
-                                 "--epochs", "10000", "--minutes", "0.0001", "--no-mixed-precision",
-                                 "--lr-cooldown", "1", "--lr-cooldown-images", "0"])
+    result = budgeted(runner, npz, run, "0.0001")
     assert result.exit_code == 0 and "budget is spent" in result.stderr, result.output
     train = config_of(run)["train"]
     assert (train["lr_drop_after"], train["lr_decay_from"], train["lr_decay_until"]) == (None, None, None)
