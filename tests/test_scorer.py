@@ -172,3 +172,12 @@ def test_eval_every_on_mnist_scores_with_the_shipped_scorer_and_trains_no_classi
     assert "training the evaluation classifier" not in result.stderr
     assert len((run / "evaluation.csv").read_text().splitlines()) == 2  # the header and epoch 1
     assert cache_entries() == []
+
+
+@pytest.mark.slow
+def test_retrain_with_a_classifier_of_the_user_s_is_refused(runner, data, samples, tmp_path):
+    own = tmp_path / "mine.keras"
+    classifier.build_classifier(10).save(own)
+    result = evaluate(runner, "--samples", samples, "--data", data, "--classifier", own, "--retrain")
+    assert result.exit_code == 2 and no_traceback(result)
+    assert "--retrain retrains a classifier trained here; --classifier is yours" in result.stderr

@@ -212,6 +212,8 @@ def load_or_train(
     mnist.require_labels("the evaluation classifier is trained on them")
     mnist.require_test_set("evaluation scores samples against it")
     if classifier is not None:
+        if retrain:
+            raise UsageError(f"{arg('retrain')} retrains a classifier trained here; {arg('classifier')} is yours")
         return own(classifier, mnist)
     if is_mnist(mnist):
         if retrain:

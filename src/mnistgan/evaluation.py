@@ -160,6 +160,9 @@ def score_images(
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) < 2:
         raise UsageError(f"images must be uint8 of shape (N, 28, 28) with N >= 2, not {images.dtype} {images.shape}")
     mnist = load_mnist(data, conversion=conversion)
+    if not mnist.labelled and classifier is not None:
+        raise UsageError(f"{mnist.source} has no labels, so {arg('classifier')} has no classes to judge by "
+                         "(its test accuracy needs them)")
     if not mnist.labelled:  # no classifier to judge by: what needs none
         mnist.require_test_set("the memorization check compares with its test images")
         return Evaluation(source=source, count=len(images), **memorization(images, mnist.x_train, mnist.x_test),

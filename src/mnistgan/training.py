@@ -505,7 +505,7 @@ class BudgetSchedule(Callback):
         # The speed of the measured time's second half: the first steps are slower (lazy R1's too).
         half = bisect.bisect_left(self.times, (self.times[0] + now) / 2)
         half = min(half, len(self.times) - 2)
-        rate = (images - self.images[half]) / (now - self.times[half])
+        rate = (images - self.images[half]) / max(now - self.times[half], 1e-9)
         train = self.config.train
         total = train.epochs * self.steps * train.batch_size  # --epochs may end the run first
         until = min(total, round(images + rate * max(self.deadline - now, 0.0)))
