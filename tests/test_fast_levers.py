@@ -268,6 +268,20 @@ def test_a_budget_too_short_to_measure_keeps_the_full_rates():
     assert start is None and until is None and messages == []
 
 
+@pytest.fixture
+def steady_clock(monkeypatch):
+    """The budget's clock advances half a second each time it is read (twice a chunk: the schedule
+    and the stop check), however long the steps really take: the fall is fixed after the same
+    chunks on a busy machine as on an idle one."""
+    now = [0.0]
+
+    def clock():
+        now[0] += 0.5
+        return now[0]
+
+    monkeypatch.setattr(training, "_clock", clock)
+
+
 def budgeted(runner, npz, run, minutes: str):
     """A tiny fast run with a budget of ``minutes``, whose fall begins as soon as the speed is
     measured (--lr-cooldown 1), for this tiny budget too (--lr-cooldown-images 0)."""
@@ -277,7 +291,8 @@ def budgeted(runner, npz, run, minutes: str):
 
 
 @pytest.mark.slow
-def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_keeps_it(runner, npz, tmp_path):
+def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_keeps_it(runner, npz, tmp_path,
+                                                                                         steady_clock):
     run = tmp_path / "run"
     # 0.3 minutes: 18 s, of which 2 s after the first chunk (which builds the graphs) measure the speed.
     result = budgeted(runner, npz, run, "0.3")
@@ -305,7 +320,8 @@ def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_
 
 
 @pytest.mark.slow
-def test_a_run_stopped_before_its_fall_was_fixed_plans_it_when_resumed_with_minutes(runner, npz, tmp_path):
+def test_a_run_stopped_before_its_fall_was_fixed_plans_it_when_resumed_with_minutes(runner, npz, tmp_path,
+                                                                                    steady_clock):
     """#49: a run stopped in its first seconds kept the recipe's drop and never planned the fall."""
     run = tmp_path / "run"
     result = budgeted(runner, npz, run, "0.0001")

@@ -486,10 +486,11 @@ class BudgetSchedule(Callback):
     ends under ``lr_cooldown_images`` keeps the full rates."""
 
     def __init__(self, gan, config: RunConfig, deadline: float, steps: int, reporter: Reporter,
-                 config_path: Path | None, clock: Callable[[], float] = time.monotonic) -> None:
+                 config_path: Path | None, clock: Callable[[], float] | None = None) -> None:
         self.gan, self.config, self.deadline, self.steps = gan, config, deadline, steps
-        self.reporter, self.config_path, self.clock = reporter, config_path, clock
-        self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * (deadline - clock()))  # the least time measured
+        self.reporter, self.config_path, self.clock = reporter, config_path, clock or _clock
+        # The least time measured before the fall is fixed.
+        self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * (deadline - self.clock()))
         self.times: list[float] = []  # after each chunk since the first: when, and the images by then
         self.images: list[int] = []
         self.fixed = False
@@ -526,6 +527,11 @@ class BudgetSchedule(Callback):
             self.config.save(self.config_path)
         self.reporter.message(f"{rate:.0f} images/s: the learning rates fall linearly from {images:,} training "
                               f"images to a tenth at {until:,}, where the budget should end")
+
+
+def _clock() -> float:
+    """The time a budget is measured in (seconds; tests put a clock of their own here)."""
+    return time.monotonic()
 
 
 BUDGET_WINDOW = 0.05  # the least share of the budget whose speed is measured before the fall is fixed
@@ -613,11 +619,11 @@ class Stops:
 
     def __init__(self, signalled: Callable[[], int | None], minutes: float | None, gan, dist) -> None:
         self.signalled, self.gan, self.dist = signalled, gan, dist
-        self.deadline = None if minutes is None else time.monotonic() + 60 * minutes
+        self.deadline = None if minutes is None else _clock() + 60 * minutes
 
     def check(self) -> Stop | None:
         signum = self.signalled()
-        time_up = self.deadline is not None and time.monotonic() >= self.deadline
+        time_up = self.deadline is not None and _clock() >= self.deadline
         # A vote (DCGAN.agreed_stop): a signal's number, 0 for a spent budget, None to go on.
         local = signum if signum is not None else (0 if time_up else None)
         agreed = local if self.dist.workers == 1 else self.gan.agreed_stop(local)
