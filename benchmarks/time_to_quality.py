@@ -41,7 +41,7 @@ from pathlib import Path
 
 FIELDS = ["recipe", "conditional", "clusters", "lr_drop_after", "seed", "minutes", "epochs", "fid", "confident",
           "coverage", "conditional_accuracy", "lowest_digit_accuracy", "cpu", "onednn_isa", "load1",
-          "label", "dtype_policy", "per_mark", "images", "settings", "resumed"]
+          "label", "dtype_policy", "per_mark", "images", "settings", "resumed", "scored_by"]
 
 
 def cpu_name() -> str:
@@ -181,6 +181,7 @@ def measure_run(args, table: Path, run_dir: Path, recipe: str, seed: int, marks:
             "load1": f"{os.getloadavg()[0]:.2f}", "label": args.label,
             "dtype_policy": run.config.model.dtype_policy, "per_mark": args.per_mark,
             "images": images_seen(run), "settings": " ".join(args.set), "resumed": args.resumed,
+            "scored_by": getattr(ev, "scored_by", None) or "",  # None before mnistgan shipped its MNIST scorer
         }
         append_row(table, row)
         print(", ".join(f"{k} {v}" for k, v in row.items() if k not in ("cpu",)), flush=True)
