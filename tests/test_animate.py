@@ -115,6 +115,15 @@ def test_every_command_has_help_with_an_example(runner):
         (["--bogus"], "No such option: --bogus (see 'mnistgan -h')"),
         (["animate", "x", "--fps", "0"], "--fps must be a number from 0.1 to 100, not '0'"),
         (["interpolate", "--from", "a.npy"], "give both --from and --to (see 'mnistgan interpolate -h')"),
+        (["interpolate", "--from", "a.npy", "--to", "b.npy", "--classes", "1"],
+         "--from and --to walk between noise vectors; they cannot be combined with --classes (see 'mnistgan "
+         "interpolate -h')"),
+        (["evaluate", "--samples", __file__, "--ema"], "--ema/--no-ema chooses a checkpoint's generator"),
+        (["evaluate", "--samples", __file__, "--truncation", "0.5"], "--truncation changes a checkpoint's samples"),
+        (["evaluate", "--samples", "missing.npy"], "--samples: path 'missing.npy' does not exist"),
+        (["evaluate", "--invert"], "--invert: a run reads its data as it was trained on it; the options of a folder "
+                                   "of images go with --samples (see 'mnistgan evaluate -h')"),
+        (["project", "--run", "out"], "give an IMAGE file or --test-index, one of them (see 'mnistgan project -h')"),
         (["sample", "--seed"], "Option '--seed' requires an argument (see 'mnistgan sample -h')"),
     ],
 )
@@ -123,6 +132,7 @@ def test_usage_errors_are_one_line_with_where_to_look(runner, args, text):
     assert result.exit_code == 2
     [line] = result.stderr.splitlines()
     assert line.startswith("Error: ") and text in line
+    assert "Invalid value" not in line  # the parser's phrase, never mnistgan's
 
 
 def test_no_arguments_still_print_the_help(runner):

@@ -67,7 +67,7 @@ def test_errors_name_the_arguments_not_the_options(trained, session_npz, tmp_pat
         mnistgan.train(tmp_path / "r", data=session_npz, epochs=0, progress=False)
     with pytest.raises(mnistgan.UsageError, match="unknown setting epoch$"):
         mnistgan.train(tmp_path / "r", data=session_npz, epoch=3, progress=False)
-    with pytest.raises(mnistgan.UsageError, match="unconditional generator; digit needs a run trained with conditional"):
+    with pytest.raises(mnistgan.UsageError, match="unconditional generator; class_ needs a run trained with conditional"):
         trained.generator().sample(4, digit=3)
     with pytest.raises(mnistgan.RunError, match="already holds a run; use resume to continue it"):
         mnistgan.train(trained.path, data=session_npz, progress=False)
@@ -93,7 +93,7 @@ def test_conditional_generators_draw_the_digits_asked_for(runner, conditional_ru
     g = run.generator()
     assert g.conditional and g.sample(5, seed=2, digit=7).shape == (5, 28, 28)
     assert g.sample_all_digits(3).shape == (30, 28, 28)
-    with pytest.raises(mnistgan.UsageError, match="digit must be one of the run.s 10 classes: 0 to 9; not 10"):
+    with pytest.raises(mnistgan.UsageError, match="class_ must be one of the run.s 10 classes: 0 to 9; not 10"):
         g.sample(2, digit=10)
     cli = runner.invoke(app, ["sample", "--run", str(run.path), "--digit", "7", "-n", "5", "--seed", "2",
                               "--out", str(tmp_path / "s.npy")])

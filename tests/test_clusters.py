@@ -211,3 +211,13 @@ def test_clusters_are_kept_in_the_cache_and_a_damaged_entry_is_made_again(monkey
     assert np.array_equal(clusters.cached_assign(images, 5, seed=0, features="pixels"), first)
     listed = runner.invoke(app, ["cache"])
     assert listed.exit_code == 0 and sum(line.startswith("clusters") for line in listed.stdout.splitlines()) == 2
+
+
+def test_clusters_cached_by_other_code_are_found_again(monkeypatch):
+    """The key names the code that assigned the clusters: a change to how they are found (a
+    bumped ASSIGNMENT_VERSION) never reuses the clusters found the old way."""
+    images, _ = make_digits(6)
+    clusters.cached_assign(images, 5, seed=0, features="pixels")
+    monkeypatch.setattr(clusters, "ASSIGNMENT_VERSION", clusters.ASSIGNMENT_VERSION + 1)
+    monkeypatch.setattr(clusters, "assign", lambda images, k, seed, features: np.zeros(len(images), np.int32))
+    assert not clusters.cached_assign(images, 5, seed=0, features="pixels").any()  # found again, the new way

@@ -76,6 +76,23 @@ def test_without_gradio_explore_says_what_to_install(runner, trained_run, monkey
 # -- the functions behind the page -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("names", "words"), [
+    (("cat", "dog"), ("random", "all")),
+    (("random", "all", "cat"), ("(random)", "(all)")),  # a class's name is that class: the words step aside
+    (("random", "(random)"), ("((random))", "all")),
+])
+def test_the_class_picker_s_own_words_are_never_a_class_s_name(monkeypatch, names, words):
+    from mnistgan.conditioning import Conditioning
+    from mnistgan.explorer import Explorer
+
+    monkeypatch.setattr(Explorer, "conditioning", lambda self, name: Conditioning("classes", len(names), names))
+    monkeypatch.setattr(Explorer, "checkpoints", lambda self, name: ["latest"])
+    explorer = Explorer.__new__(Explorer)
+    assert explorer.words("run") == words
+    offered = explorer.pickers("run").classes
+    assert offered == [*words, *names] and len(set(offered)) == len(offered)  # each choice once
+
+
 @pytest.mark.slow
 def test_the_grid_and_its_command_give_the_same_bytes(conditional_run, tmp_path):
     from mnistgan.explorer import Explorer

@@ -5,6 +5,7 @@ to the time budget's end. What they reach in minutes is measured by benchmarks/t
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 import mnistgan
 from mnistgan import training
 from mnistgan.cli import app
-from mnistgan.config import TrainConfig
+from mnistgan.config import FAST_LR_DROP_AFTER, TrainConfig
 from mnistgan.epochlog import Reporter
 from mnistgan.schedule import LR_DROP, lazy_ratio, lr_factor, r1_segments
 
@@ -151,7 +152,17 @@ def test_bfloat16_taken_by_default_for_the_cpu_becomes_float32_on_a_gpu_tensorfl
 ])
 def test_a_budget_schedule_is_planned_for_the_fast_recipe_with_minutes_only(npz, tmp_path, monkeypatch, settings,
                                                                             minutes, measured):
-    assert plan(npz, tmp_path / "r", monkeypatch, False, minutes=minutes, **settings).budget_schedule is measured
+    asked = dict(settings)
+    made = plan(npz, tmp_path / "r", monkeypatch, False, minutes=minutes, **settings)
+    assert made.budget_schedule is measured
+    train = made.config.train
+    for name in ("lr_drop_after", "lr_decay_from", "lr_decay_until"):
+        if name in asked:  # a schedule asked for is trained with as given
+            assert getattr(train, name) == asked[name]
+    if measured:  # the budget's fall, fixed once measured, replaces the recipe's drop
+        assert train.lr_drop_after is None and train.lr_decay_until is None and train.lr_cooldown > 0
+    elif set(asked) <= {"recipe", "lr_cooldown"} and asked["recipe"] == "fast":
+        assert train.lr_drop_after == FAST_LR_DROP_AFTER  # no budget's fall: the recipe's drop
 
 
 @pytest.mark.slow
@@ -282,6 +293,27 @@ def steady_clock(monkeypatch):
     monkeypatch.setattr(training, "_clock", clock)
 
 
+@pytest.mark.slow
+def test_the_relativistic_loss_and_r2_train_on_short_last_batches_and_change_training(runner, npz, tmp_path):
+    """40 images in batches of 16: each epoch ends on a batch of 8 real images against 16 of
+    noise, which the relativistic pairing must pair (it failed on the shapes)."""
+    losses = {}
+    for name, extra in [("plain", []), ("relativistic", ["--loss", "relativistic"]), ("r2", ["--r2", "0.5"]),
+                        ("both", ["--loss", "relativistic", "--r1", "0.2", "--r2", "0.2", "--r1-interval", "2"])]:
+        run = tmp_path / name
+        result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--subset", "40",
+                                     "--batch-size", "16", "--epochs", "2", "--seed", "1", *extra])
+        assert result.exit_code == 0, result.output
+        losses[name] = [(m["generator_loss"], m["discriminator_loss"]) for m in mnistgan.open_run(run).metrics()]
+        assert np.isfinite(losses[name]).all()
+    assert len({tuple(v) for v in losses.values()}) == 4  # each option changes what is trained
+    assert config_of(tmp_path / "both")["train"]["loss"] == "relativistic"
+
+
+# Under the steady clock, a budget that ends inside an epoch of 20 steps (two chunks of 10).
+STOP_MINUTES = "0.03"
+
+
 def budgeted(runner, npz, run, minutes: str):
     """A tiny fast run with a budget of ``minutes``, whose fall begins as soon as the speed is
     measured (--lr-cooldown 1), for this tiny budget too (--lr-cooldown-images 0)."""
@@ -317,6 +349,25 @@ def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_
     again = config_of(run)["train"]
     assert again["lr_decay_from"] > train["lr_decay_from"] and again["lr_decay_until"] > again["lr_decay_from"]
     assert mnistgan_checkpoint_config(run)["train"]["lr_decay_until"] == again["lr_decay_until"]
+
+
+@pytest.mark.slow
+def test_the_explorer_says_where_and_why_a_run_stopped_as_the_stop_line_does(runner, npz, tmp_path, steady_clock):
+    """A run its budget stopped in epoch 3 read '2 of 200 epochs' on the explorer's Training tab (#50)."""
+    from mnistgan.explorer import Explorer
+
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--subset", "160", "--batch-size",
+                                 "8", "--epochs", "100", "--minutes", STOP_MINUTES])
+    assert result.exit_code == 0, result.output
+    stop = re.search(r"stopped (at step \d+/\d+ of epoch \d+): the .*-minute budget", result.stderr)
+    assert stop, result.stderr  # a stop inside an epoch (the budget is set so: see STOP_MINUTES)
+    summary = Explorer(run).training(run.name)["summary"]
+    assert summary.startswith(f"{int(stop.group(1).split()[-1]) - 1} of 100 epochs, stopped {stop.group(1)} by the "
+                              "time budget"), summary
+    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", stop.group(1).split()[-1]])
+    assert resumed.exit_code == 0, resumed.output
+    assert "stopped" not in Explorer(run).training(run.name)["summary"]  # the epoch it stopped in is complete now
 
 
 @pytest.mark.slow

@@ -107,7 +107,7 @@ def test_the_r1_penalty_is_loss_scaled_under_mixed_float16():
             gan = DCGAN(ModelConfig(dtype_policy=policy), TrainConfig(r1=1.0, batch_size=4))
             head = gan.discriminator.layers[-1]  # the logit's Dense: tiny weights, tiny gradients
             head.kernel.assign(head.kernel * 1e-7)
-            penalties[policy] = gan._d_with_r1(images, labels)[1].numpy()
+            penalties[policy] = gan._d_with_penalty(images, labels, 1.0)[1].numpy()
     finally:
         keras.config.set_dtype_policy(previous)
     assert np.all(penalties["float32"] > 0)
@@ -172,7 +172,7 @@ def test_what_a_generator_cannot_do_is_refused_before_tensorflow_loads(trained_r
     done = subprocess.run([sys.executable, "-c", code, str(trained_run)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        f"{trained_run} is an unconditional generator; digit needs a run trained with conditional",
+        f"{trained_run} is an unconditional generator; class_ needs a run trained with conditional",
         f"{trained_run} has no clusters; cluster needs a run trained with clusters"]
 
 

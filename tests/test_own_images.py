@@ -189,6 +189,26 @@ def test_folder_settings_on_data_that_is_not_a_folder_of_images_are_refused(runn
     assert "--center applies to folders of images" in result.stderr and not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("classes", [3, None], ids=["class folders", "flat"])
+@pytest.mark.parametrize(("data", "out"), [
+    (".", None),  # in the folder of images, as its owner would type it: out/ lands in the data
+    (".", "sub/run"),
+    ("pictures", "pictures/run"),
+    ("pictures", "pictures"),
+], ids=["data-dot", "data-dot-sub", "out-inside", "out-is-data"])
+def test_a_run_folder_inside_its_folder_of_images_is_refused_and_nothing_is_written(runner, tmp_path, monkeypatch,
+                                                                                   classes, data, out):
+    pictures = write_folder(tmp_path / "pictures", classes=classes)
+    monkeypatch.chdir(pictures if data == "." else tmp_path)
+    before = snapshot(pictures)
+    args = ["train", "--data", data, "--epochs", "1", *(["--out", out] if out else []), *(["--overwrite"] * (out == data))]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert "is inside the folder of images" in line and "give --out outside it" in line and "Traceback" not in line
+    assert snapshot(pictures) == before and sorted(p.name for p in tmp_path.iterdir()) == ["pictures"]
+
+
 def test_a_class_names_file_beside_an_npz_names_its_classes(tmp_path, npz):
     npz.with_suffix(".classes.txt").write_text("\n".join(f"class {i}" for i in range(10)) + "\n")
     mnist = mnistgan.load_mnist(npz)

@@ -271,6 +271,13 @@ def test_mixed_precision_policies_train_and_sample_on_cpu(runner, session_npz, t
     assert np.isfinite(mnistgan.open_run(run16).metrics()[0]["generator_loss"])
     assert sample(runner, run16, tmp_path / "a.npy").exit_code == 0
     assert np.load(tmp_path / "a.npy").shape == (16, 28, 28)
+    # Its optimizers keep a loss scale: a resume in float32 is refused up front, nothing changed (#50).
+    before = snapshot(run16)
+    refused = runner.invoke(app, ["train", "--out", str(run16), "--resume", "--epochs", "2", "--no-mixed-precision"])
+    assert refused.exit_code == 2 and no_traceback(refused), refused.output
+    [line] = refused.stderr.splitlines()
+    assert "trains in float16" in line and "resume it without --no-mixed-precision" in line
+    assert snapshot(run16) == before
 
     # bfloat16 (emulated on most CPUs, so slow: trained, not sampled; sampling a mixed-precision
     # checkpoint is the float16 case above).

@@ -14,6 +14,7 @@ functions. See docs/api.md.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mnistgan.conditioning import either
 from mnistgan.config import FOLDER_SETTINGS, RunConfig, TrainConfig
 from mnistgan.console import TrainingReporter
 from mnistgan.data import preview_sheet as data_sheet
@@ -77,6 +79,19 @@ class Run:
     def epochs_done(self) -> int:
         """Completed epochs, by the newest epoch checkpoint on disk."""
         return max(self.layout.checkpoint_epochs(), default=0)
+
+    def stop(self) -> dict | None:
+        """Where and why training last stopped inside an epoch it has not completed since
+        (``epoch``, ``step``, ``steps`` of the epoch, ``reason``: "the time budget", "a signal",
+        ...), from stopped.json; None otherwise."""
+        try:
+            record = json.loads(self.layout.stop_record.read_text())
+        except (OSError, ValueError):
+            return None
+        keys = {"epoch", "step", "steps", "reason"}
+        if not isinstance(record, dict) or not keys <= set(record) or record["epoch"] != self.epochs_done + 1:
+            return None  # none, damaged, or of an epoch completed since
+        return record
 
     def checkpoint_epochs(self) -> list[int]:
         """The epochs whose checkpoint is on disk (the last ``keep`` of them), oldest first."""
@@ -215,14 +230,14 @@ def conversion(folder_settings: dict[str, Any]) -> Conversion:
     return Conversion(**checked.folder_settings)
 
 
-def evaluate(images: np.ndarray | Path | str, data: Path | str | None = None, digits: np.ndarray | None = None,
+def evaluate(images: np.ndarray | Path | str, data: Path | str | None = None, classes: np.ndarray | None = None,
              retrain: bool = False, progress: Callable[[int, int], None] | None = None,
              notify: Callable[[str], None] | None = None, classifier: Path | str | None = None,
-             **folder_settings: Any):
+             digits: np.ndarray | None = None, **folder_settings: Any):
     """Score images against MNIST: the numbers ``mnistgan evaluate --json`` prints, as an
     :class:`~mnistgan.evaluation.Evaluation`. ``images``: uint8 (N, 28, 28), or a file of them
-    (a .npy of uint8 or of floats in [-1, 1], or a folder of 28x28 PNGs). ``digits``: the digit
-    each image was asked to be, for a conditional generator's samples (``Generator.evaluate``
+    (a .npy of uint8 or of floats in [-1, 1], or a folder of 28x28 PNGs). ``classes``: the class
+    each image was asked to be, for a conditional generator's samples (``digits``, its older name, too) (``Generator.evaluate``
     scores a generator). MNIST is scored by the scorer shipped with mnistgan, the same on every
     machine; other data by a classifier trained on first use and cached (``progress`` and
     ``notify`` hear about that). ``classifier``: a Keras file to score with instead, a model from
@@ -233,6 +248,7 @@ def evaluate(images: np.ndarray | Path | str, data: Path | str | None = None, di
     source = "images"
     if isinstance(images, (str, Path)):
         source, images = str(images), load_samples(Path(images))
+    digits = either(classes, digits, "classes", "digits")
     return score_images(images, None if data is None else Path(data), digits, source=source, retrain=retrain,
                         progress=progress, notify=notify, conversion=conversion(folder_settings),
                         classifier=classifier)

@@ -68,7 +68,7 @@ class _Commands(TyperGroup):
             if not hasattr(exc, "format_message") or type(exc).show is not typer.BadParameter.show:
                 raise  # e.g. no arguments at all: typer shows the help
             hint = f"(see '{exc.ctx.command_path} -h')" if getattr(exc, "ctx", None) else where()
-            message = _in_our_words(exc) or exc.format_message().rstrip(".")
+            message = _in_our_words(exc) or _named_plainly(exc) or exc.format_message().rstrip(".")
             raise _fail(f"{message} {hint}", exc.exit_code) from None
         except MnistganError as exc:
             if _debug["on"]:
@@ -115,6 +115,16 @@ def _in_our_words(exc: typer.TyperException) -> str | None:
     bounds = (f" from {low:g} to {high:g}" if low is not None and high is not None else
               f" of at least {low:g}" if low is not None else f" of at most {high:g}" if high is not None else "")
     return f"{_flag(param)} must be {kind}{bounds}, not {cause.errors()[0].get('input')!r}"
+
+
+def _named_plainly(exc: typer.TyperException) -> str | None:
+    """A value typer's parser refused (a path that does not exist, say), without its "Invalid
+    value for '--samples':" preamble: '--samples: path 's.npy' does not exist'. None for other errors."""
+    param = getattr(exc, "param", None)
+    if type(exc) is not typer.BadParameter or param is None or not getattr(param, "opts", None):
+        return None
+    name = (getattr(param, "metavar", None) or param.name.upper()) if param.param_type_name == "argument" else _flag(param)
+    return f"{name}: {exc.message.rstrip('.')}"
 
 
 def _flag(param) -> str:
@@ -266,7 +276,8 @@ TruncationOpt = Annotated[
 def ClassOpt(what: str) -> typing.Any:  # noqa: N802 (an option's declaration, like typer.Option)
     """--class (--digit): a conditional run's class, by number or by name."""
     return typer.Option("--class", "--digit", metavar="CLASS", show_default=False,
-                        help=f"Conditional runs: {what}. By number (7) or by name (cat), as the data names it.")
+                        help=f"Conditional runs: {what}. By name (cat), as the data names it, or by number (7); a "
+                             "class's name wins where it is also a number (folders 1/, 3/, 7/: 7 is folder 7/).")
 
 
 EmaOpt = Annotated[
@@ -327,7 +338,7 @@ def train_command(
                      "stay float32. Default: on for the fast recipe on a CPU with bfloat16 instructions (avx512_bf16 "
                      "or AMX), off otherwise. Refused on a CPU without them, where it is many times slower "
                      "(MNISTGAN_ALLOW_EMULATED_BFLOAT16=1 insists). With --resume, --no-mixed-precision goes on in "
-                     "float32 (no longer byte-exact).",
+                     "float32 (no longer byte-exact) a bfloat16 run; a float16 run is refused (its loss scale).",
                      show_default=False),
     ] = None,
     **settings,
@@ -358,11 +369,12 @@ def sample_command(
     out: Annotated[Path, typer.Option("--out", callback=_images_out(None), help="A .png grid, or .npy for the raw "
                                       "uint8 (n, 28, 28) array.")] = Path("samples.png"),
     scale: ScaleOpt = 2,
-    digit: Annotated[Optional[str], ClassOpt("draw this class only")] = None,
+    class_: Annotated[Optional[str], ClassOpt("draw this class only")] = None,
     classes: Annotated[
         Optional[str], typer.Option("--classes", "--digits", help="Conditional runs: a grid with a row of -n "
-                                    "images per class: 'all' (row d is class d), or the classes to draw, by "
-                                    "number or name (3,8 or cat,bird).", show_default=False)
+                                    "images per class: 'all' (row d is class d; where a class is named all, that class), "
+                                    "or the classes to draw, by name or number as --class takes them (cat,bird or "
+                                    "3,8).", show_default=False)
     ] = None,
     ema: EmaOpt = None,
     truncation: TruncationOpt = 1.0,
@@ -393,7 +405,7 @@ def sample_command(
     """
     generator = mnistgan.load_generator(run, ckpt, ema)  # the weights load when the first image is drawn
     sheet = generator.sample_sheet(
-        n, seed, digit, truncation, None if cluster in (None, "all") else cluster, classes=classes,
+        n, seed, class_, truncation, None if cluster in (None, "all") else cluster, classes=classes,
         all_clusters=cluster == "all",
         noise=None if noise is None else mnistgan.load_noise(noise, generator.noise_dim), cols=cols)
     path = mnistgan.save_images(sheet.images, out, scale, rows=sheet.rows, cols=sheet.cols)
@@ -426,9 +438,9 @@ def interpolate_command(
     run: RunOpt = Path("out"),
     ckpt: CkptOpt = "latest",
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated noise seeds to walk through.")] = "0,1,2,3",
-    digits: Annotated[
+    classes: Annotated[
         Optional[str], typer.Option("--classes", "--digits", help="Conditional runs: walk between these classes, "
-                                    "by number or name (3,8 or cat,bird), with the noise of the first seed held "
+                                    "by name or number as sample's --class takes them (cat,bird or 3,8), with the noise of the first seed held "
                                     "fixed.", show_default=False)
     ] = None,
     frames: Annotated[int, typer.Option(min=2, max=500, help="Frames from one seed (or class) to the next.")] = 24,
@@ -455,14 +467,13 @@ def interpolate_command(
       mnistgan interpolate --run out/ --from mine.npy --to test7.npy
     """
     if (start is None) != (end is None):
-        raise typer.BadParameter("give both --from and --to", param_hint="'--from'")
-    if start is not None and digits is not None:
-        raise typer.BadParameter("walks between noise vectors; it cannot be combined with --classes",
-                                 param_hint="'--from'")
+        raise _Refused("give both --from and --to")
+    if start is not None and classes is not None:
+        raise _Refused("--from and --to walk between noise vectors; they cannot be combined with --classes")
     seed_list = number_list(seeds, "seeds", 0, 2**32 - 1)
     generator = mnistgan.load_generator(run, ckpt, ema)
     points = None if start is None else [mnistgan.load_noise(p, generator.noise_dim) for p in (start, end)]
-    walk = mnistgan.walk(generator, seed_list, frames, digits, scale, truncation, points).save(out, fps)
+    walk = mnistgan.walk(generator, seed_list, frames, classes, scale, truncation, points).save(out, fps)
     console.info(f"{len(walk.frames)} frames, {walk.what}, from {walk.generator}")
     console.result(str(walk.path))
 
@@ -509,15 +520,13 @@ def evaluate_command(
       mnistgan evaluate --run out/ -n 10000 --json
     """
     if samples is not None and ema is not None:
-        raise typer.BadParameter("--ema/--no-ema chooses a checkpoint's generator; it does not apply to --samples",
-                                 param_hint="'--samples'")
+        raise _Refused("--ema/--no-ema chooses a checkpoint's generator; it does not apply to --samples")
     if samples is not None and truncation != 1:
-        raise typer.BadParameter("--truncation changes a checkpoint's samples; it does not apply to --samples",
-                                 param_hint="'--samples'")
+        raise _Refused("--truncation changes a checkpoint's samples; it does not apply to --samples")
     given = [name for name, value in folder_settings.items() if value is not None]
     if samples is None and given:
-        raise typer.BadParameter("a run reads its data as it was trained on it; the options of a folder of images "
-                                 "go with --samples", param_hint=f"'--{given[0].replace('_', '-')}'")
+        raise _Refused(f"--{given[0].replace('_', '-')}: a run reads its data as it was trained on it; the options "
+                       "of a folder of images go with --samples")
     with console.TaskProgress("training the evaluation classifier") as bar:
         if samples is not None:
             result = mnistgan.evaluate(samples, data, retrain=retrain, progress=bar.update, notify=console.info,
@@ -543,7 +552,7 @@ def project_command(
     test_index: Annotated[Optional[int], typer.Option("--test-index", min=0, help="Project MNIST test image N "
                           "instead of a file.", show_default=False)] = None,
     data: RunDataOpt = None,
-    digit: Annotated[Optional[str], ClassOpt("search this class only (default: every one; the closest "
+    class_: Annotated[Optional[str], ClassOpt("search this class only (default: every one; the closest "
                                              "wins)")] = None,
     out: Annotated[Path, typer.Option("--out", callback=_output(check_png_path), help="Side-by-side PNG (target, "
                    "projection); the noise is saved beside it as .npy.")] = Path("projection.png"),
@@ -564,10 +573,10 @@ def project_command(
       mnistgan sample --run out/ --noise mine.npy --out again.png
     """
     if (image is None) == (test_index is None):
-        raise typer.BadParameter("give an IMAGE file or --test-index, one of them", param_hint="'--test-index'")
+        raise _Refused("give an IMAGE file or --test-index, one of them")
     generator = mnistgan.load_generator(run, ckpt, ema)
     target = image if image is not None else mnistgan.load_mnist(data, generator.config).test_image(test_index)
-    result = mnistgan.project(generator, target, digit, steps, starts, seed, record=gif is not None).save(out, gif)
+    result = mnistgan.project(generator, target, class_, steps, starts, seed, record=gif is not None).save(out, gif)
     found = f" as class {generator.conditioning.name(result.digit)}" if result.digit is not None else ""
     console.info(f"projected{found}: RMS difference {result.error:.1f} grey levels after {result.steps} steps "
                  f"from {result.starts} starts; noise in {noise_path(result.path)}; from {result.generator}")

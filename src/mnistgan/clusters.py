@@ -69,16 +69,18 @@ def for_run(config: RunConfig, layout: RunLayout, images: np.ndarray, resume: bo
 
 
 CACHE_FOLDER = "clusters"  # under files.cache_root(): one .npy of each image's cluster per key
+ASSIGNMENT_VERSION = 1  # bump when assign() finds clusters another way: the cached ones are then found again
 
 
 def cached_assign(images: np.ndarray, k: int, seed: int, features: str,
                   message: Callable[[str], None] = lambda text: None) -> np.ndarray:
     """:func:`assign`'s clusters, kept in the cache: k-means of MNIST's 60,000 images takes about
     20 s before a run's first step, and gives the same clusters every time for the same images,
-    k, seed, features and scikit-learn, which make the key. A damaged entry is made again."""
+    k, seed, features, scikit-learn and this code (:data:`ASSIGNMENT_VERSION`), which make the key.
+    A damaged entry is made again."""
     digest = hashlib.sha256(images.tobytes())
     version = importlib.metadata.version("scikit-learn")  # without importing it: a cached run needs none of it
-    digest.update(repr((images.shape, str(images.dtype), k, seed, features, version)).encode())
+    digest.update(repr((images.shape, str(images.dtype), k, seed, features, version, ASSIGNMENT_VERSION)).encode())
     path = cache_root() / CACHE_FOLDER / f"{digest.hexdigest()[:32]}.npy"
     try:
         found = np.load(path, allow_pickle=False)

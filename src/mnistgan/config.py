@@ -31,6 +31,7 @@ FORMAT_VERSION = 1
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # tf.distribute strategies (distribute.py)
 REPORT, FAST = "report", "fast"
+LOSSES = ("standard", "relativistic")  # the adversarial losses (gan.py)
 CLUSTER_FEATURES = ("pixels", "pca")  # what clusters.py may cluster (named here: no scikit-learn is imported)
 FAST_CLUSTERS = 100  # the fast recipe's clusters for unconditional runs (docs/lab.md's screens)
 FOLDER_SETTINGS = ("invert", "center", "test_fraction", "skip_unreadable")  # imagefolder.Conversion's fields
@@ -286,11 +287,19 @@ class TrainConfig(_Section):
         "end, which drew better digits in short budgets.", resumable=True)] = 0
     beta1: Annotated[UnitInterval, Option("Adam's beta_1 (momentum) for both networks.")] = 0.9
     beta2: Annotated[UnitInterval, Option("Adam's beta_2 for both networks.")] = 0.999
+    loss: Annotated[Literal[LOSSES], Option(
+        "The adversarial loss: standard (the report's cross-entropy, Listings 8-9), or relativistic: each real "
+        "image paired with a generated one, the discriminator asked which of the two is real "
+        "(Jolicoeur-Martineau 2019; with --r1 and --r2, Huang et al. 2024).")] = "standard"
     r1: Annotated[NonNegative, Option(
         "Weight gamma of the R1 penalty: gamma/2 times the squared gradient of the discriminator's "
         "logit at real images, added to its loss (Mescheder et al. 2018). 0: none, as in the report.")] = 0.0
+    r2: Annotated[NonNegative, Option(
+        "Weight gamma of the R2 penalty: R1's penalty at generated images instead of real ones (Roth et al. "
+        "2017; with a relativistic --loss, Huang et al. 2024). Carried by the same steps as R1 (--r1-interval). "
+        "0: none.")] = 0.0
     r1_interval: Annotated[AtLeast1, Option(
-        "Lazy R1: the penalty every K steps only, K times as heavy, with the discriminator's Adam rate "
+        "Lazy R1 (and R2): the penalty every K steps only, K times as heavy, with the discriminator's Adam rate "
         "and betas adjusted as stylegan2-ada does (Karras et al. 2020). 1: every step.")] = 1
     # Decay of the averaged generator (an exponential moving average of the generator's weights,
     # updated every step; grids, scores and samples are drawn from it). 0: no average, the
@@ -344,6 +353,11 @@ class TrainConfig(_Section):
     def folder_settings(self) -> dict[str, Any]:
         """The settings that say how a folder of images becomes the data (imagefolder.Conversion's fields)."""
         return {name: getattr(self, name) for name in FOLDER_SETTINGS}
+
+    @property
+    def penalized(self) -> bool:
+        """Some steps carry a gradient penalty: R1, R2 or both (every r1_interval-th step)."""
+        return self.r1 > 0 or self.r2 > 0
 
     @property
     def discriminator_learning_rate(self) -> float:

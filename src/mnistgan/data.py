@@ -129,6 +129,18 @@ def resolve_source(path: Path | None) -> Path | None:
     return None
 
 
+def check_outside_data(folder: Path, data: Path | None, what: str) -> None:
+    """Refuse ``folder`` (a run folder about to be written) inside ``data`` where that is a folder
+    of images: its images would become part of the data, and every later command would read
+    other data than the run trained on."""
+    if data is None or not is_image_folder(data):
+        return
+    inside, outside = Path(folder).resolve(), Path(data).resolve()
+    if inside == outside or outside in inside.parents:
+        raise UsageError(f"{what} {folder} is inside the folder of images {data}, where its pictures would "
+                         f"become data; give {arg('out')} outside it")
+
+
 def run_data(config: RunConfig, switch_data: bool = False) -> Path | None:
     """Where a run's data is now: what a resume trains on, and what ``evaluate`` and ``project``
     compare with, when no data is given. The run's own file or folder; where that is gone,

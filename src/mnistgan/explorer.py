@@ -74,13 +74,14 @@ def _shared_flags(ckpt: str, truncation: float, ema: bool) -> tuple[list[str], l
 
 
 def sample_command(run: Path, ckpt: str, n: int, seed: int, truncation: float, ema: bool,
-                   digit: int | str | None = None, cluster: int | str | None = None,
-                   out: str = "samples.png") -> str:
-    """The ``mnistgan sample`` command that writes the same PNG bytes as :meth:`Explorer.samples`."""
+                   digit: str | None = None, cluster: int | str | None = None,
+                   out: str = "samples.png", classes: str | None = None) -> str:
+    """The ``mnistgan sample`` command that writes the same PNG bytes as :meth:`Explorer.samples`
+    (``digit``: one class, as spelled; ``classes``: a row per class, as ``--classes`` takes them)."""
     first, last = _shared_flags(ckpt, truncation, ema)
     words = ["mnistgan", "sample", "--run", str(run), *first, "--seed", str(seed), "-n", str(n), *last]
-    if digit == ALL:
-        words += ["--classes", ALL]
+    if classes is not None:
+        words += ["--classes", classes]
     elif digit is not None:
         words += ["--class", str(digit)]
     if cluster is not None:
@@ -88,13 +89,14 @@ def sample_command(run: Path, ckpt: str, n: int, seed: int, truncation: float, e
     return shlex.join([*words, "--out", out])
 
 
-def walk_command(run: Path, ckpt: str, seeds: list[int], digits: list[str] | None, frames: int,
+def walk_command(run: Path, ckpt: str, seeds: list[int], digits: str | None, frames: int,
                  truncation: float, ema: bool, out: str = "walk.gif") -> str:
-    """The ``mnistgan interpolate`` command that writes the page's walk (``digits``: the classes, as named)."""
+    """The ``mnistgan interpolate`` command that writes the page's walk (``digits``: the classes, as
+    ``--classes`` takes them)."""
     first, last = _shared_flags(ckpt, truncation, ema)
     words = ["mnistgan", "interpolate", "--run", str(run), *first, "--seeds", ",".join(map(str, seeds))]
     if digits:
-        words += ["--classes", ",".join(digits)]
+        words += ["--classes", digits]
     words += ["--frames", str(frames), *last]
     return shlex.join([*words, "--out", out])
 
@@ -110,7 +112,8 @@ def again_command(run: Path, ckpt: str, ema: bool, noise: Path, digit: str | Non
 @dataclass(frozen=True)
 class Pickers:
     """What a run offers the page's pickers: its checkpoints, and its classes or clusters by
-    name after the pickers' own words (``random``/``all``, ``by noise``/``all``; a picker whose
+    name after the pickers' own words (``random``/``all`` as :meth:`Explorer.words` gives them,
+    ``by noise``/``all``; a picker whose
     run has none offers only those, and is hidden)."""
 
     checkpoints: list[str]
@@ -186,10 +189,23 @@ class Explorer:
         labels = self.conditioning(name)
         return labels.choices() if labels.classes else []
 
+    def words(self, name: str) -> tuple[str, str]:
+        """The class picker's own words, for a class drawn from the seed and for a row of every
+        class: 'random' and 'all', in brackets where a class has that name (a class's name always
+        picks that class, as on the command line)."""
+        labels = self.conditioning(name)
+
+        def free(word: str) -> str:
+            while labels.classes and labels.names_class(word):
+                word = f"({word})"
+            return word
+
+        return free(RANDOM), free(ALL)
+
     def pickers(self, name: str) -> Pickers:
         labels = self.conditioning(name)
         clusters = labels.choices() if labels.clusters else []
-        return Pickers(self.checkpoints(name), [RANDOM, ALL, *self.classes(name)], [BY_NOISE, ALL, *clusters],
+        return Pickers(self.checkpoints(name), [*self.words(name), *self.classes(name)], [BY_NOISE, ALL, *clusters],
                        labels.classes, labels.clusters)
 
     def generator(self, name: str, ckpt: str, ema: bool):
@@ -239,25 +255,30 @@ class Explorer:
     def samples(self, name: str, ckpt: str = "latest", n: int = 16, seed: int = 0, truncation: float = 1.0,
                 ema: bool = True, digit: int | str | None = None, cluster: int | str | None = None) -> Picture:
         """The grid ``mnistgan sample`` draws with these settings, as a PNG, and that command.
-        ``digit``: a class by number or name, ``"all"`` for a row of ``n`` per class, or None
-        or ``"random"``; ``cluster`` likewise (None or ``"by noise"``). Either is ignored on a
+        ``digit``: a class by name or number, the picker's word for a row of ``n`` per class
+        (``"all"``; see :meth:`words`), or None or its word for a class drawn from the seed
+        (``"random"``); ``cluster`` likewise (None or ``"by noise"``, ``"all"``). Either is ignored on a
         run that has no classes or clusters (the page's picker for it is hidden)."""
         labels = self.conditioning(name)
-        digit = None if not labels.classes or digit == RANDOM else digit
-        cluster = None if not labels.clusters or cluster == BY_NOISE else cluster
-        # The pickers offer names: a class named '10' is that class, not class 10.
-        digit = digit if digit in (None, ALL) else labels.picked(digit, "digit")
-        cluster = cluster if cluster in (None, ALL) else labels.picked(cluster, "cluster")
-        rows = labels.count if ALL in (digit, cluster) else 1
+        anyone, every = self.words(name)
+        all_classes, all_clusters = labels.classes and digit == every, labels.clusters and cluster == ALL
+        # The pickers offer names: a class named '10' is that class, not class 10 (Conditioning.label).
+        digit = None if not labels.classes or digit in (None, anyone, every) else labels.label(digit, "class")
+        cluster = None if not labels.clusters or cluster in (None, BY_NOISE, ALL) else labels.label(cluster, "cluster")
+        rows = labels.count if all_classes or all_clusters else 1
         _bounded(n, "images" + (" a row" if rows > 1 else ""), 1, min(MAX_IMAGES, max(1, MAX_GRID_IMAGES // rows)))
         _bounded(seed, "the seed", 0, 2**32 - 1)
-        sheet = self.generator(name, ckpt, ema).sample_sheet(
-            n, seed, None if digit == ALL else digit, truncation, None if cluster == ALL else cluster,
-            all_digits=digit == ALL, all_clusters=cluster == ALL)
+        sheet = self.generator(name, ckpt, ema).sample_sheet(n, seed, digit, truncation, cluster,
+                                                             all_classes=all_classes, all_clusters=all_clusters)
         path = self._file("samples.png")
         grid(*sheet, scale=SCALE).save(path, format="PNG")
-        spelled = [x if x in (None, ALL) else labels.spelled(x) for x in (digit, cluster)]
-        return Picture(path, sample_command(self.runs[name].path, ckpt, n, seed, truncation, ema, *spelled))
+        # Every class as --classes reads it: 'all', or each by number where a class has that name.
+        classes = None if not all_classes else ALL if not labels.names_class(ALL) else \
+            labels.spelled_list(range(labels.count))
+        spelled = [None if x is None else labels.spelled(x) for x in (digit, cluster)]
+        spelled[1] = ALL if all_clusters else spelled[1]
+        return Picture(path, sample_command(self.runs[name].path, ckpt, n, seed, truncation, ema, *spelled,
+                                            classes=classes))
 
     def compare(self, names: list[str], n: int = 16, seed: int = 0, truncation: float = 1.0) -> list[tuple[Path, str]]:
         """Each run's latest grid at the same seed, with the run's name."""
@@ -271,7 +292,7 @@ class Explorer:
 
         labels = self.conditioning(name)
         seed_list = number_list(seeds, "seeds", 0, 2**32 - 1)
-        digit_list = labels.labels(digits, "digits") if labels.classes and digits.strip() else None
+        digit_list = labels.labels(digits, "classes") if labels.classes and digits.strip() else None
         _bounded(len(seed_list), "seeds to walk through", 1, MAX_POINTS)
         _bounded(len(digit_list or []), "classes to walk between", 0, MAX_POINTS)
         _bounded(frames, "frames", 2, MAX_FRAMES)
@@ -280,7 +301,7 @@ class Explorer:
         _bounded(frames * points * tiles, "images in the walk (frames times points times classes)", 1, MAX_WALK_IMAGES)
         result = interpolation.walk(self.generator(name, ckpt, ema), seed_list, frames, digits=digit_list,
                                     truncation=truncation).save(self._file("walk.gif"))
-        named = None if digit_list is None else [labels.spelled(d) for d in digit_list]
+        named = None if digit_list is None else labels.spelled_list(digit_list)
         command = walk_command(self.runs[name].path, ckpt, seed_list, named, frames, truncation, ema)
         return Picture(result.path, command), result.frames
 
@@ -295,6 +316,9 @@ class Explorer:
         losses = [m for m in metrics if not chunks or m["epoch"] < chunks[0]["epoch"]] + chunks
         done, total = run.epochs_done, run.config.train.epochs
         summary = f"{done} of {total} epochs"
+        stop = run.stop()
+        if stop is not None:  # as the stop line says it
+            summary += f", stopped at step {stop['step']}/{stop['steps']} of epoch {stop['epoch']} by {stop['reason']}"
         if metrics:
             last = metrics[-1]
             summary += (f"; epoch {last['epoch']}: {last['seconds']:.0f} s, "
@@ -320,11 +344,11 @@ class Explorer:
         """``mnistgan project`` of a drawn (array) or uploaded (file) digit: the Projection,
         saved as a side-by-side PNG with its noise (.npy) beside it, the class it was found as
         and the command that draws it again. ``digit``: the class to search, by number or name; None,
-        ``"random"`` or ``"all"`` search every class (``steps`` and ``starts`` as for
+        or the picker's words (:meth:`words`) search every class (``steps`` and ``starts`` as for
         :func:`mnistgan.project`; the page uses their defaults)."""
 
         labels = self.conditioning(name)
-        digit = None if not labels.classes or digit in (None, RANDOM, ALL) else labels.picked(digit, "digit")
+        digit = None if not labels.classes or digit in (None, *self.words(name)) else labels.label(digit, "class")
         if isinstance(image, np.ndarray):
             image = drawing_to_grey(image)
         else:
@@ -419,7 +443,7 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
         offered = explorer.pickers(name)
         return (
             gr.update(choices=offered.checkpoints, value="latest"),
-            gr.update(visible=offered.conditional, value=RANDOM, choices=offered.classes),
+            gr.update(visible=offered.conditional, value=offered.classes[0], choices=offered.classes),
             gr.update(visible=offered.clustered, value=BY_NOISE, choices=offered.clusters),
             gr.update(visible=offered.conditional),
         )
@@ -485,7 +509,7 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
                     truncation = gr.Slider(0.05, 1.0, 1.0, step=0.05, label="truncation (psi)",
                                            elem_id="truncation")
                     n = gr.Slider(1, 100, 16, step=1, label="images (per row with 'all')", elem_id="n")
-                    digit = gr.Dropdown(offered.classes, value=RANDOM, label="class", visible=offered.conditional,
+                    digit = gr.Dropdown(offered.classes, value=offered.classes[0], label="class", visible=offered.conditional,
                                         elem_id="digit")
                     cluster = gr.Dropdown(offered.clusters, value=BY_NOISE, label="cluster",
                                           visible=offered.clustered, elem_id="cluster")

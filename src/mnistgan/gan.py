@@ -204,47 +204,63 @@ class DCGAN:
         out = self.discriminator(discriminator_inputs(self.model_cfg, images, labels), training=training)
         return tf.cast(out, tf.float32)
 
-    def _d_with_r1(self, real, real_labels):
-        """The discriminator's logits at real images, and each image's R1 penalty: gamma/2 times
-        the squared norm of the logit's gradient with respect to the image's pixels. Called
-        inside the discriminator's tape, so its update differentiates the penalty too."""
+    def _d_with_penalty(self, images, labels, gamma: float):
+        """The discriminator's logits at these images, and each image's gradient penalty: gamma/2
+        times the squared norm of the logit's gradient with respect to the image's pixels (R1 at
+        real images, R2 at generated ones). Called inside the discriminator's tape, so its update
+        differentiates the penalty too."""
         opt = self.discriminator_optimizer
         with tf.GradientTape() as tape:
-            tape.watch(real)
-            logits = self._d(real, real_labels, training=True)
+            tape.watch(images)
+            logits = self._d(images, labels, training=True)
             # Each image's logit depends on that image only. Under mixed_float16 the gradient runs
             # back through float16 layers and underflows unless it is loss-scaled like the
             # optimizers' (scale_loss is the identity otherwise, so float32 runs are unchanged).
             total = opt.scale_loss(tf.reduce_sum(logits))
-        grads = tape.gradient(total, real)
+        grads = tape.gradient(total, images)
         if isinstance(opt, keras.optimizers.LossScaleOptimizer):
             grads = grads / tf.cast(opt.dynamic_scale, grads.dtype)
-        return logits, (0.5 * self.train_cfg.r1) * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
+        penalty = batch_mean((0.5 * gamma) * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
+        if self.train_cfg.r1_interval > 1:  # lazy: every k steps, k times as heavy
+            penalty = penalty * float(self.train_cfg.r1_interval)
+        return logits, penalty
+
+    def _logits(self, images, labels, gamma: float, regularize: bool):
+        """The discriminator's logits, with the penalty of weight gamma in a step that carries one
+        (None otherwise)."""
+        if regularize and gamma > 0:
+            return self._d_with_penalty(images, labels, gamma)
+        return self._d(images, labels, training=True), None
 
     def _step_impl(self, real_u8, real_labels, noise, fake_labels, regularize: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """One step on these images and this noise: a whole batch on one device, a replica's
         shard under a strategy (where :func:`batch_mean` makes the losses the global batch's).
-        ``regularize``: the discriminator's objective has the R1 penalty in this step (a Python
-        bool, so each kind of step is a graph of its own, without control flow)."""
+        ``regularize``: the discriminator's objective has the R1 and R2 penalties in this step (a
+        Python bool, so each kind of step is a graph of its own, without control flow)."""
         real = (tf.cast(real_u8[..., None], tf.float32) - 127.5) / 127.5  # Listing 5: [-1, 1]
-        g_opt, d_opt = self.generator_optimizer, self.discriminator_optimizer
+        g_opt, d_opt, cfg = self.generator_optimizer, self.discriminator_optimizer, self.train_cfg
         fake_labels = generated_labels(self.generator, self.model_cfg, noise, fake_labels)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self._g(noise, fake_labels, training=True)
-            if regularize:
-                real_logits, penalty = self._d_with_r1(real, real_labels)
-                penalty = batch_mean(penalty)
-                if self.train_cfg.r1_interval > 1:  # lazy: every k steps, k times as heavy
-                    penalty = penalty * float(self.train_cfg.r1_interval)
+            real_logits, r1 = self._logits(real, real_labels, cfg.r1, regularize)
+            fake_logits, r2 = self._logits(fake, fake_labels, cfg.r2, regularize)
+            if cfg.loss == "relativistic":
+                # Each real image against the generated one beside it: -log sigmoid(real - fake) for
+                # the discriminator, the other way round for the generator (ln 2: cannot tell). An
+                # epoch's short last batch (or shard) has fewer real images than noise: those pair.
+                paired = fake_logits[: tf.shape(real_logits)[0]]
+                g_loss = batch_mean(tf.nn.softplus(real_logits - paired))
+                d_loss = batch_mean(tf.nn.softplus(paired - real_logits))
             else:
-                real_logits, penalty = self._d(real, real_labels, training=True), None
-            fake_logits = self._d(fake, fake_labels, training=True)
-            # Sigmoid cross-entropy on logits (Listings 8-9): -log(sigmoid(x)) = softplus(-x).
-            g_loss = batch_mean(tf.nn.softplus(-fake_logits))
-            d_loss = batch_mean(tf.nn.softplus(-real_logits)) + batch_mean(tf.nn.softplus(fake_logits))
-            # The reported loss stays the cross-entropy (ln 4 = 1.386: cannot tell real from fake);
-            # the discriminator minimises it plus the penalty.
-            d_objective = d_loss if penalty is None else d_loss + penalty
+                # Sigmoid cross-entropy on logits (Listings 8-9): -log(sigmoid(x)) = softplus(-x).
+                g_loss = batch_mean(tf.nn.softplus(-fake_logits))
+                d_loss = batch_mean(tf.nn.softplus(-real_logits)) + batch_mean(tf.nn.softplus(fake_logits))
+            # The reported loss stays the adversarial one (standard: ln 4 = 1.386 when the
+            # discriminator cannot tell real from fake); the discriminator minimises it plus the penalties.
+            d_objective = d_loss
+            for penalty in (r1, r2):
+                if penalty is not None:
+                    d_objective = d_objective + penalty
             g_scaled, d_scaled = g_opt.scale_loss(g_loss), d_opt.scale_loss(d_objective)
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistgan.animation import write_gif
+from mnistgan.conditioning import either
 from mnistgan.errors import UsageError, arg
 from mnistgan.files import check_output_file
 from mnistgan.images import grid_pixels
@@ -57,27 +58,29 @@ def _path(points: list[np.ndarray], frames: int, interpolate) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: str | list[int | str] | None = None,
-         scale: int = 4, truncation: float = 1.0, points: list[np.ndarray] | None = None) -> Walk:
+def walk(generator: Generator, seeds: list[int], frames: int = 24, classes: str | list[int | str] | None = None,
+         scale: int = 4, truncation: float = 1.0, points: list[np.ndarray] | None = None, *,
+         digits: str | list[int | str] | None = None) -> Walk:
     """Walk ``generator``'s latent space through the noise of ``seeds``, ``frames`` steps from
     one to the next and back to the first. Conditional generators show every class side by side
-    in every frame; with ``digits`` (classes by number or name, a list or 'cat,bird') the walk
-    goes from class to class instead, the noise of the first seed held fixed. ``truncation``: see Generator.noise. ``points``: noise vectors
+    in every frame; with ``classes`` (by name or number, a list or 'cat,bird'; ``digits``, the
+    older name, too) the walk goes from class to class instead, the noise of the first seed held fixed. ``truncation``: see Generator.noise. ``points``: noise vectors
     (noise_dim,) to walk through instead of the seeds' (projected noise, say)."""
     from mnistgan.models import one_hot
 
+    digits = either(classes, digits, "classes", "digits")
     if points is not None:
         if len(points) < 2 or digits is not None:
-            raise UsageError(f"a walk between given noise vectors needs two of them, and no {arg('digits')}")
+            raise UsageError(f"a walk between given noise vectors needs two of them, and no {arg('classes')}")
         if any(np.size(p) != generator.noise_dim for p in points):
             raise UsageError(f"each end of a walk is one noise vector of length {generator.noise_dim}")
         points = [np.reshape(p, -1) for p in points]
     elif len(seeds) < 1 or (digits is None and len(seeds) < 2):
-        raise UsageError(f"{arg('seeds')} needs at least two seeds (or one seed with {arg('digits')})")
+        raise UsageError(f"{arg('seeds')} needs at least two seeds (or one seed with {arg('classes')})")
     if digits is not None:
-        digits = generator.labels(digits, "digits")
+        digits = generator.labels(digits, "classes")
         if len(digits) < 2:
-            raise UsageError(f"{arg('digits')} needs at least two classes to walk between")
+            raise UsageError(f"{arg('classes')} needs at least two classes to walk between")
     if frames < 2:
         raise UsageError(f"{arg('frames')} must be at least 2")
     if digits is not None:
@@ -93,7 +96,7 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, digits: str |
             keys = [generator.noise(1, s, truncation)[0] for s in seeds]
         zs = _path(keys, frames, slerp)
         if generator.conditional:  # each frame: every class in a row, drawn from the same noise
-            tiles = generator.digit_rows(zs).reshape(generator.classes, len(zs), 28, 28).transpose(1, 0, 2, 3)
+            tiles = generator.class_rows(zs).reshape(generator.classes, len(zs), 28, 28).transpose(1, 0, 2, 3)
         else:
             tiles = generator.images(zs)[:, None]
         what = ("the given noise" if points is not None else "seeds") + (

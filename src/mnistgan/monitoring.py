@@ -8,6 +8,7 @@ which process it is.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from mnistgan.backend import import_tensorflow
 from mnistgan.config import RunConfig
 from mnistgan.epochlog import CHUNK_FIELDS, Callback, EpochMetrics, Reporter, Stop, read_rows, write_metrics, write_rows
 from mnistgan.evaluation import classifier_scores
+from mnistgan.files import write_text_atomic
 from mnistgan.images import Sheet, save_png
 from mnistgan.plots import save_loss_curves
 from mnistgan.runs import RunLayout
@@ -86,7 +88,7 @@ class RunOutputs(Callback):
 
         noise = self.gan.fixed_noise.numpy()
         if self.generator.conditional:  # row d: digit d, every row from the same noise
-            sheet = Sheet(self.generator.digit_rows(noise), self.generator.classes, len(noise))
+            sheet = Sheet(self.generator.class_rows(noise), self.generator.classes, len(noise))
         else:  # as square as the count allows
             sheet = Sheet(self.generator.images(noise))
         pixels = sheet.pixels(self.tcfg.image_scale)
@@ -94,6 +96,7 @@ class RunOutputs(Callback):
         return pixels
 
     def epoch_started(self, epoch: int, step: int) -> None:
+        self.layout.stop_record.unlink(missing_ok=True)  # training again: the stop is over
         if step == 0:
             self._sums, self._step = np.zeros(2, np.float32), 0  # the epoch's sums start again
 
@@ -111,16 +114,20 @@ class RunOutputs(Callback):
                    [{k: (v if k in ("epoch", "step") else f"{v:.6f}") for k, v in r.items()} for r in self.chunks])
 
     def stopped(self, epoch: int, step: int, stop: Stop) -> None:
-        """The grid where training stopped mid-epoch (images/stopped.png, until the epoch completes)."""
+        """The grid where training stopped mid-epoch (images/stopped.png), and where and why
+        (stopped.json), until the epoch completes."""
         self._grid(self.layout.stopped_image)
         self._write_chunks()
+        record = {"epoch": epoch, "step": step, "steps": self.steps, "reason": stop.reason.value}
+        write_text_atomic(self.layout.stop_record, json.dumps(record) + "\n")
 
     def epoch_done(self, epoch: int, metrics: EpochMetrics) -> None:
         """Everything an epoch adds: its grid, metrics and loss curves, TensorBoard, its scores."""
 
         history = self.history
         grid = self._grid(self.layout.epoch_image(epoch))
-        self.layout.stopped_image.unlink(missing_ok=True)  # the finished epoch supersedes a mid-epoch grid
+        self.layout.stopped_image.unlink(missing_ok=True)  # the finished epoch supersedes a mid-epoch stop
+        self.layout.stop_record.unlink(missing_ok=True)
         write_metrics(self.layout.metrics, history)
         self._write_chunks()
         save_loss_curves([m.epoch for m in history], [m.generator_loss for m in history],

@@ -25,6 +25,7 @@ import numpy as np
 
 from mnistgan import seeds
 from mnistgan.animation import write_gif
+from mnistgan.conditioning import either
 from mnistgan.backend import import_tensorflow
 from mnistgan.errors import UsageError, arg
 from mnistgan.files import atomic_path, check_output_file
@@ -42,7 +43,7 @@ class Projection:
     target: np.ndarray  # uint8 (28, 28): the image searched for, in MNIST's form
     image: np.ndarray  # uint8 (28, 28): what the generator draws from ``noise``
     noise: np.ndarray  # float32 (1, noise_dim): ``mnistgan sample --noise`` draws ``image`` from it
-    digit: int | None  # conditional runs: the digit the image is drawn as
+    digit: int | None  # conditional runs: the class the image is drawn as (also .class_)
     error: float  # root-mean-square difference between image and target, in grey levels (0-255)
     steps: int
     starts: int
@@ -53,6 +54,11 @@ class Projection:
     def side_by_side(self, scale: int = 4) -> np.ndarray:
         """Target and result next to each other, enlarged (uint8)."""
         return grid_pixels(np.stack([self.target, self.image]), 1, 2, scale)
+
+    @property
+    def class_(self) -> int | None:
+        """The class the image is drawn as (conditional runs; ``digit``, its older name)."""
+        return self.digit
 
     def save(self, out: Path | str, gif: Path | str | None = None, scale: int = 4, fps: float = 12.0) -> Projection:
         """Write the side-by-side PNG to ``out``, the noise beside it (same name, .npy) and, if
@@ -153,10 +159,11 @@ def _without_frame(grey: np.ndarray) -> np.ndarray:
     return grey
 
 
-def project(generator, target: np.ndarray | Path | str, digit: int | None = None, steps: int = 300,
-            starts: int = 8, seed: int = 0, record: bool = False) -> Projection:
-    """Search ``generator``'s noise for ``target``: ``starts`` random starts (per digit, for a
-    conditional generator without ``digit``), ``steps`` Adam steps each, the closest kept.
+def project(generator, target: np.ndarray | Path | str, class_: int | str | None = None, steps: int = 300,
+            starts: int = 8, seed: int = 0, record: bool = False, *, digit: int | str | None = None) -> Projection:
+    """Search ``generator``'s noise for ``target``: ``starts`` random starts (per class, for a
+    conditional generator without ``class_``; ``digit``, its older name, too), ``steps`` Adam
+    steps each, the closest kept.
 
     ``target``: a greyscale array (H, W) or an image file, made MNIST-like as ``mnistgan project``
     makes a file (an MNIST image stays as it is). ``record``: keep the winning start's images during the search (``frames``).
@@ -171,6 +178,7 @@ def project(generator, target: np.ndarray | Path | str, digit: int | None = None
     if target.ndim != 2 or target.dtype.kind not in "uif":
         raise UsageError(f"the target must be a greyscale image (H, W), not {target.dtype} {target.shape}")
     target = mnist_like(target)  # as a file is: a flat image is refused, a light one inverted
+    digit = either(class_, digit, "class_", "digit")
     if digit is not None:
         digit = generator.label(digit)
     tf = import_tensorflow()

@@ -11,6 +11,7 @@
       tensorboard/           TensorBoard event files (scalars and the epoch grids)
       images/epoch_0001.png  the fixed-noise grid after each epoch (Listing 14's names)
       images/stopped.png     the grid where training stopped mid-epoch (Ctrl-C, SIGTERM, --minutes)
+      stopped.json           where and why training stopped mid-epoch, until the epoch completes
       checkpoints/           tf.train.CheckpointManager: ckpt-<epoch>.index/.data-*, checkpoint
       checkpoints/interrupted/  the mid-epoch checkpoint of a stop (Ctrl-C, SIGTERM, --minutes)
       checkpoints/best/      runs with --eval-every: the checkpoint of the lowest-FID epoch
@@ -100,6 +101,7 @@ class RunLayout:
         self.write_probe = root / WRITE_PROBE
         self.animation = root / ANIMATION
         self.stopped_image = self.images / "stopped.png"  # the grid of a mid-epoch stop, until the epoch completes
+        self.stop_record = root / "stopped.json"  # where and why a mid-epoch stop happened, likewise
 
     def __repr__(self) -> str:
         return f"RunLayout({str(self.root)!r})"
@@ -132,7 +134,7 @@ class RunLayout:
     def clear(self) -> None:
         """Remove what a run writes (for --overwrite); anything else in the folder stays."""
         for path in (self.config, self.clusters, self.metrics, self.chunk_losses, self.losses_png, self.evaluation,
-                     self.animation):
+                     self.animation, self.stop_record):
             path.unlink(missing_ok=True)
         for folder in (self.images, self.checkpoints, self.tensorboard):
             if folder.is_dir():

@@ -12,7 +12,7 @@ import numpy as np
 from mnistgan import checkpoints, seeds
 from mnistgan.backend import import_tensorflow
 from mnistgan.clusters import move_to_cluster
-from mnistgan.conditioning import Conditioning
+from mnistgan.conditioning import Conditioning, either
 from mnistgan.config import RunConfig
 from mnistgan.data import run_data
 from mnistgan.errors import UsageError, arg
@@ -148,13 +148,13 @@ class Generator:
             raise UsageError(f"{self.source} has no clusters; {arg('cluster')} needs a run trained with {arg('clusters')}")
         return None if cluster is None else self.conditioning.label(cluster, "cluster")
 
-    def label(self, value: int | str, argument: str = "digit") -> int:
+    def label(self, value: int | str, argument: str = "class_") -> int:
         """Conditional generators: the class ``value`` asks for, by number or by name ('cat');
         a UsageError naming ``argument`` and listing the classes otherwise."""
         self.require_conditional(arg(argument))
         return self.conditioning.label(value, argument)
 
-    def labels(self, values, argument: str = "digits") -> list[int]:
+    def labels(self, values, argument: str = "classes") -> list[int]:
         """Conditional generators: several classes, a list or comma-separated text ('cat,bird',
         '3,8'); 'all' is every class. See :meth:`label`."""
         self.require_conditional(arg(argument))
@@ -197,13 +197,16 @@ class Generator:
         """``noise`` drawn towards its mean by the truncation psi (see :meth:`noise`), float32."""
         return np.asarray(noise, np.float32) * np.float32(check_truncation(truncation))
 
-    def images(self, noise: np.ndarray, digits: np.ndarray | int | str | None = None) -> np.ndarray:
+    def images(self, noise: np.ndarray, classes: np.ndarray | int | str | None = None, *,
+               digits: np.ndarray | int | str | None = None) -> np.ndarray:
         """The images for the given noise (N, noise_dim), and for a conditional generator the
-        class of each (N,) or one class for all (a number or a name)."""
+        class of each (N,) or one class for all (a number or a name). ``digits``: the older
+        name of ``classes``."""
+        classes = either(classes, digits, "classes", "digits")
         noise = np.asarray(noise, np.float32)
         if noise.ndim != 2 or noise.shape[1] != self.noise_dim:
             raise UsageError(f"noise must have shape (N, {self.noise_dim}), not {noise.shape}")
-        digits = self._digits(digits, len(noise), "digits")
+        digits = self._digits(classes, len(noise), "classes")
         parts = [self.forward(noise[i : i + BATCH], digits[i : i + BATCH]).numpy()
                  for i in range(0, len(noise), BATCH)]
         return to_uint8(np.concatenate(parts)) if parts else np.zeros((0, 28, 28), np.uint8)
@@ -238,12 +241,13 @@ class Generator:
             self.label(int(wrong[0]), name)  # raises, listing the classes
         return digits.astype(np.int32)
 
-    def sample(self, n: int = 16, seed: int = 0, digit: int | str | None = None, truncation: float = 1.0,
-               cluster: int | str | None = None, noise: np.ndarray | None = None) -> np.ndarray:
+    def sample(self, n: int = 16, seed: int = 0, class_: int | str | None = None, truncation: float = 1.0,
+               cluster: int | str | None = None, noise: np.ndarray | None = None, *,
+               digit: int | str | None = None) -> np.ndarray:
         """``n`` images from the noise of ``seed`` (the bytes ``mnistgan sample`` writes).
 
-        A conditional generator draws class ``digit`` (its number or its name), or classes drawn
-        from ``seed`` when none is given. A self-conditioned one picks each image's cluster from
+        A conditional generator draws class ``class_`` (its name or its number; ``digit``, the
+        older name, too), or classes drawn from ``seed`` when none is given. A self-conditioned one picks each image's cluster from
         its noise, or draws ``cluster``.
         ``truncation``: see :meth:`noise`. ``noise``: draw from these vectors (N, noise_dim) or
         (noise_dim,) instead of the noise of ``seed`` (``n`` does not apply; truncation does).
@@ -254,6 +258,7 @@ class Generator:
                 raise UsageError(f"{arg('noise')} holds vectors of length {noise.shape[1]}; this generator takes "
                                  f"{self.noise_dim}")
             n = len(noise)
+        digit = either(class_, digit, "class_", "digit")
         if digit is not None:
             digit = self.label(digit)  # checked before the weights load
         cluster = None if cluster is None else self.check_cluster(cluster)
@@ -262,30 +267,35 @@ class Generator:
         noise = self.noise(n, seed, truncation) if noise is None else self.truncated(noise, truncation)
         return self.images(noise if cluster is None else self.in_cluster(noise, cluster), digit)
 
-    def sample_sheet(self, n: int = 16, seed: int = 0, digit: int | str | None = None, truncation: float = 1.0,
-                     cluster: int | str | None = None, all_digits: bool = False, all_clusters: bool = False,
+    def sample_sheet(self, n: int = 16, seed: int = 0, class_: int | str | None = None, truncation: float = 1.0,
+                     cluster: int | str | None = None, all_classes: bool = False, all_clusters: bool = False,
                      noise: np.ndarray | None = None, cols: int | None = None,
-                     classes: str | list[int | str] | None = None) -> Sheet:
+                     classes: str | list[int | str] | None = None, *, digit: int | str | None = None,
+                     all_digits: bool = False) -> Sheet:
         """What ``mnistgan sample`` draws, laid out as it saves it: ``classes`` (a list, by
-        number or name, or 'all', which ``all_digits`` also asks for) or ``all_clusters``, a row
-        of ``n`` per class or cluster; otherwise :meth:`sample`, ``cols`` images a row (or as
-        square as the images allow)."""
-        if all_digits and classes is not None and classes != "all":
-            raise UsageError(f"give all_digits or {arg('classes')}, not both")
-        classes = "all" if all_digits else classes
-        rows = classes is not None or all_clusters
+        name or number, or 'all') or ``all_classes`` (every class, whatever the names), or
+        ``all_clusters``, a row of ``n`` per class or cluster; otherwise :meth:`sample`, ``cols``
+        images a row (or as square as the images allow). ``digit`` and ``all_digits``: the older
+        names of ``class_`` and ``all_classes``."""
+        digit = either(class_, digit, "class_", "digit")
+        all_classes = all_classes or all_digits
+        if all_classes and classes is not None and classes != "all":
+            raise UsageError(f"give {arg('all_classes')} or {arg('classes')}, not both")
+        rows = all_classes or classes is not None or all_clusters
         if cols is not None and rows:
             raise UsageError(f"{arg('cols')} does not apply to a grid with a row per class or cluster")
         if cols is not None and cols < 1:
             raise UsageError(f"{arg('cols')} must be at least 1, not {cols}")
-        if classes is not None and digit is not None:
-            raise UsageError(f"give one {arg('digit')} or a row per class ({arg('classes')}), not both")
+        if (classes is not None or all_classes) and digit is not None:
+            raise UsageError(f"give one {arg('class_')} or a row per class ({arg('classes')}), not both")
         if all_clusters and cluster is not None:
             raise UsageError(f"give one {arg('cluster')} or {arg('all_clusters')}, not both")
         if noise is not None and rows:
             raise UsageError(f"{arg('noise')} cannot be combined with a grid of every class or cluster")
-        if classes is not None:
-            labels = self.labels(classes, "classes")
+        if all_classes:
+            self.require_conditional(arg("all_classes"))
+        if classes is not None or all_classes:
+            labels = list(range(self.classes)) if all_classes else self.labels(classes, "classes")
             return Sheet(self.class_rows(self.noise(n, seed, truncation), labels), len(labels), n)
         if all_clusters:
             return Sheet(self.sample_all_clusters(n, seed, truncation), self.clusters, n)
@@ -298,22 +308,24 @@ class Generator:
         noise = self.noise(n, seed, truncation)
         return self.images(np.concatenate([self.in_cluster(noise, c) for c in range(self.clusters)]))
 
-    def sample_all_digits(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
+    def sample_all_classes(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Conditional generators: every class from the same ``n`` noise vectors, (K * n) images
         for K classes, class-major (reshape to (K, n, 28, 28) for one row per class)."""
-        self.require_conditional(arg("all_digits"))
-        return self.digit_rows(self.noise(n, seed, truncation))
+        self.require_conditional(arg("all_classes"))
+        return self.class_rows(self.noise(n, seed, truncation))
+
+    sample_all_digits = sample_all_classes  # its name before classes were named (mnistgan <= 0.4)
+
+    def class_rows(self, noise: np.ndarray, labels=None) -> np.ndarray:
+        """Conditional generators: each of ``labels`` (class numbers; every class when None) from
+        the same noise vectors (N, noise_dim): (len(labels) * N) images, label-major (the
+        training grids' rows; a walk's frames, transposed)."""
+        labels = np.asarray(list(range(self.classes) if labels is None else labels), np.int32)
+        return self.images(np.tile(noise, (len(labels), 1)), np.repeat(labels, len(noise)))
 
     def digit_rows(self, noise: np.ndarray) -> np.ndarray:
-        """Conditional generators: every class from the same noise vectors (N, noise_dim),
-        (K * N) images, class-major (the training grids' rows; a walk's frames, transposed)."""
-        return self.class_rows(noise, range(self.classes))
-
-    def class_rows(self, noise: np.ndarray, labels) -> np.ndarray:
-        """Conditional generators: each of ``labels`` (class numbers) from the same noise vectors
-        (N, noise_dim): (len(labels) * N) images, label-major."""
-        labels = np.asarray(list(labels), np.int32)
-        return self.images(np.tile(noise, (len(labels), 1)), np.repeat(labels, len(noise)))
+        """Every class's row: :meth:`class_rows`, by its name before classes were named."""
+        return self.class_rows(noise)
 
     def scored(self, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The images that are scored for noise (N, noise_dim), by ``evaluate`` and by training's

@@ -1,6 +1,6 @@
 """What each training step does besides its batch, decided in Python from the step's place in
 the run, so that a resume repeats it exactly: the learning rates' schedule and which steps carry
-the R1 penalty (lazy regularisation). No TensorFlow here; gan.py applies it chunk by chunk.
+the gradient penalties (lazy regularisation). No TensorFlow here; gan.py applies it chunk by chunk.
 """
 
 from __future__ import annotations
@@ -24,20 +24,20 @@ def lr_factor(cfg: TrainConfig, images: int) -> float:
 
 
 def lazy_ratio(cfg: TrainConfig) -> float:
-    """Under lazy R1 the discriminator's Adam rate is multiplied by this and its betas raised to
+    """Under lazy R1 (and R2) the discriminator's Adam rate is multiplied by this and its betas raised to
     it, as stylegan2-ada does: k / (k + 1) for a penalty every k steps; 1 otherwise."""
     k = cfg.r1_interval
-    return k / (k + 1) if cfg.r1 > 0 and k > 1 else 1.0
+    return k / (k + 1) if cfg.penalized and k > 1 else 1.0
 
 
 def r1_segments(cfg: TrainConfig, first: int, start: int, stop: int) -> list[tuple[int, int, bool]]:
     """Steps ``start..stop-1`` of an epoch that follows ``first`` steps of the run, as runs of
-    consecutive steps that all carry the R1 penalty or all do not: (start, stop, regularize).
-    Without R1 no step carries it; with it, the run's steps 0, k, 2k, ... (k: ``r1_interval``;
+    consecutive steps that all carry the R1 (and R2) penalty or all do not: (start, stop, regularize).
+    Without a penalty no step carries one; with one, the run's steps 0, k, 2k, ... (k: ``r1_interval``;
     every step for k = 1)."""
     segments: list[tuple[int, int, bool]] = []
     for step in range(start, stop):
-        flag = cfg.r1 > 0 and (first + step) % cfg.r1_interval == 0
+        flag = cfg.penalized and (first + step) % cfg.r1_interval == 0
         if segments and segments[-1][2] == flag:
             segments[-1] = (segments[-1][0], step + 1, flag)
         else:

@@ -31,7 +31,7 @@ import numpy as np
 from mnistgan import checkpoints, clusters, distribute, seeds
 from mnistgan.backend import check_cpu_precision, cpu_bfloat16, dtype_policy, import_tensorflow, select_device
 from mnistgan.config import EXPLICIT_SCHEDULE, FAST, Positive, RunConfig, build_configs, problem, resumable
-from mnistgan.data import KERAS_SOURCE, load_mnist
+from mnistgan.data import KERAS_SOURCE, check_outside_data, load_mnist, resolve_source
 from mnistgan.imagefolder import Conversion
 from mnistgan.epochlog import Callback, EpochMetrics, Reporter, Stop, StopReason, read_metrics
 from mnistgan.errors import CheckpointError, DataError, Note, RunError, TrainingDiverged, TrainingInterrupted, \
@@ -111,6 +111,10 @@ def plan_config(request: TrainRequest, writer: bool = True) -> RunConfig:
         ]
         if request.mixed_precision and saved.model.dtype_policy == "float32":  # the other way is a way on
             conflicts.append(f"{arg('mixed_precision')} (the run uses {saved.model.dtype_policy})")
+        if request.mixed_precision is False and saved.model.dtype_policy == "mixed_float16":
+            raise UsageError(f"{arg('no_mixed_precision')} cannot resume {layout.root}: it trains in float16 (a GPU's "
+                             "mixed precision), whose optimizers keep a loss scale that float32 training has no place "
+                             f"for; resume it without {arg('no_mixed_precision')}")
         if conflicts:
             raise UsageError(f"cannot resume {layout.root} with different settings: {'; '.join(conflicts)}")
         changes = {k: v for k, v in request.settings.items() if k in may_change}
@@ -226,6 +230,8 @@ def make_plan(request: TrainRequest, reporter: Reporter) -> Plan:
         reporter.message(f"{layout.root} has no checkpoint yet; starting from epoch 1")
 
     # A resume reads the run's own data (where it still is); a folder of images as the run says.
+    if not request.resume or request.data is not None:
+        check_outside_data(layout.root, resolve_source(request.data), "the run folder")
     mnist = load_mnist(request.data, asked if request.resume else None, Conversion(**asked.train.folder_settings),
                        switch_data=request.switch_data)
     _check_same_data(asked, mnist, request)
