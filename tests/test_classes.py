@@ -208,6 +208,47 @@ def _class_folder(folder: Path, names: list[bytes]) -> Path:
     return folder
 
 
+@pytest.mark.slow
+def test_folders_named_by_numbers_are_asked_for_by_name_on_the_command_line_in_python_and_on_the_page(
+        runner, tmp_path):
+    """Folders 1/, 3/, 7/ (#50): '7' was refused and '1' drew folder 3/. Now a name is its class
+    everywhere, and any other number an index: --class 7 and --class 2 draw folder 7/."""
+    import shlex
+
+    from mnistgan.explorer import Explorer
+
+    data = _class_folder(tmp_path / "numbers", [b"1", b"3", b"7"])
+    run = tmp_path / "run"
+    trained = runner.invoke(app, ["train", "--data", str(data), "--conditional", "--epochs", "1", "--batch-size",
+                                  "4", "--out", str(run)])
+    assert trained.exit_code == 0, trained.output
+
+    def cli(value: str) -> bytes:
+        out = tmp_path / f"class-{value}.npy"
+        result = runner.invoke(app, ["sample", "--run", str(run), "--class", value, "-n", "4", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        return np.load(out).tobytes()
+
+    assert cli("7") == cli("2") != cli("1") == cli("0")  # by name, else by index
+    assert cli("3") == cli(" 3 ")
+    g = mnistgan.open_run(run).generator()
+    assert g.sample(4, class_="7").tobytes() == cli("7") and g.sample(4, digit="1").tobytes() == cli("0")
+    assert g.sample_sheet(4, classes="7,1").rows == 2
+    assert (g.sample_sheet(4, classes="7,1").images[:4].tobytes(), g.sample_sheet(4, classes="7,1").images[4:].tobytes()) \
+        == (g.sample(4, class_=2).tobytes(), g.sample(4, class_=0).tobytes())
+    explorer = Explorer(run)
+    try:
+        assert explorer.pickers(run.name).classes == ["random", "all", "1", "3", "7"]
+        picture = explorer.samples(run.name, n=4, digit="7")
+        assert "--class 7" in picture.command
+        for command in (picture.command, picture.command.replace("--class 7", "--class 2")):
+            result = runner.invoke(app, [*shlex.split(command)[1:-2], "--out", str(tmp_path / "page.png")])
+            assert result.exit_code == 0, result.output
+            assert (tmp_path / "page.png").read_bytes() == picture.path.read_bytes()
+    finally:
+        explorer.close()
+
+
 def test_a_damaged_folder_cache_is_converted_again(runner, tmp_path):
     folder = _class_folder(tmp_path / "pets", [b"bird", b"cat", b"dog"])
     args = ["preview-dataset", "--data", str(folder), "--out"]

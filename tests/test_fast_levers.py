@@ -293,6 +293,19 @@ def steady_clock(monkeypatch):
     monkeypatch.setattr(training, "_clock", clock)
 
 
+@pytest.mark.parametrize(("given", "loss", "r2", "clusters"), [
+    ({}, "relativistic", 0.2, 100),  # the fast recipe, unconditional
+    ({"conditional": True}, "standard", 0.0, 0),  # told the digit: the loss and clusters it was screened without
+    ({"conditional": True, "loss": "relativistic"}, "relativistic", 0.0, 0),  # unless asked for
+    ({"loss": "standard"}, "standard", 0.2, 100),
+])
+def test_the_fast_recipe_pairs_real_and_generated_images_for_unconditional_runs(given, loss, r2, clusters):
+    from mnistgan.config import build_configs
+
+    model, train = build_configs("fast", given)
+    assert (train.loss, train.r2, model.clusters) == (loss, r2, clusters)
+
+
 @pytest.mark.slow
 def test_the_relativistic_loss_and_r2_train_on_short_last_batches_and_change_training(runner, npz, tmp_path):
     """40 images in batches of 16: each epoch ends on a batch of 8 real images against 16 of

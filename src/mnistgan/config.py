@@ -39,6 +39,8 @@ FAST_LR_DROP_AFTER = 640_000  # the fast recipe's learning rates fall to a tenth
 FAST_R1_INTERVAL = 16  # lazy R1: stylegan2-ada's D_reg_interval
 FAST_LR_COOLDOWN = 0.3  # with --minutes, the fast recipe's rates fall over this last share of the budget (#49)
 FAST_LR_COOLDOWN_IMAGES = 80_000  # ... when the budget reaches this many images (#49's screens)
+FAST_LOSS, FAST_R2 = "relativistic", 0.2  # the fast recipe's loss and R2 weight, for unconditional runs (#49)
+UNCONDITIONAL_ONLY = ("clusters", "loss", "r2")  # recipe values a conditional run does without, unless given
 LEGACY_CLASSES = 10  # a conditional run of mnistgan <= 0.4 drew MNIST's digits; its config.json does not say
 
 # The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
@@ -388,10 +390,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     # to 60 minutes' worth of images, every seed settles instead of drifting back (docs/lab.md).
     # #45: R1 every 16th step; with --minutes, both rates fall linearly to the budget's end instead
     # of the drop (training.BudgetSchedule); bfloat16 where the CPU has it (training._mixed_precision).
-    # #49: the rates hold, and fall over the budget's last share only (lr_cooldown).
+    # #49: the rates hold, and fall over the budget's last share only (lr_cooldown); unconditional
+    # runs pair each real image with a generated one (relativistic loss) and add R2 to R1.
     FAST: {"batch_size": 32, "learning_rate": 1e-3, "beta1": 0.0, "beta2": 0.99, "r1": 0.2, "clusters": FAST_CLUSTERS,
            "lr_drop_after": FAST_LR_DROP_AFTER, "r1_interval": FAST_R1_INTERVAL, "lr_cooldown": FAST_LR_COOLDOWN,
-           "lr_cooldown_images": FAST_LR_COOLDOWN_IMAGES},
+           "lr_cooldown_images": FAST_LR_COOLDOWN_IMAGES, "loss": FAST_LOSS, "r2": FAST_R2},
 }
 
 
@@ -425,8 +428,9 @@ def build_configs(recipe: str | None, given: Mapping[str, Any]) -> tuple[ModelCo
         raise ValueError(f"recipe {phrase(annotation(TrainConfig, 'recipe'))}, not {recipe!r}")
     given = {k: v for k, v in given.items() if v is not None}
     values = {**RECIPES[recipe], "recipe": recipe, **given}
-    if values.get("conditional") and "clusters" not in given:
-        values.pop("clusters", None)  # a recipe's clusters are for unconditional runs; the digits replace them
+    if values.get("conditional"):  # the digits replace a recipe's clusters; its loss was screened without them
+        for name in set(UNCONDITIONAL_ONLY) - set(given):
+            values.pop(name, None)
     if EXPLICIT_SCHEDULE & set(given) and "lr_cooldown" not in given:
         values["lr_cooldown"] = 0.0  # a schedule asked for is kept, budget or not
     if "cluster_features" in given and not values.get("clusters"):
