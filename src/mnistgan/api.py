@@ -237,8 +237,8 @@ def evaluate(images: np.ndarray | Path | str, data: Path | str | None = None, cl
     """Score images against MNIST: the numbers ``mnistgan evaluate --json`` prints, as an
     :class:`~mnistgan.evaluation.Evaluation`. ``images``: uint8 (N, 28, 28), or a file of them
     (a .npy of uint8 or of floats in [-1, 1], or a folder of 28x28 PNGs). ``classes``: the class
-    each image was asked to be, for a conditional generator's samples (``digits``, its older name, too) (``Generator.evaluate``
-    scores a generator). MNIST is scored by the scorer shipped with mnistgan, the same on every
+    each image was asked to be, for a conditional generator's samples (``digits``, its older
+    name, too; ``Generator.evaluate`` scores a generator). MNIST is scored by the scorer shipped with mnistgan, the same on every
     machine; other data by a classifier trained on first use and cached (``progress`` and
     ``notify`` hear about that). ``classifier``: a Keras file to score with instead, a model from
     images (N, 28, 28, 1) in [-1, 1] to (features, logits). The result's ``scored_by`` says which.

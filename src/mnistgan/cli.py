@@ -123,7 +123,8 @@ def _named_plainly(exc: typer.TyperException) -> str | None:
     param = getattr(exc, "param", None)
     if type(exc) is not typer.BadParameter or param is None or not getattr(param, "opts", None):
         return None
-    name = (getattr(param, "metavar", None) or param.name.upper()) if param.param_type_name == "argument" else _flag(param)
+    argument = param.param_type_name == "argument"
+    name = (getattr(param, "metavar", None) or param.name.upper()) if argument else _flag(param)  # FOLDER, --data
     return f"{name}: {exc.message.rstrip('.')}"
 
 
@@ -440,8 +441,8 @@ def interpolate_command(
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated noise seeds to walk through.")] = "0,1,2,3",
     classes: Annotated[
         Optional[str], typer.Option("--classes", "--digits", help="Conditional runs: walk between these classes, "
-                                    "by name or number as sample's --class takes them (cat,bird or 3,8), with the noise of the first seed held "
-                                    "fixed.", show_default=False)
+                                    "by name or number as sample's --class takes them (cat,bird or 3,8), with the "
+                                    "noise of the first seed held fixed.", show_default=False)
     ] = None,
     frames: Annotated[int, typer.Option(min=2, max=500, help="Frames from one seed (or class) to the next.")] = 24,
     fps: Annotated[float, typer.Option(min=0.1, max=100.0, help="Frames per second.")] = 12.0,

@@ -292,7 +292,8 @@ class TrainConfig(_Section):
     loss: Annotated[Literal[LOSSES], Option(
         "The adversarial loss: standard (the report's cross-entropy, Listings 8-9), or relativistic: each real "
         "image paired with a generated one, the discriminator asked which of the two is real "
-        "(Jolicoeur-Martineau 2019; with --r1 and --r2, Huang et al. 2024).")] = "standard"
+        "(Jolicoeur-Martineau 2019; with --r1 and --r2, Huang et al. 2024). The fast recipe's value, and its "
+        "--r2, are for unconditional runs.")] = "standard"
     r1: Annotated[NonNegative, Option(
         "Weight gamma of the R1 penalty: gamma/2 times the squared gradient of the discriminator's "
         "logit at real images, added to its loss (Mescheder et al. 2018). 0: none, as in the report.")] = 0.0

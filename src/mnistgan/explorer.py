@@ -509,7 +509,8 @@ def build_page(explorer: Explorer, refresh_seconds: float = 5.0):
                     truncation = gr.Slider(0.05, 1.0, 1.0, step=0.05, label="truncation (psi)",
                                            elem_id="truncation")
                     n = gr.Slider(1, 100, 16, step=1, label="images (per row with 'all')", elem_id="n")
-                    digit = gr.Dropdown(offered.classes, value=offered.classes[0], label="class", visible=offered.conditional,
+                    digit = gr.Dropdown(offered.classes, value=offered.classes[0], label="class",
+                                        visible=offered.conditional,
                                         elem_id="digit")
                     cluster = gr.Dropdown(offered.clusters, value=BY_NOISE, label="cluster",
                                           visible=offered.clustered, elem_id="cluster")

@@ -64,8 +64,9 @@ def walk(generator: Generator, seeds: list[int], frames: int = 24, classes: str 
     """Walk ``generator``'s latent space through the noise of ``seeds``, ``frames`` steps from
     one to the next and back to the first. Conditional generators show every class side by side
     in every frame; with ``classes`` (by name or number, a list or 'cat,bird'; ``digits``, the
-    older name, too) the walk goes from class to class instead, the noise of the first seed held fixed. ``truncation``: see Generator.noise. ``points``: noise vectors
-    (noise_dim,) to walk through instead of the seeds' (projected noise, say)."""
+    older name, too) the walk goes from class to class instead, the noise of the first seed held
+    fixed. ``truncation``: see Generator.noise. ``points``: noise vectors (noise_dim,) to walk
+    through instead of the seeds' (projected noise, say)."""
     from mnistgan.models import one_hot
 
     digits = either(classes, digits, "classes", "digits")

@@ -247,8 +247,8 @@ class Generator:
         """``n`` images from the noise of ``seed`` (the bytes ``mnistgan sample`` writes).
 
         A conditional generator draws class ``class_`` (its name or its number; ``digit``, the
-        older name, too), or classes drawn from ``seed`` when none is given. A self-conditioned one picks each image's cluster from
-        its noise, or draws ``cluster``.
+        older name, too), or classes drawn from ``seed`` when none is given. A self-conditioned
+        one picks each image's cluster from its noise, or draws ``cluster``.
         ``truncation``: see :meth:`noise`. ``noise``: draw from these vectors (N, noise_dim) or
         (noise_dim,) instead of the noise of ``seed`` (``n`` does not apply; truncation does).
         """
