@@ -389,6 +389,8 @@ OUT_OF_RANGE = {
     "--beta1": ("1", "must be at least 0 and below 1"),
     "--beta2": ("-0.1", "must be at least 0 and below 1"),
     "--r1": ("-1", "must be 0 or a positive number"),
+    "--r2": ("-1", "must be 0 or a positive number"),
+    "--loss": ("wasserstein", "must be one of standard, relativistic"),
     "--ema-decay": ("1", "must be at least 0 and below 1"),
     "--seed": ("-1", "must be at least 0"),
     "--subset": ("0", "must be at least 1"),
@@ -427,4 +429,5 @@ def test_zero_is_taken_as_off(runner, tmp_path, flag):
     """The option is accepted (the data, given after it, is what is refused)."""
     result = runner.invoke(app, ["train", "--recipe", "fast", flag, "0", "--out", str(tmp_path / "r"),
                                  "--data", str(tmp_path / "absent.npz")])
-    assert result.exit_code == 2 and "'--data'" in result.stderr, result.stderr
+    assert result.exit_code == 2 and "--data: path" in result.stderr and "Invalid value" not in result.stderr, \
+        result.stderr
