@@ -275,9 +275,9 @@ class Explorer:
         # Every class as --classes reads it: 'all', or each by number where a class has that name.
         classes = None if not all_classes else ALL if not labels.names_class(ALL) else \
             labels.spelled_list(range(labels.count))
-        spelled = [None if x is None else labels.spelled(x) for x in (digit, cluster)]
-        spelled[1] = ALL if all_clusters else spelled[1]
-        return Picture(path, sample_command(self.runs[name].path, ckpt, n, seed, truncation, ema, *spelled,
+        one = None if digit is None else labels.spelled(digit)
+        clusters = ALL if all_clusters else None if cluster is None else labels.spelled(cluster)
+        return Picture(path, sample_command(self.runs[name].path, ckpt, n, seed, truncation, ema, one, clusters,
                                             classes=classes))
 
     def compare(self, names: list[str], n: int = 16, seed: int = 0, truncation: float = 1.0) -> list[tuple[Path, str]]:
