@@ -9,6 +9,7 @@ that failed before its fix.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import sys
@@ -327,6 +328,31 @@ def test_existing_runs_load_unchanged():
     clustered = {"format_version": 1, "model": {"clusters": 3, "cluster_sizes": [5, 3, 2]}, "train": {}}
     assert RunConfig.from_dict(clustered, "config.json").model.conditioning == Conditioning(
         "clusters", 3, sizes=(5, 3, 2))
+
+
+# #50: config.json stores the conditioning as one value (format 2); each run's old layout (format
+# 1) reads as the same conditioning, and is written in the new one.
+LAYOUTS = [
+    ({"conditional": True, "num_classes": 3, "class_names": ["1", "3", "7"]},
+     {"kind": "classes", "count": 3, "names": ["1", "3", "7"], "sizes": []}),
+    ({"conditional": True}, {"kind": "classes", "count": 10, "names": [], "sizes": []}),  # mnistgan <= 0.4
+    ({"clusters": 3, "cluster_sizes": [5, 3, 2]}, {"kind": "clusters", "count": 3, "names": [], "sizes": [5, 3, 2]}),
+    ({"conditional": False, "clusters": 0}, {"kind": "none", "count": 0, "names": [], "sizes": []}),
+    ({}, {"kind": "none", "count": 0, "names": [], "sizes": []}),
+]
+
+
+@pytest.mark.parametrize(("old", "stored"), LAYOUTS)
+def test_config_json_stores_the_conditioning_as_one_value_and_reads_the_old_layout(old, stored):
+    from mnistgan.config import RunConfig
+
+    before = RunConfig.from_dict({"format_version": 1, "model": {"noise_dim": 100, **old}, "train": {}}, "old")
+    now = RunConfig.from_dict({"format_version": 2, "model": {"noise_dim": 100, "conditioning": stored},
+                               "train": {}}, "new")
+    assert before.model.conditioning == now.model.conditioning
+    written = json.loads(before.to_json())
+    assert written["format_version"] == 2 and written["model"]["conditioning"] == stored
+    assert not {"conditional", "clusters", "num_classes", "class_names", "cluster_sizes"} & set(written["model"])
 
 
 @pytest.mark.parametrize(("count", "words"), [(1, "num_classes must be between 2 and 100, not 1"),

@@ -80,8 +80,8 @@ def test_a_clustered_run_samples_like_an_unconditional_one_and_resumes_exactly(r
     for name in ("clusters.npy", "images/epoch_0002.png"):
         assert (straight / name).read_bytes() == (resumed / name).read_bytes(), name
 
-    config = json.loads((straight / "config.json").read_text())["model"]
-    assert config["clusters"] == 3 and sum(config["cluster_sizes"]) == 96 and config["conditional"] is False
+    stored = json.loads((straight / "config.json").read_text())["model"]["conditioning"]
+    assert (stored["kind"], stored["count"], sum(stored["sizes"]), stored["names"]) == ("clusters", 3, 96, [])
     assert Image.open(straight / "images" / "epoch_0002.png").size == Image.open(
         straight / "images" / "epoch_0001.png").size  # the 4x4 grid of an unconditional run
 
@@ -166,7 +166,7 @@ def test_a_clustered_run_is_scored_walked_and_projected_like_an_unconditional_on
 
 def test_the_fast_recipe_takes_fewer_clusters_on_a_small_training_set(runner, npz, tmp_path):
     """At least 10 images a cluster: 96 images get 9 clusters; clusters asked for are kept or refused."""
-    from mnistgan.training import TrainRequest, plan_config
+    from mnistgan.planning import TrainRequest, plan_config
 
     assert plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast"})).model.clusters == 100
     run = tmp_path / "run"
@@ -174,7 +174,7 @@ def test_the_fast_recipe_takes_fewer_clusters_on_a_small_training_set(runner, np
                                  "--recipe", "fast"])
     assert result.exit_code == 0, result.output
     assert "96 training images: 9 clusters instead of the recipe's 100" in result.stderr
-    assert json.loads((run / "config.json").read_text())["model"]["clusters"] == 9
+    assert json.loads((run / "config.json").read_text())["model"]["conditioning"]["count"] == 9
     result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(tmp_path / "x"), *TINY,
                                  "--recipe", "fast", "--clusters", "100"])
     assert result.exit_code == 2 and "--clusters 100 needs at least 100 training images, not 96" in result.stderr
@@ -183,7 +183,8 @@ def test_the_fast_recipe_takes_fewer_clusters_on_a_small_training_set(runner, np
                                  "--recipe", "fast"])
     assert result.exit_code == 0, result.output
     assert "19 training images: no clusters instead of the recipe's 100" in result.stderr
-    assert json.loads((few / "config.json").read_text())["model"]["clusters"] == 0 and not (few / "clusters.npy").exists()
+    assert json.loads((few / "config.json").read_text())["model"]["conditioning"]["kind"] == "none"
+    assert not (few / "clusters.npy").exists()
 
 
 def test_clusters_are_kept_in_the_cache_and_a_damaged_entry_is_made_again(monkeypatch, runner):

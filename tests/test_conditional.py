@@ -14,7 +14,7 @@ from mnistgan.cli import app
 @pytest.mark.slow
 def test_epoch_grid_has_one_row_per_digit(conditional_run):
     cfg = json.loads((conditional_run / "config.json").read_text())
-    assert cfg["model"]["conditional"] is True
+    assert cfg["model"]["conditioning"] == {"kind": "classes", "count": 10, "names": [], "sizes": []}
     grid = Image.open(conditional_run / "images" / "epoch_0002.png")
     assert grid.size == ((16 * 28 + 17 * 2) * 2, (10 * 28 + 11 * 2) * 2)  # 10 rows of the 16 fixed noises
 

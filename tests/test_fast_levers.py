@@ -14,11 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mnistgan
-from mnistgan import training
+from mnistgan import planning, stopping, training
 from mnistgan.cli import app
 from mnistgan.config import FAST_LR_DROP_AFTER, TrainConfig
 from mnistgan.epochlog import Reporter
-from mnistgan.schedule import LR_DROP, lazy_ratio, lr_factor, r1_segments
+from mnistgan.schedule import LR_DROP, BudgetSchedule, lazy_ratio, lr_factor, r1_segments
 
 TINY = ["--subset", "96", "--batch-size", "32", "--seed", "3", "--keep", "2"]
 
@@ -108,11 +108,11 @@ def test_the_averaged_generator_follows_the_trained_one_closely_early_with_a_ram
 
 
 def plan(npz, out, monkeypatch, bf16: bool | None, minutes=None, **settings):
-    monkeypatch.setattr(training, "cpu_bfloat16", lambda: bf16)
+    monkeypatch.setattr(planning, "cpu_bfloat16", lambda: bf16)
     monkeypatch.setenv("MNISTGAN_ALLOW_EMULATED_BFLOAT16", "1")  # the plan's own check reads the real CPU
-    request = training.TrainRequest(out=out, data=npz, minutes=minutes,
+    request = planning.TrainRequest(out=out, data=npz, minutes=minutes,
                                     mixed_precision=settings.pop("mixed_precision", None), settings=settings)
-    return training.make_plan(request, Reporter())
+    return planning.make_plan(request, Reporter())
 
 
 @pytest.mark.parametrize(("recipe", "bf16", "asked", "policy"), [
@@ -223,7 +223,7 @@ def fall_of(budget: float, cooldown: float, seconds_per_chunk, chunk_steps=10, b
                                          lr_cooldown_images=least))
     reporter = Reporter()
     reporter.message = messages.append
-    schedule = training.BudgetSchedule(FakeGan(), config, budget, steps, reporter, None, clock=lambda: now[0])
+    schedule = BudgetSchedule(FakeGan(), config, budget, steps, reporter, None, clock=lambda: now[0])
     done, chunk = before, 0
     while now[0] < budget and done < epochs * steps:
         now[0] += seconds_per_chunk(chunk)
@@ -290,7 +290,7 @@ def steady_clock(monkeypatch):
         now[0] += 0.5
         return now[0]
 
-    monkeypatch.setattr(training, "_clock", clock)
+    monkeypatch.setattr(stopping, "clock", clock)
 
 
 @pytest.mark.parametrize(("given", "loss", "r2", "clusters"), [
@@ -349,7 +349,7 @@ def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_
     assert saved["train"]["lr_decay_until"] == train["lr_decay_until"]  # the checkpoint carries it too
 
     # Without --minutes a resume repeats the fall as fixed (here: the plan alone; training on would take long).
-    kept = training.make_plan(training.TrainRequest(out=run, resume=True), Reporter())
+    kept = planning.make_plan(planning.TrainRequest(out=run, resume=True), Reporter())
     assert (kept.config.train.lr_decay_from, kept.config.train.lr_decay_until) == (train["lr_decay_from"],
                                                                                    train["lr_decay_until"])
     assert not kept.budget_schedule
@@ -418,6 +418,6 @@ def test_a_budgeted_run_from_before_49_resumes_with_the_fall_it_was_trained_with
                                                               data=str(npz))).to_dict()
     del config["train"]["lr_cooldown"], config["train"]["lr_decay_from"], config["train"]["lr_cooldown_images"]
     (run / "config.json").write_text(json.dumps(config))
-    made = training.make_plan(training.TrainRequest(out=run, resume=True, minutes=minutes), Reporter())
+    made = planning.make_plan(planning.TrainRequest(out=run, resume=True, minutes=minutes), Reporter())
     assert not made.budget_schedule
     assert (made.config.train.lr_decay_from, made.config.train.lr_decay_until) == (None, 5000)

@@ -89,6 +89,35 @@ def test_a_resume_on_other_data_is_refused_unless_asked_for(runner, tmp_path, mo
     assert runner.invoke(app, ["train", "--out", str(tmp_path / "new"), "--switch-data"]).exit_code == 2
 
 
+@pytest.mark.slow
+def test_a_resume_on_data_of_another_size_counts_the_images_the_run_saw(runner, tmp_path):
+    """#50: --switch-data to data of another size counted the run's past epochs at the new data's
+    steps, so its images seen, and the rates' schedule with them, went back. Three epochs of 60
+    images in batches of 32 are 6 steps, 192 images; on 30 images, epoch 4 starts at 192, where
+    the past epochs re-counted at 1 step each made 96. A drop after 150 images has then passed,
+    like one after 1: both resumes train the same bytes (they did not, before the fix)."""
+    from conftest import make_digits, write_npz
+
+    first = write_npz(tmp_path / "first.npz", per_class=6)
+    x, y = make_digits(3, seed=9)
+    small = write_npz(tmp_path / "small.npz", x_train=x, y_train=y)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(first), "--out", str(run), "--batch-size", "32",
+                                 "--epochs", "3", "--seed", "3", "--deterministic"])
+    assert result.exit_code == 0, result.output
+    drawn = {}
+    for drop in (150, 1):
+        resumed = tmp_path / f"drop-{drop}"
+        shutil.copytree(run, resumed)
+        result = runner.invoke(app, ["train", "--out", str(resumed), "--resume", "--epochs", "4", "--data", str(small),
+                                     "--switch-data", "--lr-drop-after", str(drop)])
+        assert result.exit_code == 0, result.output
+        assert "30 training images where the run had 60: its epochs from 4 on take 1 step of 32, counted after " \
+               "the run's 192 images so far" in result.stderr
+        drawn[drop] = mnistgan.open_run(resumed).generator().sample(8, seed=11)
+    assert (drawn[150] == drawn[1]).all()
+
+
 def test_the_r1_penalty_is_loss_scaled_under_mixed_float16():
     """float16 gradients of a small logit underflow to zero unless they are loss-scaled."""
     import keras
@@ -107,7 +136,7 @@ def test_the_r1_penalty_is_loss_scaled_under_mixed_float16():
             gan = DCGAN(ModelConfig(dtype_policy=policy), TrainConfig(r1=1.0, batch_size=4))
             head = gan.discriminator.layers[-1]  # the logit's Dense: tiny weights, tiny gradients
             head.kernel.assign(head.kernel * 1e-7)
-            penalties[policy] = gan._d_with_penalty(images, labels, 1.0)[1].numpy()
+            penalties[policy] = gan._logits(images, labels, 1.0, regularize=True)[1].numpy()
     finally:
         keras.config.set_dtype_policy(previous)
     assert np.all(penalties["float32"] > 0)

@@ -10,10 +10,11 @@ import mnistgan
 PACKAGE = Path(mnistgan.__file__).parent
 FLOORS = [  # lowest first
     {"version", "errors", "conditioning", "files", "caches", "config", "runs", "epochlog", "seeds", "images", "lock", "plots",
-     "schedule"},
-    {"backend", "data", "imagefolder", "models", "gan", "checkpoints", "distribute", "classifier", "clusters", "metrics"},
-    {"training", "monitoring", "sampling", "interpolation", "projection", "export", "evaluation",
-     "animation", "console"},
+     "schedule", "stopping"},
+    {"backend", "data", "imagefolder", "models", "gan", "losses", "average", "checkpoints", "distribute", "classifier",
+     "clusters", "metrics"},
+    {"planning", "training", "callbacks", "monitoring", "sampling", "sheets", "interpolation", "projection", "export",
+     "evaluation", "animation", "console"},
     {"api", "__init__"},
     {"cli", "explorer", "__main__"},
 ]
@@ -60,7 +61,7 @@ def test_no_module_imports_another_librarys_private_module():
 
 # The modules that define Keras layers and models when imported; every other module imports no
 # TensorFlow until a function that needs it runs, so a module of any floor may import them at the top.
-LOADS_TENSORFLOW = {"models", "gan", "classifier"}
+LOADS_TENSORFLOW = {"models", "gan", "losses", "average", "classifier"}
 
 
 IMPORT_AND_SAY = ("import importlib, sys\n"
@@ -91,7 +92,7 @@ def test_the_model_modules_do_load_it(name):  # so the list above is exact
 
 def test_only_the_model_modules_are_imported_inside_functions():
     """Every other import of mnistgan's own modules is at the top of its file, where a reader
-    looks for what a module depends on; these three load TensorFlow, so the modules that must not
+    looks for what a module depends on; these load TensorFlow, so the modules that must not
     (test above) import them where they are needed."""
     inside = set()
     for path in sorted(PACKAGE.glob("*.py")):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import mnistgan
-from mnistgan.config import ModelConfig, RunConfig, TrainConfig, number_list, python_type
+from mnistgan.config import CONDITIONING_FIELDS, ModelConfig, RunConfig, TrainConfig, number_list, python_type
 from mnistgan.data import Mnist
 from mnistgan.epochlog import CHUNK_FIELDS, METRIC_FIELDS, read_rows, write_rows
 from mnistgan.errors import RunError, UsageError
@@ -37,9 +37,20 @@ def _section(cls) -> st.SearchStrategy:
     return known | st.builds(lambda d, k, v: {**d, k: v}, known, st.text(min_size=1, max_size=6), JSON_VALUES)
 
 
+# config.json format 2 stores the model's conditioning as one value (config.stored_conditioning):
+# plausible ones, and anything.
+STORED_CONDITIONING = st.fixed_dictionaries(
+    {}, optional={"kind": st.sampled_from(["none", "classes", "clusters"]) | JSON_SCALARS,
+                  "count": st.none() | st.integers(0, 120) | JSON_SCALARS,
+                  "names": st.lists(st.text(max_size=4), max_size=4) | JSON_VALUES,
+                  "sizes": st.lists(st.integers(1, 50), max_size=4) | JSON_VALUES}) | JSON_VALUES
+MODEL_SECTIONS = _section(ModelConfig) | st.builds(
+    lambda section, stored: {**{k: v for k, v in section.items() if k not in CONDITIONING_FIELDS},
+                             "conditioning": stored}, _section(ModelConfig), STORED_CONDITIONING)
+
 CONFIG_PAYLOADS = st.fixed_dictionaries(
-    {"format_version": st.just(1) | JSON_SCALARS},
-    optional={"model": _section(ModelConfig) | JSON_VALUES, "train": _section(TrainConfig) | JSON_VALUES,
+    {"format_version": st.sampled_from([1, 2]) | JSON_SCALARS},
+    optional={"model": MODEL_SECTIONS | JSON_VALUES, "train": _section(TrainConfig) | JSON_VALUES,
               "versions": st.dictionaries(st.sampled_from(["mnistgan", "tensorflow", "x"]), st.text(max_size=8))
               | JSON_VALUES},
 )

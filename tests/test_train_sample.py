@@ -25,7 +25,8 @@ def metrics(run):
 
 def test_a_run_folder_holds_config_grids_metrics_and_checkpoints(trained_run):
     cfg = json.loads((trained_run / "config.json").read_text())
-    assert cfg["format_version"] == 1
+    assert cfg["format_version"] == 2
+    assert cfg["model"]["conditioning"] == {"kind": "none", "count": 0, "names": [], "sizes": []}
     assert cfg["model"]["noise_dim"] == 100 and cfg["train"]["learning_rate"] == 1e-4
     assert cfg["train"]["subset"] == 96 and cfg["train"]["epochs"] == 2
     assert "tensorflow" in cfg["versions"]
@@ -70,7 +71,7 @@ def test_resume_with_conflicting_settings_is_refused(runner, trained_run):
 
 
 def test_a_recipe_sets_its_values_and_options_given_override_them(tmp_path):
-    from mnistgan.training import TrainRequest, plan_config
+    from mnistgan.planning import TrainRequest, plan_config
 
     fast = plan_config(TrainRequest(out=tmp_path / "r", settings={"recipe": "fast", "learning_rate": 2e-3}))
     assert fast.train.recipe == "fast" and (fast.train.batch_size, fast.train.beta1, fast.train.r1) == (32, 0.0, 0.2)

@@ -1,6 +1,7 @@
 """Paths users took that broke although the suite passed (issue 35): each test failed before its fix."""
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -166,13 +167,19 @@ def test_the_api_checks_the_types_of_settings(tmp_path, settings, text):
 
 
 @pytest.mark.slow
-def test_a_config_file_with_a_wrong_type_is_refused(trained_run, tmp_path):
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("noise_dim", "100", "noise_dim must be a whole number, not '100'"),
+    ("conditioning", {"kind": "no"}, "conditioning's kind must be none, classes or clusters, not 'no'"),
+    ("conditioning", "no", "conditioning must be a mapping, not 'no'"),
+    ("conditional", "no", "conditioning and conditional are both given"),
+])
+def test_a_config_file_with_a_wrong_type_is_refused(trained_run, tmp_path, key, value, words):
     run = tmp_path / "run"
     run.mkdir()
     payload = json.loads((trained_run / "config.json").read_text())
-    payload["model"]["conditional"] = "no"
+    payload["model"][key] = value
     (run / "config.json").write_text(json.dumps(payload))
-    with pytest.raises(mnistgan.RunError, match="conditional must be True or False, not 'no'"):
+    with pytest.raises(mnistgan.RunError, match=re.escape(words)):
         mnistgan.open_run(run)
 
 
@@ -214,7 +221,7 @@ def test_a_recipes_drop_and_a_resumed_runs_scoring_can_be_switched_off(tmp_path)
     """0 is the off value of --lr-drop-after and --eval-every (their help says so): "not given"
     keeps the recipe's or the run's value, 0 turns it off."""
     from mnistgan.config import RunConfig, TrainConfig, build_configs
-    from mnistgan.training import TrainRequest, plan_config
+    from mnistgan.planning import TrainRequest, plan_config
 
     assert build_configs("fast", {})[1].lr_drop_after == 640_000
     assert build_configs("fast", {"lr_drop_after": 0})[1].lr_drop_after is None

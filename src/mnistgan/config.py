@@ -19,15 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter, \
-    ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictInt, \
+    TypeAdapter, ValidationError, model_validator
 
 from mnistgan.conditioning import Conditioning
 from mnistgan.errors import RunError, UsageError, arg
 from mnistgan.seeds import MAX_CLASSES
 from mnistgan.files import write_text_atomic
 
-FORMAT_VERSION = 1
+# config.json's layout: 2 stores the model's conditioning as one value (#50); 1 as the fields that
+# ask for it (conditional, clusters) and those found from the data. Both are read.
+FORMAT_VERSION = 2
+READ_FORMATS = (1, 2)
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # tf.distribute strategies (distribute.py)
 REPORT, FAST = "report", "fast"
@@ -46,6 +49,7 @@ LEGACY_CLASSES = 10  # a conditional run of mnistgan <= 0.4 drew MNIST's digits;
 # The kinds of value a setting takes; a field's constraints are its checks, and the phrase an
 # error shows is made from them (see problem()).
 AtLeast1 = Annotated[int, Field(ge=1)]
+AtLeast0 = Annotated[int, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 UnitInterval = Annotated[float, Field(ge=0, lt=1)]  # [0, 1)
@@ -234,24 +238,71 @@ class ModelConfig(_Section):
     # and the device, not directly.
     dtype_policy: Annotated[Literal[DTYPE_POLICIES], Option("Keras dtype policy.", cli=False)] = "float32"
 
+    _conditioning: Conditioning | None = PrivateAttr(None)  # made once, from the fields above
+
     @model_validator(mode="after")
     def _labels(self) -> ModelConfig:
         if self.conditional and self.clusters:
             raise ValueError("conditional and clusters exclude each other: the networks see the digit or a cluster")
         if self.clusters and self.noise_dim < 2:
             raise ValueError(f"clusters need a noise_dim of at least 2, not {self.noise_dim}")
+        if self.conditional and self.num_classes is not None:
+            self._conditioning = Conditioning("classes", self.num_classes, self.class_names)
+        elif self.clusters:
+            self._conditioning = Conditioning("clusters", self.clusters, sizes=self.cluster_sizes)
+        elif not self.conditional:
+            self._conditioning = Conditioning()
         return self
 
     @property
     def conditioning(self) -> Conditioning:
         """What the networks' label input is: nothing, the data's classes, or k-means clusters."""
-        if self.conditional:
-            if self.num_classes is None:  # a programmer's error: the plan sets it from the data
-                raise ValueError("a conditional config has no class count yet: it comes from the data")
-            return Conditioning("classes", self.num_classes, self.class_names)
-        if self.clusters:
-            return Conditioning("clusters", self.clusters, sizes=self.cluster_sizes)
-        return Conditioning()
+        if self._conditioning is None:  # a programmer's error: the plan sets the count from the data
+            raise ValueError("a conditional config has no class count yet: it comes from the data")
+        return self._conditioning
+
+    def stored_conditioning(self) -> dict[str, Any]:
+        """The conditioning as config.json stores it (format 2): one value, ``kind``, ``count``
+        (None for a conditional run whose data is not read yet), ``names`` and ``sizes``."""
+        kind = "classes" if self.conditional else "clusters" if self.clusters else "none"
+        count = self.num_classes if self.conditional else self.clusters
+        return {"kind": kind, "count": count, "names": list(self.class_names), "sizes": list(self.cluster_sizes)}
+
+
+CONDITIONING_FIELDS = ("conditional", "clusters", "num_classes", "class_names", "cluster_sizes")
+_STORED_KEYS = ("kind", "count", "names", "sizes")
+
+
+def _conditioning_fields(model: dict[str, Any]) -> dict[str, Any]:
+    """config.json's model section with its stored conditioning (format 2: one value) spread into
+    the fields that ask for it; a section without one (format 1 and before) as it is, a
+    conditional run that did not record its classes read as MNIST's digits. ValueError where the
+    stored value is not one mnistgan writes."""
+    if "conditioning" not in model:
+        if model.get("conditional") and "num_classes" not in model:
+            model = {**model, "num_classes": LEGACY_CLASSES}  # saved before runs recorded their classes
+        return model
+    stored = model["conditioning"]
+    given = [name for name in CONDITIONING_FIELDS if name in model]
+    if given:
+        raise ValueError(f"conditioning and {given[0]} are both given; config.json stores one of them")
+    if not isinstance(stored, dict):
+        raise ValueError(f"conditioning must be a mapping, not {stored!r}")
+    unknown = sorted(set(stored) - set(_STORED_KEYS), key=str)
+    if unknown:
+        raise ValueError(f"unknown setting conditioning.{unknown[0]}")
+    kind, count = stored.get("kind"), stored.get("count")
+    names, sizes = stored.get("names", []), stored.get("sizes", [])
+    rest = {k: v for k, v in model.items() if k != "conditioning"}
+    if kind == "none" and count in (0, None) and names == [] and sizes == []:
+        return rest
+    if kind == "classes" and sizes == []:
+        return {**rest, "conditional": True, "num_classes": count, "class_names": names}
+    if kind == "clusters" and names == [] and count != 0:
+        return {**rest, "clusters": count, "cluster_sizes": sizes}
+    if kind not in ("none", "classes", "clusters"):
+        raise ValueError(f"conditioning's kind must be none, classes or clusters, not {kind!r}")
+    raise ValueError(f"conditioning of kind {kind} cannot have count {count!r}, names {names!r} and sizes {sizes!r}")
 
 
 class TrainConfig(_Section):
@@ -351,6 +402,15 @@ class TrainConfig(_Section):
     data_fingerprint: Annotated[str | None, Option(
         "A hash of the data's content (Mnist.fingerprint): a resume on other data is refused unless asked for.",
         cli=False, resumable=True)] = None
+    # The run's steps so far count the data's size: a resume on data of another size (--switch-data)
+    # records where its epochs of this size start (schedule.steps_before).
+    train_images: Annotated[AtLeast1 | None, Option(
+        "Training images the run trains on (after --subset).", cli=False, resumable=True)] = None
+    data_since_epoch: Annotated[AtLeast0, Option(
+        "The epoch after which the run's data last changed size: later epochs have train_images's steps.",
+        cli=False, resumable=True)] = 0
+    steps_before_data: Annotated[AtLeast0, Option(
+        "The run's steps by the end of data_since_epoch, on its earlier data.", cli=False, resumable=True)] = 0
 
     @property
     def folder_settings(self) -> dict[str, Any]:
@@ -390,7 +450,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Both learning rates a tenth after 640,000 images: trained on
     # to 60 minutes' worth of images, every seed settles instead of drifting back (docs/lab.md).
     # #45: R1 every 16th step; with --minutes, both rates fall linearly to the budget's end instead
-    # of the drop (training.BudgetSchedule); bfloat16 where the CPU has it (training._mixed_precision).
+    # of the drop (schedule.BudgetSchedule); bfloat16 where the CPU has it (planning._mixed_precision).
     # #49: the rates hold, and fall over the budget's last share only (lr_cooldown); unconditional
     # runs pair each real image with a generated one (relativistic loss) and add R2 to R1.
     FAST: {"batch_size": 32, "learning_rate": 1e-3, "beta1": 0.0, "beta2": 0.99, "r1": 0.2, "clusters": FAST_CLUSTERS,
@@ -462,7 +522,11 @@ class RunConfig(BaseModel):
         return tuple(int(p) for p in parts if p.isdecimal()) or (0,)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format_version": FORMAT_VERSION, **self.model_dump()}
+        """config.json's content: the sections, the model's conditioning as one value."""
+        payload = self.model_dump()
+        model = {k: v for k, v in payload["model"].items() if k not in CONDITIONING_FIELDS}
+        payload["model"] = {**model, "conditioning": self.model.stored_conditioning()}
+        return {"format_version": FORMAT_VERSION, **payload}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -473,12 +537,11 @@ class RunConfig(BaseModel):
     @classmethod
     def from_dict(cls, payload: Any, where: str) -> RunConfig:
         """Parse config.json's content (or the copy a checkpoint carries); ``where`` names it in errors."""
-        if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-            version = payload.get("format_version") if isinstance(payload, dict) else None
-            raise RunError(f"{where} has config format {version!r}; this mnistgan reads format {FORMAT_VERSION}")
+        version = payload.get("format_version") if isinstance(payload, dict) else None
+        if type(version) is not int or version not in READ_FORMATS:
+            raise RunError(f"{where} has config format {version!r}; this mnistgan reads formats "
+                           f"{' and '.join(map(str, READ_FORMATS))}")
         train, model = payload.get("train", {}), payload.get("model", {})
-        if isinstance(model, dict) and model.get("conditional") and "num_classes" not in model:
-            model = {**model, "num_classes": LEGACY_CLASSES}  # saved before runs recorded their classes
         if isinstance(train, dict) and "ema_decay" not in train:
             train = {**train, "ema_decay": 0.0}  # saved before mnistgan 0.3.0: the run has no average
         versions = payload.get("versions", {})
@@ -488,7 +551,7 @@ class RunConfig(BaseModel):
                     raise ValueError(f"{what} must be a mapping, not {section!r}")
             if problem(dict[str, str], versions):
                 raise ValueError(f"versions must map names to strings, not {versions!r}")
-            return cls(model=ModelConfig.create(model), train=TrainConfig.create(train),
+            return cls(model=ModelConfig.create(_conditioning_fields(model)), train=TrainConfig.create(train),
                        versions=versions)
         except ValueError as exc:
             raise RunError(f"{where} is not a valid run config ({exc})") from None

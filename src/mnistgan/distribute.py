@@ -16,9 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from mnistgan.config import STRATEGIES
 from mnistgan.errors import UsageError, arg
 
+SIGNALS = 64  # the highest signal number a stop vote can carry (Linux's real-time signals end at 64)
 CPU_DEVICES_ENV = "MNISTGAN_CPU_DEVICES"  # split the CPU into N logical devices (try `mirrored` without GPUs)
 
 
@@ -102,6 +105,36 @@ class Distribution:
         w = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
         r = f"{self.replicas} replica{'s' if self.replicas != 1 else ''}"
         return f"{self.name} strategy, {w}, {r}"
+
+
+class Votes:
+    """What every worker decides together, as collectives over the strategy's replicas: each
+    worker must ask at the same point of training (one that asked alone would wait forever)."""
+
+    def __init__(self, strategy: Any) -> None:
+        import tensorflow as tf
+
+        self._tf, self.strategy = tf, strategy
+        self._sum = tf.function(self._sum_impl)
+
+    def _sum_impl(self, value):
+        per_replica = self.strategy.run(self._tf.identity, args=(value,))
+        return self.strategy.reduce(self._tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is set on any replica."""
+        return float(self._sum(self._tf.constant(1.0 if flag else 0.0))) > 0
+
+    def stop(self, reason: int | None) -> int | None:
+        """Every worker's stop reason, agreed: None when no worker stops, else the highest reason
+        any worker has (signal numbers above 0, the spent budget 0). tf.distribute reduces by
+        sums only, so each worker votes with a one-hot vector of its reason, and the highest
+        reason with a vote wins."""
+        votes = np.zeros(SIGNALS + 2, np.float32)  # [no stop, time up, signal 1, ..., signal SIGNALS]
+        votes[0 if reason is None else 1 + min(reason, SIGNALS)] = 1.0
+        total = self._sum(self._tf.constant(votes)).numpy()
+        voted = np.flatnonzero(total[1:] > 0)
+        return None if voted.size == 0 else int(voted[-1])
 
 
 def split_cpu(count: int) -> None:

@@ -11,10 +11,11 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mnistgan import metrics
-from mnistgan.data import load_mnist
+from mnistgan.data import load_mnist, run_data
 from mnistgan.errors import DataError, UsageError, arg
 from mnistgan.imagefolder import Conversion
 from mnistgan.images import to_uint8
+from mnistgan.seeds import every_class
 
 MEMORIZATION_SAMPLES = 1000  # samples (and test images) compared pixel-wise with all training images
 
@@ -173,3 +174,31 @@ def score_images(
         notify=notify or (lambda text: None), classifier=None if classifier is None else Path(classifier))
     scored = score(images, judge, mnist.x_train, mnist.x_test, source, digits, mnist.y_test)
     return replace(scored, class_names=list(mnist.class_names) or None)
+
+
+def scored(generator, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The images that are scored for noise (N, noise_dim), by ``evaluate`` and by training's
+    ``eval_every`` alike, and the class each was asked to be: a conditional generator is asked
+    for every class equally often (0, 1, ..., K - 1, 0, ...); None for other generators."""
+    asked = every_class(len(noise), generator.classes) if generator.conditional else None
+    return generator.images(noise, asked), asked
+
+
+def evaluate_generator(generator, n: int = 10_000, seed: int = 0, data: Path | str | None = None,
+                       retrain: bool = False, truncation: float = 1.0,
+                       progress: Callable[[int, int], None] | None = None,
+                       notify: Callable[[str], None] | None = None,
+                       classifier: Path | str | None = None) -> Evaluation:
+    """Score ``n`` samples of ``generator`` (a :class:`~mnistgan.Generator`) against its run's
+    data (``mnistgan evaluate``): see :func:`scored`. ``data``: as for
+    :func:`~mnistgan.load_mnist`; by default the data the run was trained on (a DataError where
+    it is gone: see :func:`mnistgan.data.run_data`). ``progress`` and ``notify`` hear about the
+    classifier's training, the first time on data other than MNIST. ``classifier``: a Keras file
+    to score with instead (see :func:`mnistgan.evaluate`)."""
+    if n < 2:
+        raise UsageError(f"{arg('n')} must be at least 2")
+    data = data if data is not None else run_data(generator.config)  # before anything is drawn
+    images, asked = scored(generator, generator.noise(n, seed, truncation))
+    source = generator.describe(f"seed {seed}", *([f"truncation {truncation:g}"] if truncation != 1 else []))
+    return score_images(images, data, asked, source=source, retrain=retrain, progress=progress, notify=notify,
+                        conversion=Conversion(**generator.config.train.folder_settings), classifier=classifier)

@@ -8,7 +8,7 @@ training never reads it; docs/code.md). Step noise and shuffling derive from (se
 
 A chunk of steps runs in one ``tf.function`` call on images kept on the device
 (docs/performance.md). Under a ``tf.distribute`` strategy each replica runs the one-device step
-on its shard of the global batch, and :func:`batch_mean` makes the losses the global batch's
+on its shard of the global batch, and :func:`losses.batch_mean` makes the losses the global batch's
 (docs/distributed.md).
 """
 
@@ -20,27 +20,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnistgan import seeds
-from mnistgan.schedule import lazy_ratio, lr_factor, r1_segments
+from mnistgan.average import MovingAverage
 from mnistgan.backend import import_tensorflow, native_stderr_filtered
 from mnistgan.checkpoints import AVERAGE_KEY, AVERAGE_UPDATES_KEY, CONFIG_KEY, CheckpointInfo
 from mnistgan.config import ModelConfig, TrainConfig
 from mnistgan.errors import CheckpointError
+from mnistgan.losses import adversarial, with_penalty
 from mnistgan.models import (
     build_discriminator,
     build_generator,
     discriminator_inputs,
     generated_labels,
-    global_batch_size,
     generate,
     recalibrate_batchnorm,
     seed_states,
 )
+from mnistgan.schedule import lazy_ratio, lr_factor, r1_segments, steps_before
 
 tf = import_tensorflow()
 import keras  # noqa: E402
 
 
-SIGNALS = 64  # the highest signal number a stop vote can carry (Linux's real-time signals end at 64)
 STEPS_PER_CALL = 10  # steps per compiled call: progress granularity vs per-call overhead
 
 
@@ -66,19 +66,6 @@ def shard(x: tf.Tensor, replica: tf.Tensor, replicas: int) -> tf.Tensor:
     size = tf.shape(x)[0]
     replica = tf.cast(replica, tf.int32)
     return x[size * replica // replicas : size * (replica + 1) // replicas]
-
-
-def batch_mean(x: tf.Tensor) -> tf.Tensor:
-    """The mean of per-example values ``x`` over the step's global batch.
-
-    On one replica, the plain mean. On several, each holds a shard of the global batch, and the
-    optimizers sum the replicas' gradients: a replica's part is its sum divided by the global
-    batch's size, the sum of the shards' sizes (an epoch's short last batch may not split evenly).
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return tf.reduce_mean(x)
-    return tf.reduce_sum(x) / global_batch_size(context, x)
 
 
 def _make_optimizer(cfg: ModelConfig, lr: float, train_cfg: TrainConfig, ratio: float = 1.0) -> keras.optimizers.Optimizer:
@@ -148,14 +135,14 @@ class DCGAN:
             fixed_noise=self.fixed_noise,
             dropout_state=seed_states(self.discriminator),
         )
-        self.average = None
+        self.average = self.averaging = None
         if train_cfg.ema_decay > 0:
             # float32 whatever the policy: the average is what every picture and score is drawn from.
-            self.average = build_generator(model_cfg.replace(dtype_policy="float32"), train_cfg.seed,
-                                           sync_batchnorm=self.replicas > 1)
-            self.average_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
-            self.start_average()
-            trained |= {AVERAGE_KEY: self.average, AVERAGE_UPDATES_KEY: self.average_updates}
+            self.averaging = MovingAverage(build_generator(model_cfg.replace(dtype_policy="float32"), train_cfg.seed,
+                                                           sync_batchnorm=self.replicas > 1), train_cfg)
+            self.averaging.start(self.generator)
+            self.average = self.averaging.model
+            trained |= {AVERAGE_KEY: self.average, AVERAGE_UPDATES_KEY: self.averaging.updates}
         self.parts = trained  # what a checkpoint holds, by name
 
     def checkpoint_of(self, info: CheckpointInfo) -> tf.train.Checkpoint:
@@ -168,27 +155,6 @@ class DCGAN:
             raise CheckpointError(f"{info.prefix} lacks {', '.join(sorted(missing))}: it cannot continue a run "
                                   "(sample, evaluate and export read its generator)")
         return tf.train.Checkpoint(**{k: v for k, v in self.parts.items() if k in info.keys})
-
-    def start_average(self) -> None:
-        """Start the average at the generator's current weights (a new run, or a run that had none)."""
-        for avg, var in zip(self.average.variables, self.generator.variables):
-            avg.assign(var)
-        self.average_updates.assign(0)
-
-    def _update_average(self) -> None:
-        """One step of the moving average, in cross-replica context (every replica holds the
-        same weights). The decay warms up as (1 + t) / (10 + t), like TensorFlow's
-        ExponentialMovingAverage with num_updates, so early epochs are not dominated by the
-        random initial weights. With ``ema_rampup`` r, the half-life is also at most r times the
-        images seen, (t + 1) steps of a batch each: a decay of at most 0.5 ** (1 / (r (t + 1))).
-        """
-        t = tf.cast(self.average_updates, tf.float32)
-        decay = tf.minimum(tf.constant(self.train_cfg.ema_decay, tf.float32), (1.0 + t) / (10.0 + t))
-        if self.train_cfg.ema_rampup > 0:
-            decay = tf.minimum(decay, tf.pow(0.5, 1.0 / (self.train_cfg.ema_rampup * (t + 1.0))))
-        for avg, var in zip(self.average.trainable_variables, self.generator.trainable_variables):
-            avg.assign(decay * avg + (1.0 - decay) * tf.cast(var, avg.dtype))
-        self.average_updates.assign_add(1)
 
     def trackables(self) -> list:
         """The models and optimizers whose variables make up a checkpoint."""
@@ -204,37 +170,17 @@ class DCGAN:
         out = self.discriminator(discriminator_inputs(self.model_cfg, images, labels), training=training)
         return tf.cast(out, tf.float32)
 
-    def _d_with_penalty(self, images, labels, gamma: float):
-        """The discriminator's logits at these images, and each image's gradient penalty: gamma/2
-        times the squared norm of the logit's gradient with respect to the image's pixels (R1 at
-        real images, R2 at generated ones). Called inside the discriminator's tape, so its update
-        differentiates the penalty too."""
-        opt = self.discriminator_optimizer
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            logits = self._d(images, labels, training=True)
-            # Each image's logit depends on that image only. Under mixed_float16 the gradient runs
-            # back through float16 layers and underflows unless it is loss-scaled like the
-            # optimizers' (scale_loss is the identity otherwise, so float32 runs are unchanged).
-            total = opt.scale_loss(tf.reduce_sum(logits))
-        grads = tape.gradient(total, images)
-        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
-            grads = grads / tf.cast(opt.dynamic_scale, grads.dtype)
-        penalty = batch_mean((0.5 * gamma) * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
-        if self.train_cfg.r1_interval > 1:  # lazy: every k steps, k times as heavy
-            penalty = penalty * float(self.train_cfg.r1_interval)
-        return logits, penalty
-
     def _logits(self, images, labels, gamma: float, regularize: bool):
         """The discriminator's logits, with the penalty of weight gamma in a step that carries one
-        (None otherwise)."""
+        (None otherwise): losses.with_penalty."""
         if regularize and gamma > 0:
-            return self._d_with_penalty(images, labels, gamma)
+            return with_penalty(lambda x: self._d(x, labels, training=True), images, gamma,
+                                self.train_cfg.r1_interval, self.discriminator_optimizer)
         return self._d(images, labels, training=True), None
 
     def _step_impl(self, real_u8, real_labels, noise, fake_labels, regularize: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """One step on these images and this noise: a whole batch on one device, a replica's
-        shard under a strategy (where :func:`batch_mean` makes the losses the global batch's).
+        shard under a strategy (where :func:`losses.batch_mean` makes the losses the global batch's).
         ``regularize``: the discriminator's objective has the R1 and R2 penalties in this step (a
         Python bool, so each kind of step is a graph of its own, without control flow)."""
         real = (tf.cast(real_u8[..., None], tf.float32) - 127.5) / 127.5  # Listing 5: [-1, 1]
@@ -244,17 +190,7 @@ class DCGAN:
             fake = self._g(noise, fake_labels, training=True)
             real_logits, r1 = self._logits(real, real_labels, cfg.r1, regularize)
             fake_logits, r2 = self._logits(fake, fake_labels, cfg.r2, regularize)
-            if cfg.loss == "relativistic":
-                # Each real image against the generated one beside it: -log sigmoid(real - fake) for
-                # the discriminator, the other way round for the generator (ln 2: cannot tell). An
-                # epoch's short last batch (or shard) has fewer real images than noise: those pair.
-                paired = fake_logits[: tf.shape(real_logits)[0]]
-                g_loss = batch_mean(tf.nn.softplus(real_logits - paired))
-                d_loss = batch_mean(tf.nn.softplus(paired - real_logits))
-            else:
-                # Sigmoid cross-entropy on logits (Listings 8-9): -log(sigmoid(x)) = softplus(-x).
-                g_loss = batch_mean(tf.nn.softplus(-fake_logits))
-                d_loss = batch_mean(tf.nn.softplus(-real_logits)) + batch_mean(tf.nn.softplus(fake_logits))
+            g_loss, d_loss = adversarial(cfg.loss, real_logits, fake_logits)
             # The reported loss stays the adversarial one (standard: ln 4 = 1.386 when the
             # discriminator cannot tell real from fake); the discriminator minimises it plus the penalties.
             d_objective = d_loss
@@ -290,7 +226,7 @@ class DCGAN:
                                         args=(images, labels, indices, noise, fake_labels, regularize))
         losses = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
         if self.average is not None:
-            self._update_average()
+            self.averaging.update(self.generator)
         self._record(step, losses[0], losses[1])
 
     def place_data(self, images: np.ndarray, labels: np.ndarray):
@@ -323,7 +259,7 @@ class DCGAN:
         epoch's short last batch); returns the steps done in the epoch."""
         done, full = self.steps_done(), int(epoch.full.shape[0])
         number = tf.constant(epoch.number, tf.int64)
-        first = (epoch.number - 1) * epoch.steps  # the run's steps before this epoch
+        first = steps_before(self.train_cfg, epoch.number, epoch.steps)  # the run's steps before this epoch
         # Decided at each chunk's start, so a resume repeats it exactly; with no drop too, so a resume
         # that switches the drop off (lr_drop_after 0) trains at the full rates again.
         self._set_learning_rates((first + done) * self.train_cfg.batch_size)
@@ -379,26 +315,6 @@ class DCGAN:
         """The epoch's short last batch (its own static shape); noise stays a full batch."""
         self._batch_step(images, labels, indices, epoch, step, regularize)
         return self.loss_sums.read_value()
-
-    def agreed_stop(self, reason: int | None) -> int | None:
-        """Every worker's stop reason, agreed: None when no worker stops, else the highest reason
-        any worker has (signal numbers above 0, the spent budget 0). A collective, so every
-        worker must call it. tf.distribute reduces by sums only, so each worker votes with a
-        one-hot vector of its reason, and the highest reason with a vote wins."""
-        votes = np.zeros(SIGNALS + 2, np.float32)  # [no stop, time up, signal 1, ..., signal SIGNALS]
-        votes[0 if reason is None else 1 + min(reason, SIGNALS)] = 1.0
-        total = self._votes(tf.constant(votes)).numpy()
-        voted = np.flatnonzero(total[1:] > 0)
-        return None if voted.size == 0 else int(voted[-1])
-
-    def any_worker(self, flag: bool) -> bool:
-        """Whether ``flag`` is set on any replica: a collective, so every worker must call it."""
-        return float(self._votes(tf.constant(1.0 if flag else 0.0))) > 0
-
-    @tf.function
-    def _votes(self, flag):
-        per_replica = self.strategy.run(tf.identity, args=(flag,))
-        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     # -- inference ------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import numpy as np
 from mnistgan.backend import import_tensorflow
 from mnistgan.config import RunConfig
 from mnistgan.epochlog import CHUNK_FIELDS, Callback, EpochMetrics, Reporter, Stop, read_rows, write_metrics, write_rows
-from mnistgan.evaluation import classifier_scores
+from mnistgan.evaluation import classifier_scores, scored
 from mnistgan.files import write_text_atomic
 from mnistgan.images import Sheet, save_png
 from mnistgan.plots import save_loss_curves
@@ -102,7 +102,7 @@ class RunOutputs(Callback):
 
     def chunk_done(self, epoch: int, step: int) -> None:
         """The chunk's mean losses, kept for losses.csv (loss_sums is read every chunk anyway:
-        training.NonFiniteGuard)."""
+        callbacks.NonFiniteGuard)."""
         sums = self.gan.loss_sums.numpy()
         g, d = (sums - self._sums) / max(step - self._step, 1)
         self.chunks.append({"epoch": epoch, "step": step, "epochs": epoch - 1 + step / self.steps,
@@ -161,7 +161,7 @@ class RunOutputs(Callback):
         """Score ``eval_samples`` samples, add the row to evaluation.csv and report it."""
 
         conditional = self.generator.conditional
-        images, asked = self.generator.scored(eval_noise(self.tcfg.seed, self.tcfg.eval_samples,
+        images, asked = scored(self.generator, eval_noise(self.tcfg.seed, self.tcfg.eval_samples,
                                                          self.generator.noise_dim))
         scores = classifier_scores(images, self.classifier, asked, self.mnist.x_test, self.mnist.y_test)
         row = {"epoch": epoch} | {k: scores[k] for k in ("fid", "inception_score", "coverage", "confident")}

@@ -14,13 +14,12 @@ from mnistgan.backend import import_tensorflow
 from mnistgan.clusters import move_to_cluster
 from mnistgan.conditioning import Conditioning, either
 from mnistgan.config import RunConfig
-from mnistgan.data import run_data
 from mnistgan.errors import UsageError, arg
-from mnistgan.evaluation import score_images
+from mnistgan.evaluation import evaluate_generator
 from mnistgan.files import atomic_path, check_output_file
-from mnistgan.imagefolder import Conversion
 from mnistgan.images import Sheet, grid_shape, save_grid_png, to_uint8
 from mnistgan.runs import RunLayout, check_choice, names_a_path
+from mnistgan.sheets import sample_sheet
 
 if TYPE_CHECKING:
     import keras
@@ -272,34 +271,10 @@ class Generator:
                      noise: np.ndarray | None = None, cols: int | None = None,
                      classes: str | list[int | str] | None = None, *, digit: int | str | None = None,
                      all_digits: bool = False) -> Sheet:
-        """What ``mnistgan sample`` draws, laid out as it saves it: ``classes`` (a list, by
-        name or number, or 'all') or ``all_classes`` (every class, whatever the names), or
-        ``all_clusters``, a row of ``n`` per class or cluster; otherwise :meth:`sample`, ``cols``
-        images a row (or as square as the images allow). ``digit`` and ``all_digits``: the older
-        names of ``class_`` and ``all_classes``."""
-        digit = either(class_, digit, "class_", "digit")
-        all_classes = all_classes or all_digits
-        if all_classes and classes is not None and classes != "all":
-            raise UsageError(f"give {arg('all_classes')} or {arg('classes')}, not both")
-        rows = all_classes or classes is not None or all_clusters
-        if cols is not None and rows:
-            raise UsageError(f"{arg('cols')} does not apply to a grid with a row per class or cluster")
-        if cols is not None and cols < 1:
-            raise UsageError(f"{arg('cols')} must be at least 1, not {cols}")
-        if (classes is not None or all_classes) and digit is not None:
-            raise UsageError(f"give one {arg('class_')} or a row per class ({arg('classes')}), not both")
-        if all_clusters and cluster is not None:
-            raise UsageError(f"give one {arg('cluster')} or {arg('all_clusters')}, not both")
-        if noise is not None and rows:
-            raise UsageError(f"{arg('noise')} cannot be combined with a grid of every class or cluster")
-        if all_classes:
-            self.require_conditional(arg("all_classes"))
-        if classes is not None or all_classes:
-            labels = list(range(self.classes)) if all_classes else self.labels(classes, "classes")
-            return Sheet(self.class_rows(self.noise(n, seed, truncation), labels), len(labels), n)
-        if all_clusters:
-            return Sheet(self.sample_all_clusters(n, seed, truncation), self.clusters, n)
-        return Sheet(self.sample(n, seed, digit, truncation, cluster, noise), None, cols)
+        """What ``mnistgan sample`` draws, laid out as it saves it: see :func:`mnistgan.sheets.sample_sheet`.
+        ``digit`` and ``all_digits``: the older names of ``class_`` and ``all_classes``."""
+        return sample_sheet(self, n, seed, either(class_, digit, "class_", "digit"), truncation, cluster,
+                            all_classes or all_digits, all_clusters, noise, cols, classes)
 
     def sample_all_clusters(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Self-conditioned generators: every cluster from the same ``n`` noise vectors, (K * n)
@@ -327,31 +302,12 @@ class Generator:
         """Every class's row: :meth:`class_rows`, by its name before classes were named."""
         return self.class_rows(noise)
 
-    def scored(self, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The images that are scored for noise (N, noise_dim), by ``evaluate`` and by training's
-        ``eval_every`` alike, and the class each was asked to be: a conditional generator is
-        asked for every class equally often (0, 1, ..., K - 1, 0, ...); None for other generators."""
-        asked = seeds.every_class(len(noise), self.classes) if self.conditional else None
-        return self.images(noise, asked), asked
-
     def evaluate(self, n: int = 10_000, seed: int = 0, data: Path | str | None = None, retrain: bool = False,
                  truncation: float = 1.0, progress: Callable[[int, int], None] | None = None,
                  notify: Callable[[str], None] | None = None, classifier: Path | str | None = None):
-        """Score ``n`` samples against the run's data (``mnistgan evaluate``): see :meth:`scored`.
-        Returns an :class:`~mnistgan.evaluation.Evaluation`. ``data``: as for
-        :func:`~mnistgan.load_mnist`; by default the data the run was trained on (a DataError
-        where it is gone: see :func:`mnistgan.data.run_data`). ``progress`` and ``notify`` hear
-        about the classifier's training, the first time on data other than MNIST. ``classifier``:
-        a Keras file to score with instead (see :func:`mnistgan.evaluate`)."""
-
-        if n < 2:
-            raise UsageError(f"{arg('n')} must be at least 2")
-        data = data if data is not None else run_data(self.config)  # before anything is drawn
-        images, digits = self.scored(self.noise(n, seed, truncation))
-        source = self.describe(f"seed {seed}", *([f"truncation {truncation:g}"] if truncation != 1 else []))
-        return score_images(images, data, digits, source=source, retrain=retrain, progress=progress,
-                            notify=notify, conversion=Conversion(**self.config.train.folder_settings),
-                            classifier=classifier)
+        """Score ``n`` samples against the run's data (``mnistgan evaluate``): see
+        :func:`mnistgan.evaluation.evaluate_generator`, which this is."""
+        return evaluate_generator(self, n, seed, data, retrain, truncation, progress, notify, classifier)
 
 
 def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", ema: bool | None = None) -> Generator:

@@ -1,11 +1,19 @@
 """What each training step does besides its batch, decided in Python from the step's place in
-the run, so that a resume repeats it exactly: the learning rates' schedule and which steps carry
-the gradient penalties (lazy regularisation). No TensorFlow here; gan.py applies it chunk by chunk.
+the run, so that a resume repeats it exactly: the learning rates' schedule, the fall a time
+budget fixes (:class:`BudgetSchedule`), and which steps carry the gradient penalties (lazy
+regularisation). No TensorFlow here; gan.py applies it chunk by chunk.
 """
 
 from __future__ import annotations
 
-from mnistgan.config import TrainConfig
+import bisect
+from collections.abc import Callable
+from pathlib import Path
+
+from mnistgan import stopping
+from mnistgan.config import RunConfig, TrainConfig
+from mnistgan.epochlog import Callback, Reporter
+from mnistgan.errors import Note, arg
 
 LR_DROP = 0.1  # the rates' share after lr_drop_after, and at the end of lr_decay_until (docs/fast.md)
 
@@ -21,6 +29,14 @@ def lr_factor(cfg: TrainConfig, images: int) -> float:
         fallen = min(max(images - start, 0) / (cfg.lr_decay_until - start), 1.0)
         factor = min(factor, LR_DROP + (1.0 - LR_DROP) * (1.0 - fallen))
     return factor
+
+
+def steps_before(cfg: TrainConfig, epoch: int, steps: int) -> int:
+    """The run's steps before epoch ``epoch`` (from 1), whose data gives ``steps`` steps an
+    epoch: those of the epochs since the data last changed size (``data_since_epoch``; a resume
+    with --switch-data), plus the steps before them (``steps_before_data``). Everything counted
+    in the run's steps (the images seen, the rates' schedule, lazy R1's phase) reads it here."""
+    return cfg.steps_before_data + (epoch - 1 - cfg.data_since_epoch) * steps
 
 
 def lazy_ratio(cfg: TrainConfig) -> float:
@@ -43,3 +59,63 @@ def r1_segments(cfg: TrainConfig, first: int, start: int, stop: int) -> list[tup
         else:
             segments.append((step, step + 1, flag))
     return segments
+
+
+BUDGET_WINDOW = 0.05  # the least share of the budget whose speed is measured before the fall is fixed
+BUDGET_WINDOW_MIN_SECONDS = 2.0
+
+
+class BudgetSchedule(Callback):
+    """Warm-stable-decay fitted to a time budget (Hägele et al. 2024; budgeted training, Li, Yumer
+    and Ramanan 2020): the learning rates stay full, then fall linearly to a tenth over the last
+    ``lr_cooldown`` share of the images the run will have seen when the budget ends (a resumed
+    run's earlier images included, so that M minutes and M more fall where 2M minutes at once
+    would). The fall is a schedule in images, so that a resume repeats it: after each chunk the
+    images at the budget's end are projected from the speed of the steps since the first chunk
+    (which builds the graphs); once the fall is due, ``lr_decay_from`` (now) and
+    ``lr_decay_until`` (the budget's end) are fixed in the config and in every checkpoint after
+    it. Nothing trained before then depends on the projection: the rates were full. A budget that
+    ends under ``lr_cooldown_images`` keeps the full rates."""
+
+    def __init__(self, gan, config: RunConfig, deadline: float, steps: int, reporter: Reporter,
+                 config_path: Path | None, clock: Callable[[], float] | None = None) -> None:
+        self.gan, self.config, self.deadline, self.steps = gan, config, deadline, steps
+        self.reporter, self.config_path, self.clock = reporter, config_path, clock or stopping.clock
+        # The least time measured before the fall is fixed.
+        self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * (deadline - self.clock()))
+        self.times: list[float] = []  # after each chunk since the first: when, and the images by then
+        self.images: list[int] = []
+        self.fixed = False
+
+    def chunk_done(self, epoch: int, step: int) -> None:
+        if self.fixed:
+            return
+        train = self.config.train
+        now, images = self.clock(), (steps_before(train, epoch, self.steps) + step) * train.batch_size
+        self.times.append(now)
+        self.images.append(images)
+        if now - self.times[0] < self.window:
+            return
+        # The speed of the measured time's second half: the first steps are slower (lazy R1's too).
+        half = bisect.bisect_left(self.times, (self.times[0] + now) / 2)
+        half = min(half, len(self.times) - 2)
+        rate = (images - self.images[half]) / max(now - self.times[half], 1e-9)
+        total = steps_before(train, train.epochs + 1, self.steps) * train.batch_size  # --epochs may end it first
+        until = min(total, round(images + rate * max(self.deadline - now, 0.0)))
+        if images < (1.0 - train.lr_cooldown) * until:
+            return  # not yet due
+        self.fixed = True
+        if until <= images:  # the budget or the epochs end now: nothing left to fall over
+            return
+        if until < train.lr_cooldown_images:
+            self.reporter.message(Note(f"{rate:.0f} images/s: the budget should end at {until:,} training images, "
+                                       f"under {arg('lr_cooldown_images')} {train.lr_cooldown_images}: the learning "
+                                       "rates stay full to its end"))
+            return
+        self.config = self.config.replace(train=train.replace(lr_decay_from=images, lr_decay_until=until))
+        self.gan.schedule(self.config.train)
+        self.gan.run_config.assign(self.config.to_json())
+        if self.config_path is not None:
+            self.config.save(self.config_path)
+        self.reporter.message(f"{rate:.0f} images/s: the learning rates fall linearly from {images:,} training "
+                              f"images to a tenth at {until:,}, where the budget should end")

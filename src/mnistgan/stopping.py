@@ -1,0 +1,65 @@
+"""When training stops before its last epoch: a signal (Ctrl-C, SIGTERM) or the time budget,
+and the clock budgets are measured in."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from mnistgan.epochlog import Stop, StopReason
+
+
+def clock() -> float:
+    """The time a budget is measured in (seconds; tests put a clock of their own here)."""
+    return time.monotonic()
+
+
+class Stops:
+    """Whether training should stop now: a signal, or the time budget spent.
+
+    Multi-worker runs stop together and for the same reason: a stop on any worker stops all of
+    them at the same step (one that stopped alone would leave the others waiting in a collective
+    forever), and every worker takes the stop that comes first in rank: a signal (the highest
+    number, if several) before a spent budget. So all of them exit with one code.
+    """
+
+    def __init__(self, signalled: Callable[[], int | None], minutes: float | None, votes, dist) -> None:
+        self.signalled, self.votes, self.dist = signalled, votes, dist
+        self.deadline = None if minutes is None else clock() + 60 * minutes
+
+    def check(self) -> Stop | None:
+        signum = self.signalled()
+        time_up = self.deadline is not None and clock() >= self.deadline
+        # A vote (distribute.Votes.stop): a signal's number, 0 for a spent budget, None to go on.
+        local = signum if signum is not None else (0 if time_up else None)
+        agreed = local if self.dist.workers == 1 else self.votes.stop(local)
+        if agreed is None:
+            return None
+        if agreed == 0:
+            return Stop(StopReason.TIME_UP)
+        return Stop(StopReason.SIGNAL if agreed == signum else StopReason.PEER, agreed)
+
+
+@contextmanager
+def stop_requests() -> Iterator[Callable[[], int | None]]:
+    """Turn the first Ctrl-C/SIGTERM into a request the loop polls; a second one interrupts now."""
+    received: list[int] = []
+    previous = {}
+
+    def handler(signum, frame):  # noqa: ARG001
+        received.append(signum)
+        for sig, old in previous.items():  # a second signal acts immediately
+            signal.signal(sig, old)
+
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: no signal handling
+        previous.clear()
+    try:
+        yield lambda: received[0] if received else None
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
