@@ -3,8 +3,9 @@
 Each (recipe, seed) trains on all 60,000 images with `train --minutes`, stopping at each mark
 (e.g. 1, 2, 5, 10 minutes of training), where its latest state is scored like
 `mnistgan evaluate` (10,000 samples). Training resumes exactly from each stop, so one run gives
-the whole curve; each resume rebuilds the compiled step, a few seconds that the marks count
-(the budget runs from the first training step, graph building included).
+the whole curve; each resume rebuilds the compiled step, a few seconds that the marks leave out
+(a budget runs from the end of the first chunk of steps, which builds the graphs; before #49's
+second fix they were counted).
 
 `--per-mark` trains a run of its own for each mark instead, `train --minutes MARK` from the
 start, as a user with that budget would: for a recipe whose schedule follows its budget (the

@@ -71,6 +71,28 @@ def isolated_env(tmp_path_factory, monkeypatch):
     yield
 
 
+class steady:  # noqa: N801: used as a function
+    """A clock for a time budget (``mnistgan.stopping.clock``) that advances half a second each time
+    it is read (at least once a chunk, by the stop check), however long the steps really take: a
+    budget ends after the same chunks on a busy machine as on an idle one. A budget of 0.0001
+    minutes is spent at the first check after its clock starts (after the first chunk)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 0.5
+        return self.now
+
+
+@pytest.fixture
+def steady_clock(monkeypatch):
+    """mnistgan's budgets measured on a :class:`steady` clock for this test."""
+    from mnistgan import stopping
+
+    monkeypatch.setattr(stopping, "clock", steady())
+
+
 def no_traceback(result) -> bool:
     """A CliRunner result that ended as a command ends (exit, or nothing raised), not with an
     uncaught exception. CliRunner prints no traceback: it keeps the exception in ``exception``."""

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import make_digits, no_traceback, snapshot
+from conftest import make_digits, no_traceback, snapshot, steady
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from mnistgan.cli import app
 from mnistgan.config import FAST_LR_DROP_AFTER, TrainConfig
 from mnistgan.epochlog import Reporter
 from mnistgan.schedule import LR_DROP, BudgetSchedule, lazy_ratio, lr_factor, r1_segments
+from mnistgan.stopping import Stops
 
 TINY = ["--subset", "96", "--batch-size", "32", "--seed", "3", "--keep", "2"]
 
@@ -212,9 +214,10 @@ class FakeGan:
 def fall_of(budget: float, cooldown: float, seconds_per_chunk, chunk_steps=10, batch=32, steps=1875, epochs=200,
             least=0, before=0):
     """Drive a BudgetSchedule through a budget of ``budget`` seconds on a simulated clock, one chunk
-    of ``chunk_steps`` steps taking ``seconds_per_chunk(i)`` (the first one builds the graphs).
-    ``before``: steps the run had done before (a resume). Returns (lr_decay_from, lr_decay_until,
-    the images at the budget's end, the messages)."""
+    of ``chunk_steps`` steps taking ``seconds_per_chunk(i)`` (the first one builds the graphs, and
+    the budget's clock starts after it, as in training._loop). ``before``: steps the run had done
+    before (a resume). Returns (lr_decay_from, lr_decay_until, the images at the budget's end, the
+    messages)."""
     from mnistgan.config import RunConfig
 
     now = [0.0]
@@ -223,11 +226,13 @@ def fall_of(budget: float, cooldown: float, seconds_per_chunk, chunk_steps=10, b
                                          lr_cooldown_images=least))
     reporter = Reporter()
     reporter.message = messages.append
-    schedule = BudgetSchedule(FakeGan(), config, budget, steps, reporter, None, clock=lambda: now[0])
+    stops = Stops(lambda: None, budget / 60, None, SimpleNamespace(workers=1), now=lambda: now[0])
+    schedule = BudgetSchedule(FakeGan(), config, stops, steps, reporter, None)
     done, chunk = before, 0
-    while now[0] < budget and done < epochs * steps:
+    while stops.check() is None and done < epochs * steps:
         now[0] += seconds_per_chunk(chunk)
         done, chunk = done + chunk_steps, chunk + 1
+        stops.start_clock()
         schedule.chunk_done(done // steps + 1, done % steps)
     train = schedule.config.train
     return train.lr_decay_from, train.lr_decay_until, done * batch, messages
@@ -237,7 +242,9 @@ def fall_of(budget: float, cooldown: float, seconds_per_chunk, chunk_steps=10, b
 def test_the_fall_is_fixed_when_it_is_due_and_ends_with_the_budget_whatever_the_first_chunk_costs(
         budget, cooldown, seconds, first):
     start, until, images, messages = fall_of(budget, cooldown, lambda i: first if i == 0 else seconds)
-    if first + 2 * seconds > budget * (1 - cooldown) + seconds:  # no time left to measure before the fall
+    # The budget's clock starts after the first chunk: all of it trains, whatever building cost.
+    assert images == pytest.approx(320 * (1 + budget / seconds), abs=320)
+    if 2 * seconds + max(2.0, 0.05 * budget) > budget * (1 - cooldown):  # no time left to measure before the fall
         return
     assert until == pytest.approx(images, abs=320 + 0.01 * images)  # the budget's end, within a chunk
     fall = (until - start) / images
@@ -265,32 +272,22 @@ def test_a_budget_of_fewer_images_than_lr_cooldown_images_keeps_the_full_rates_a
 
 def test_more_minutes_fall_over_the_end_of_all_the_images_as_one_longer_budget_would():
     """A resumed run's fall covers the last 30 % of all its images, so M minutes then M more fall
-    from where a run of 2M minutes does: here 2,000 steps, then 2,000 more, fall from 2,800."""
+    from where a run of 2M minutes does: here 2,000 steps, then 10 that build the graphs and 2,000
+    more, fall from 2,800."""
     start, until, images, _ = fall_of(200, 0.3, lambda i: 1.0, before=2000)
-    assert images == 4000 * 32 and until == pytest.approx(images, abs=320)
+    assert images == 4010 * 32 and until == pytest.approx(images, abs=320)
     assert start == pytest.approx(0.7 * images, abs=320)
-    # A short extension of a long run falls all along.
-    start, until, images, _ = fall_of(20, 0.3, lambda i: 1.0, before=20000)
-    assert start == pytest.approx((20000 + 20) * 32, abs=640) and until == pytest.approx(images, abs=320)
+    # A short extension of a long run takes up the fall where one run of all its minutes would be
+    # (#49: it began at the full rates again).
+    start, until, images, messages = fall_of(20, 0.3, lambda i: 1.0, before=20000)
+    assert start == pytest.approx(0.7 * images, abs=320) and until == pytest.approx(images, abs=320)
+    assert re.search(r"; at 640,\d+ now, 1[0-4] % of full$", messages[0]), messages
 
 
 def test_a_budget_too_short_to_measure_keeps_the_full_rates():
-    start, until, _, messages = fall_of(3, 0.3, lambda i: 2.5 if i == 0 else 1.0)
+    """Its clock ends before the 2 s of steps that measure the speed (the first chunk not counted)."""
+    start, until, _, messages = fall_of(1.9, 0.3, lambda i: 2.5 if i == 0 else 1.0)
     assert start is None and until is None and messages == []
-
-
-@pytest.fixture
-def steady_clock(monkeypatch):
-    """The budget's clock advances half a second each time it is read (twice a chunk: the schedule
-    and the stop check), however long the steps really take: the fall is fixed after the same
-    chunks on a busy machine as on an idle one."""
-    now = [0.0]
-
-    def clock():
-        now[0] += 0.5
-        return now[0]
-
-    monkeypatch.setattr(stopping, "clock", clock)
 
 
 @pytest.mark.parametrize(("given", "loss", "r2", "clusters"), [
@@ -328,18 +325,18 @@ STOP_MINUTES = "0.03"
 
 
 def budgeted(runner, npz, run, minutes: str):
-    """A tiny fast run with a budget of ``minutes``, whose fall begins as soon as the speed is
-    measured (--lr-cooldown 1), for this tiny budget too (--lr-cooldown-images 0)."""
+    """A tiny fast run with a budget of ``minutes``, whose rates fall over its second half
+    (--lr-cooldown 0.5), for this tiny budget too (--lr-cooldown-images 0)."""
     return runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), "--recipe", "fast", *TINY,
                                "--epochs", "10000", "--minutes", minutes, "--no-mixed-precision",
-                               "--lr-cooldown", "1", "--lr-cooldown-images", "0"])
+                               "--lr-cooldown", "0.5", "--lr-cooldown-images", "0"])
 
 
 @pytest.mark.slow
 def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_keeps_it(runner, npz, tmp_path,
                                                                                          steady_clock):
     run = tmp_path / "run"
-    # 0.3 minutes: 18 s, of which 2 s after the first chunk (which builds the graphs) measure the speed.
+    # 0.3 minutes: 18 s after the first chunk (which builds the graphs); the first 2 s measure the speed.
     result = budgeted(runner, npz, run, "0.3")
     assert result.exit_code == 0, result.output
     assert "images/s: the learning rates fall linearly from" in result.stderr
@@ -354,8 +351,8 @@ def test_a_fast_run_with_minutes_fixes_its_schedule_from_its_speed_and_a_resume_
                                                                                    train["lr_decay_until"])
     assert not kept.budget_schedule
 
-    # More minutes count: the rates are full again, and fall over the end of the minutes added (18 s:
-    # the graphs are built again first, slowly on a busy machine).
+    # More minutes count: the rates are full again, and fall over the end of the minutes added (18 s
+    # once the graphs are built again).
     resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--minutes", "0.3"])
     assert resumed.exit_code == 0, resumed.output
     assert "the learning rates fall linearly from" in resumed.stderr
@@ -381,6 +378,33 @@ def test_the_explorer_says_where_and_why_a_run_stopped_as_the_stop_line_does(run
     resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", stop.group(1).split()[-1]])
     assert resumed.exit_code == 0, resumed.output
     assert "stopped" not in Explorer(run).training(run.name)["summary"]  # the epoch it stopped in is complete now
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("building", [0, 600])
+def test_the_budget_counts_training_not_the_first_chunk_that_builds_the_steps(runner, npz, tmp_path, monkeypatch,
+                                                                             building):
+    """#49: each process spent the seconds its first chunk took to build the compiled steps out of
+    its minutes, so M minutes then M more trained less than 2M at once. A first chunk that takes
+    ten minutes more stops where one that takes none does."""
+    from mnistgan.gan import DCGAN
+
+    clock = steady()
+    first_chunk = DCGAN.train_chunk
+
+    def building_first(gan, epoch):
+        done = first_chunk(gan, epoch)
+        if not hasattr(gan, "built_here"):
+            gan.built_here = True
+            clock.now += building
+        return done
+
+    monkeypatch.setattr(stopping, "clock", clock)
+    monkeypatch.setattr(DCGAN, "train_chunk", building_first)
+    result = runner.invoke(app, ["train", "--data", str(npz), "--out", str(tmp_path / "run"), "--subset", "160",
+                                 "--batch-size", "8", "--epochs", "100", "--minutes", STOP_MINUTES])
+    assert result.exit_code == 0, result.output
+    assert "stopped at step 10/20 of epoch 2: the" in result.stderr, result.stderr
 
 
 @pytest.mark.slow

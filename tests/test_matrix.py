@@ -19,18 +19,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_once, no_traceback, snapshot, write_npz
+from conftest import build_once, no_traceback, snapshot, steady, write_npz
 from PIL import Image
 from typer.testing import CliRunner
 
 import mnistgan
+from mnistgan import stopping
 from mnistgan.cli import app
 
 pytestmark = pytest.mark.slow
 
 SMALL = ["--subset", "96", "--batch-size", "32", "--seed", "3", "--keep", "2"]
-# 12 steps of 8 per epoch: a one-hundredth of a second's budget is spent after the first call of
-# 10 steps, so training stops at step 10 of epoch 1, before any epoch is complete.
+# 12 steps of 8 per epoch: a budget of a hundredth of a second, on a clock that moves half a second
+# a read (conftest.steady), is spent at its first check, after the first call of 10 steps: training
+# stops at step 10 of epoch 1, before any epoch is complete.
 STOPPED = ["--subset", "96", "--batch-size", "8", "--seed", "3", "--minutes", "0.0001"]
 SCORED = ["--eval-every", "1", "--eval-samples", "20"]
 
@@ -188,6 +190,7 @@ def matrix_runs(tmp_path_factory, session_npz, train_only_npz, image_folder, uni
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("XDG_CACHE_HOME", str(classifier_cache))  # --eval-every: the session's classifier
                 mp.setenv("MNISTGAN_ALLOW_EMULATED_BFLOAT16", "1")  # --mixed-precision on any CPU
+                mp.setattr(stopping, "clock", steady())  # STOPPED's budget ends at the first check
                 result = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(run), *kind.args])
             assert result.exit_code == 0, result.output
             assert mnistgan.open_run(run).epochs_done == kind.epochs, result.output

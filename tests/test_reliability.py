@@ -86,11 +86,13 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(session_npz, straight, tm
 
 
 @pytest.mark.slow
-def test_a_time_budget_stops_cleanly_and_resume_adds_more_and_is_exact(session_npz, straight, tmp_path):
+def test_a_time_budget_stops_cleanly_and_resume_adds_more_and_is_exact(session_npz, straight, tmp_path,
+                                                                          steady_clock):
     """Stopped mid-epoch, then at an epoch's end, then resumed to the end: every epoch's grid and
     the final samples are the bytes of the run that was never stopped."""
     run = tmp_path / "run"
-    # 0.0001 minutes: spent after the first call of 10 steps, half-way through epoch 1 (20 steps).
+    # 0.0001 minutes on the steady clock: spent at the first check, after the first call of 10 steps,
+    # half-way through epoch 1 (20 steps).
     first = in_process("train", "--data", session_npz, "--out", run, *LONGER, "--epochs", "3", "--minutes", "0.0001")
     assert "stopped at step 10/20 of epoch 1: the 0.0001-minute budget is spent" in first.stderr
     assert f"mnistgan train --out {run} --resume --minutes 0.0001" in first.stderr
@@ -268,7 +270,7 @@ def test_debug_does_not_leak_into_the_next_invocation(runner, tmp_path):
 
 @pytest.mark.slow
 def test_a_learning_rate_drop_changes_training_from_its_image_on_and_resumes_exactly(session_npz, straight,
-                                                                                     tmp_path):
+                                                                                     tmp_path, steady_clock):
     """--lr-drop-after N: the first N images train as without it, the rest with a tenth of the
     learning rates; a run stopped and resumed around the drop ends with the same bytes."""
     late = tmp_path / "late"  # the drop after the run's 960 images: the run is the straight one
@@ -292,7 +294,7 @@ def test_a_learning_rate_drop_changes_training_from_its_image_on_and_resumes_exa
 
 
 @pytest.mark.slow
-def test_lazy_r1_a_ramped_average_and_a_falling_rate_resume_exactly(session_npz, tmp_path):
+def test_lazy_r1_a_ramped_average_and_a_falling_rate_resume_exactly(session_npz, tmp_path, steady_clock):
     """The fast recipe's levers of issues 45 and 49 (R1 every 3rd step of the run, the average's ramp,
     the rates full to 160 images, then falling to a tenth at 480), stopped at step 10 of each epoch
     and after epoch 1: the bytes of the run never stopped. And the penalty every 3rd step is not the

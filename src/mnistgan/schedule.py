@@ -7,7 +7,6 @@ regularisation). No TensorFlow here; gan.py applies it chunk by chunk.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
 from pathlib import Path
 
 from mnistgan import stopping
@@ -68,21 +67,22 @@ BUDGET_WINDOW_MIN_SECONDS = 2.0
 class BudgetSchedule(Callback):
     """Warm-stable-decay fitted to a time budget (Hägele et al. 2024; budgeted training, Li, Yumer
     and Ramanan 2020): the learning rates stay full, then fall linearly to a tenth over the last
-    ``lr_cooldown`` share of the images the run will have seen when the budget ends (a resumed
-    run's earlier images included, so that M minutes and M more fall where 2M minutes at once
-    would). The fall is a schedule in images, so that a resume repeats it: after each chunk the
-    images at the budget's end are projected from the speed of the steps since the first chunk
-    (which builds the graphs); once the fall is due, ``lr_decay_from`` (now) and
-    ``lr_decay_until`` (the budget's end) are fixed in the config and in every checkpoint after
-    it. Nothing trained before then depends on the projection: the rates were full. A budget that
-    ends under ``lr_cooldown_images`` keeps the full rates."""
+    ``lr_cooldown`` share of the images the run will have seen when the budget ends, a resumed
+    run's earlier images included: M minutes and M more fall where 2M minutes at once would, and
+    a fall that would have begun before this process takes it up where it would be now. The fall
+    is a schedule in images, so that a resume repeats it: after each chunk the images at the
+    budget's end are projected from the speed of the steps since the first chunk (which builds
+    the graphs; the budget's clock starts after it: stopping.Stops); once the fall is due,
+    ``lr_decay_from`` and ``lr_decay_until`` (the budget's end) are fixed in the config and in
+    every checkpoint after it. Nothing trained before then depends on the projection: the rates
+    were full (or those of the run's earlier budget). A budget that ends under
+    ``lr_cooldown_images`` keeps the full rates."""
 
-    def __init__(self, gan, config: RunConfig, deadline: float, steps: int, reporter: Reporter,
-                 config_path: Path | None, clock: Callable[[], float] | None = None) -> None:
-        self.gan, self.config, self.deadline, self.steps = gan, config, deadline, steps
-        self.reporter, self.config_path, self.clock = reporter, config_path, clock or stopping.clock
-        # The least time measured before the fall is fixed.
-        self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * (deadline - self.clock()))
+    def __init__(self, gan, config: RunConfig, stops: stopping.Stops, steps: int, reporter: Reporter,
+                 config_path: Path | None) -> None:
+        self.gan, self.config, self.stops, self.steps = gan, config, stops, steps
+        self.reporter, self.config_path = reporter, config_path
+        self.window = 0.0  # the least time measured before the fall is fixed: set at the first chunk
         self.times: list[float] = []  # after each chunk since the first: when, and the images by then
         self.images: list[int] = []
         self.fixed = False
@@ -90,8 +90,10 @@ class BudgetSchedule(Callback):
     def chunk_done(self, epoch: int, step: int) -> None:
         if self.fixed:
             return
-        train = self.config.train
-        now, images = self.clock(), (steps_before(train, epoch, self.steps) + step) * train.batch_size
+        train, deadline = self.config.train, self.stops.deadline  # the budget's clock runs from the first chunk
+        now, images = self.stops.clock(), (steps_before(train, epoch, self.steps) + step) * train.batch_size
+        if not self.times:
+            self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * (deadline - now))
         self.times.append(now)
         self.images.append(images)
         if now - self.times[0] < self.window:
@@ -101,8 +103,9 @@ class BudgetSchedule(Callback):
         half = min(half, len(self.times) - 2)
         rate = (images - self.images[half]) / max(now - self.times[half], 1e-9)
         total = steps_before(train, train.epochs + 1, self.steps) * train.batch_size  # --epochs may end it first
-        until = min(total, round(images + rate * max(self.deadline - now, 0.0)))
-        if images < (1.0 - train.lr_cooldown) * until:
+        until = min(total, round(images + rate * max(deadline - now, 0.0)))
+        start = max(round((1.0 - train.lr_cooldown) * until), 0)
+        if images < start:
             return  # not yet due
         self.fixed = True
         if until <= images:  # the budget or the epochs end now: nothing left to fall over
@@ -112,10 +115,15 @@ class BudgetSchedule(Callback):
                                        f"under {arg('lr_cooldown_images')} {train.lr_cooldown_images}: the learning "
                                        "rates stay full to its end"))
             return
-        self.config = self.config.replace(train=train.replace(lr_decay_from=images, lr_decay_until=until))
+        # A start behind the images seen (a fall over all of a budget, or a resume whose minutes add
+        # less than the fall's share): the rates take up the fall where they would be now in one run
+        # given all the minutes at once.
+        self.config = self.config.replace(train=train.replace(lr_decay_from=start or None, lr_decay_until=until))
         self.gan.schedule(self.config.train)
         self.gan.run_config.assign(self.config.to_json())
         if self.config_path is not None:
             self.config.save(self.config_path)
-        self.reporter.message(f"{rate:.0f} images/s: the learning rates fall linearly from {images:,} training "
-                              f"images to a tenth at {until:,}, where the budget should end")
+        share = lr_factor(self.config.train, images)
+        self.reporter.message(f"{rate:.0f} images/s: the learning rates fall linearly from {start:,} training "
+                              f"images to a tenth at {until:,}, where the budget should end"
+                              + (f"; at {images:,} now, {100 * share:.0f} % of full" if share < 0.99 else ""))

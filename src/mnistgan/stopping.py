@@ -1,5 +1,7 @@
 """When training stops before its last epoch: a signal (Ctrl-C, SIGTERM) or the time budget,
-and the clock budgets are measured in."""
+and the clock budgets are measured in. A budget counts training, not setting it up: its clock
+starts once the process's first chunk of steps has run, the call that builds the compiled steps
+(seconds that every resumed process would otherwise spend again from its minutes)."""
 
 from __future__ import annotations
 
@@ -25,13 +27,21 @@ class Stops:
     number, if several) before a spent budget. So all of them exit with one code.
     """
 
-    def __init__(self, signalled: Callable[[], int | None], minutes: float | None, votes, dist) -> None:
-        self.signalled, self.votes, self.dist = signalled, votes, dist
-        self.deadline = None if minutes is None else clock() + 60 * minutes
+    def __init__(self, signalled: Callable[[], int | None], minutes: float | None, votes, dist,
+                 now: Callable[[], float] | None = None) -> None:
+        self.signalled, self.votes, self.dist, self.minutes = signalled, votes, dist, minutes
+        self.clock = now or clock  # the module's clock as it is now: a test may have replaced it
+        self.deadline: float | None = None  # when the budget is spent, once its clock runs
+
+    def start_clock(self) -> None:
+        """Start the budget's clock, if there is a budget and its clock is not running yet: called
+        after each chunk, so it starts after the first, whose call built the compiled steps."""
+        if self.minutes is not None and self.deadline is None:
+            self.deadline = self.clock() + 60 * self.minutes
 
     def check(self) -> Stop | None:
         signum = self.signalled()
-        time_up = self.deadline is not None and clock() >= self.deadline
+        time_up = self.deadline is not None and self.clock() >= self.deadline
         # A vote (distribute.Votes.stop): a signal's number, 0 for a spent budget, None to go on.
         local = signum if signum is not None else (0 if time_up else None)
         agreed = local if self.dist.workers == 1 else self.votes.stop(local)

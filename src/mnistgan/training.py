@@ -198,7 +198,7 @@ def _train(plan: Plan, placement: Placement, own: RunLayout, reporter: Reporter)
         stops = Stops(signalled, minutes, votes, dist)
         schedule = None
         if plan.budget_schedule and dist.workers == 1:
-            schedule = BudgetSchedule(gan, config, stops.deadline, steps, reporter,
+            schedule = BudgetSchedule(gan, config, stops, steps, reporter,
                                       layout.config if plan.chief else None)
             callbacks.insert(0, schedule)
         elif plan.budget_schedule and plan.chief:  # several workers would each measure their own speed
@@ -233,6 +233,7 @@ def _loop(gan, data, n: int, first: int, last: int, callbacks: list[Callback], c
         t0 = time.perf_counter()
         while done < epoch.steps:
             done = gan.train_chunk(epoch)
+            stops.start_clock()  # after the first chunk: the budget counts training, not building its steps
             for callback in callbacks:
                 callback.chunk_done(number, done)
             stop = stops.check()
