@@ -248,7 +248,7 @@ def test_the_fall_is_fixed_when_it_is_due_and_ends_with_the_budget_whatever_the_
         return
     assert until == pytest.approx(images, abs=320 + 0.01 * images)  # the budget's end, within a chunk
     fall = (until - start) / images
-    assert fall == pytest.approx(cooldown, abs=0.05 + seconds / budget + first / budget) or cooldown == 1.0
+    assert fall == pytest.approx(cooldown, abs=0.05 + seconds / budget + first / budget)
     assert len(messages) == 1 and f"{until:,}" in messages[0]
 
 
@@ -285,7 +285,7 @@ def test_more_minutes_fall_over_the_end_of_all_the_images_as_one_longer_budget_w
 
 
 def test_a_budget_too_short_to_measure_keeps_the_full_rates():
-    """Its clock ends before the 2 s of steps that measure the speed (the first chunk not counted)."""
+    """It ends as its first 2 s of steps are measured: no images are left to fall over."""
     start, until, _, messages = fall_of(1.9, 0.3, lambda i: 2.5 if i == 0 else 1.0)
     assert start is None and until is None and messages == []
 
@@ -405,6 +405,25 @@ def test_the_budget_counts_training_not_the_first_chunk_that_builds_the_steps(ru
                                  "--batch-size", "8", "--epochs", "100", "--minutes", STOP_MINUTES])
     assert result.exit_code == 0, result.output
     assert "stopped at step 10/20 of epoch 2: the" in result.stderr, result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("penalty", "stop"), [
+    ([], "stopped at step 10/20 of epoch 2"),  # one kind of step: built by the first ten
+    (["--r1", "0.2", "--r1-interval", "16"], "stopped after epoch 2"),  # run steps 20-29 hold no penalised one
+])
+def test_a_resume_starts_its_minutes_once_every_kind_of_step_is_built(runner, npz, tmp_path, steady_clock,
+                                                                      penalty, stop):
+    """Lazy R1 has a step with the penalty and one without, each built on its first call: a resume
+    whose first ten steps hold no penalised step (the run's 16th, 32nd, ...) starts its minutes
+    after the next ten. On the steady clock a 0.0001-minute budget ends at the first check after."""
+    run = tmp_path / "run"
+    common = ["--subset", "160", "--batch-size", "8", "--seed", "3", *penalty]
+    first = runner.invoke(app, ["train", "--data", str(npz), "--out", str(run), *common, "--epochs", "1"])
+    assert first.exit_code == 0, first.output
+    resumed = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "3", "--minutes", "0.0001"])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"{stop}: the 0.0001-minute budget is spent" in resumed.stderr, resumed.stderr
 
 
 @pytest.mark.slow

@@ -30,9 +30,9 @@ from mnistgan.cli import app
 pytestmark = pytest.mark.slow
 
 SMALL = ["--subset", "96", "--batch-size", "32", "--seed", "3", "--keep", "2"]
-# 12 steps of 8 per epoch: a budget of a hundredth of a second, on a clock that moves half a second
-# a read (conftest.steady), is spent at its first check, after the first call of 10 steps: training
-# stops at step 10 of epoch 1, before any epoch is complete.
+# 12 steps of 8 per epoch: a budget of 6 ms, on a clock that moves half a second a read
+# (conftest.steady), is spent at its first check, after the first call of 10 steps: training stops
+# at step 10 of epoch 1, before any epoch is complete.
 STOPPED = ["--subset", "96", "--batch-size", "8", "--seed", "3", "--minutes", "0.0001"]
 SCORED = ["--eval-every", "1", "--eval-samples", "20"]
 

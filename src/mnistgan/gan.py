@@ -107,6 +107,7 @@ class DCGAN:
         self.run_last_step = tf.function(self._run_last_step_impl)
         self._noise_shape = (bs, nd)
         self._built = False  # the compiled steps have run a whole epoch in this process
+        self._ran: set[bool] = set()  # the kinds of full-batch step run in this process: penalised or not
         self._lr_factor: float | None = None  # the learning rates' factor last set (lr_drop_after)
 
     def _build_state(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
@@ -271,9 +272,18 @@ class DCGAN:
                 if start < full:
                     self.run_steps(*epoch.data, epoch.full, number, tf.constant(start, tf.int64),
                                    tf.constant(stop, tf.int64), regularize)
+                    self._ran.add(regularize)
                 else:
                     self.run_last_step(*epoch.data, epoch.rest, number, tf.constant(start, tf.int64), regularize)
         return end  # what the step counter now says, without reading it back from the device
+
+    @property
+    def steps_built(self) -> bool:
+        """Every kind of full-batch step the run takes has run in this process, so its graph is
+        built: with the penalties and without them under lazy R1 (the penalised one may first come
+        in a later chunk than the first), one kind otherwise."""
+        cfg = self.train_cfg
+        return ({True, False} if cfg.penalized and cfg.r1_interval > 1 else {cfg.penalized}) <= self._ran
 
 
     def _set_learning_rates(self, images: int) -> None:

@@ -69,28 +69,30 @@ class BudgetSchedule(Callback):
     and Ramanan 2020): the learning rates stay full, then fall linearly to a tenth over the last
     ``lr_cooldown`` share of the images the run will have seen when the budget ends, a resumed
     run's earlier images included: M minutes and M more fall where 2M minutes at once would, and
-    a fall that would have begun before this process takes it up where it would be now. The fall
-    is a schedule in images, so that a resume repeats it: after each chunk the images at the
-    budget's end are projected from the speed of the steps since the first chunk (which builds
-    the graphs; the budget's clock starts after it: stopping.Stops); once the fall is due,
-    ``lr_decay_from`` and ``lr_decay_until`` (the budget's end) are fixed in the config and in
-    every checkpoint after it. Nothing trained before then depends on the projection: the rates
-    were full (or those of the run's earlier budget). A budget that ends under
+    a fall that would have begun before this process takes it up, once fixed, where it would be
+    now. The fall is a schedule in images, so that a resume repeats it: after each chunk the
+    images at the budget's end are projected from the speed of the steps since the budget's clock
+    started, once the graphs were built (stopping.Stops); once the fall is due, ``lr_decay_from``
+    and ``lr_decay_until`` (the budget's end) are fixed in the config and in every checkpoint
+    after it. Nothing trained before then depends on the projection: the rates were full (a
+    resume's too, for the seconds that measure the speed). A budget that ends under
     ``lr_cooldown_images`` keeps the full rates."""
 
     def __init__(self, gan, config: RunConfig, stops: stopping.Stops, steps: int, reporter: Reporter,
                  config_path: Path | None) -> None:
         self.gan, self.config, self.stops, self.steps = gan, config, stops, steps
         self.reporter, self.config_path = reporter, config_path
-        self.window = 0.0  # the least time measured before the fall is fixed: set at the first chunk
-        self.times: list[float] = []  # after each chunk since the first: when, and the images by then
+        self.window = 0.0  # the least time measured before the fall is fixed: set when the clock starts
+        self.times: list[float] = []  # after each chunk since the clock started: when, and the images by then
         self.images: list[int] = []
         self.fixed = False
 
     def chunk_done(self, epoch: int, step: int) -> None:
         if self.fixed:
             return
-        train, deadline = self.config.train, self.stops.deadline  # the budget's clock runs from the first chunk
+        train, deadline = self.config.train, self.stops.deadline
+        if deadline is None:  # the steps are still being built: the budget's clock has not started
+            return
         now, images = self.stops.clock(), (steps_before(train, epoch, self.steps) + step) * train.batch_size
         if not self.times:
             self.window = max(BUDGET_WINDOW_MIN_SECONDS, BUDGET_WINDOW * (deadline - now))

@@ -1,7 +1,9 @@
 """When training stops before its last epoch: a signal (Ctrl-C, SIGTERM) or the time budget,
 and the clock budgets are measured in. A budget counts training, not setting it up: its clock
-starts once the process's first chunk of steps has run, the call that builds the compiled steps
-(seconds that every resumed process would otherwise spend again from its minutes)."""
+starts once the process's compiled steps are built, after the first chunk of steps (or the
+second, where the first held no penalised step under lazy R1): seconds that every resumed
+process would otherwise spend again from its minutes. The epoch's short last batch, where there
+is one, builds its own step at the end of the first epoch, inside the budget."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ class Stops:
 
     def start_clock(self) -> None:
         """Start the budget's clock, if there is a budget and its clock is not running yet: called
-        after each chunk, so it starts after the first, whose call built the compiled steps."""
+        after the chunk that leaves the compiled steps built."""
         if self.minutes is not None and self.deadline is None:
             self.deadline = self.clock() + 60 * self.minutes
 

@@ -225,6 +225,7 @@ def _loop(gan, data, n: int, first: int, last: int, callbacks: list[Callback], c
     """Epochs ``first`` to ``last`` of ``n`` images, chunk by chunk, the callbacks around them.
     Returns the stop that ended training early (None if it ran to the end) and where: (stop,
     epoch, step), step 0 for a stop between epochs."""
+    chunks = 0  # in this process
     for number in range(first, last + 1):
         epoch = gan.begin_epoch(number, data, n)
         done = resumed = gan.steps_done()  # a resumed epoch continues where it stopped
@@ -233,7 +234,9 @@ def _loop(gan, data, n: int, first: int, last: int, callbacks: list[Callback], c
         t0 = time.perf_counter()
         while done < epoch.steps:
             done = gan.train_chunk(epoch)
-            stops.start_clock()  # after the first chunk: the budget counts training, not building its steps
+            chunks += 1
+            if gan.steps_built or chunks > 1:  # the budget counts training, not building its steps
+                stops.start_clock()
             for callback in callbacks:
                 callback.chunk_done(number, done)
             stop = stops.check()
