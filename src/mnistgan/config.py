@@ -334,7 +334,7 @@ class TrainConfig(_Section):
         "config.json; a resume with --minutes plans it again, over all the run's images. 0: no such fall (the "
         "fast recipe's drop). A schedule given (--lr-decay-until, --lr-drop-after) is kept instead.",
         resumable=True)] = 0.0
-    lr_cooldown_images: Annotated[Annotated[int, Field(ge=0)], Option(
+    lr_cooldown_images: Annotated[AtLeast0, Option(
         "With --lr-cooldown: the fall only for a run that reaches at least this many training images by the "
         "budget's end (all its images, a resumed run's earlier ones included); fewer keep the full rates to the "
         "end, which drew better digits in short budgets.", resumable=True)] = 0
@@ -364,7 +364,7 @@ class TrainConfig(_Section):
     ema_rampup: Annotated[UnitInterval, Option(
         "The averaged generator's half-life is at most this share of the images seen so far, so that early in "
         "a run it follows the generator closely (stylegan2-ada's ema_rampup). 0: the decay alone.")] = 0.0
-    seed: Annotated[Annotated[int, Field(ge=0)], Option(
+    seed: Annotated[AtLeast0, Option(
         "Seed for everything random: weights, fixed noise, shuffling, step noise, dropout.")] = 0
     subset: Annotated[AtLeast1 | None, Option("Train on the first N training images only. Default: all.")] = None
     keep: Annotated[AtLeast1, Option("Checkpoints to keep on disk; older ones are deleted.", resumable=True)] = 5

@@ -273,8 +273,9 @@ class Generator:
                      all_digits: bool = False) -> Sheet:
         """What ``mnistgan sample`` draws, laid out as it saves it: see :func:`mnistgan.sheets.sample_sheet`.
         ``digit`` and ``all_digits``: the older names of ``class_`` and ``all_classes``."""
-        return sample_sheet(self, n, seed, either(class_, digit, "class_", "digit"), truncation, cluster,
-                            all_classes or all_digits, all_clusters, noise, cols, classes)
+        return sample_sheet(self, n=n, seed=seed, class_=either(class_, digit, "class_", "digit"),
+                            truncation=truncation, cluster=cluster, all_classes=all_classes or all_digits,
+                            all_clusters=all_clusters, noise=noise, cols=cols, classes=classes)
 
     def sample_all_clusters(self, n: int = 10, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """Self-conditioned generators: every cluster from the same ``n`` noise vectors, (K * n)
@@ -307,7 +308,8 @@ class Generator:
                  notify: Callable[[str], None] | None = None, classifier: Path | str | None = None):
         """Score ``n`` samples against the run's data (``mnistgan evaluate``): see
         :func:`mnistgan.evaluation.evaluate_generator`, which this is."""
-        return evaluate_generator(self, n, seed, data, retrain, truncation, progress, notify, classifier)
+        return evaluate_generator(self, n=n, seed=seed, data=data, retrain=retrain, truncation=truncation,
+                                  progress=progress, notify=notify, classifier=classifier)
 
 
 def load_generator(run: Path | str | None = "out", ckpt: str | int = "latest", ema: bool | None = None) -> Generator:

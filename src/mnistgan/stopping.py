@@ -1,7 +1,8 @@
 """When training stops before its last epoch: a signal (Ctrl-C, SIGTERM) or the time budget,
 and the clock budgets are measured in. A budget counts training, not setting it up: its clock
-starts once the process's compiled steps are built, after the first chunk of steps (or the
-second, where the first held no penalised step under lazy R1): seconds that every resumed
+starts once the process's compiled steps are built, after the first chunk of steps (under lazy
+R1, the second where the first held no penalised step; never later than the second, so an
+interval above twenty steps may still build the penalised step inside it): seconds that every resumed
 process would otherwise spend again from its minutes. The epoch's short last batch, where there
 is one, builds its own step at the end of the first epoch, inside the budget."""
 
